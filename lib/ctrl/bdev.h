@@ -1,0 +1,69 @@
+/*
+ * Namespace backends ("block devices"): RAM, regular file or block device,
+ * and null.  I/O is asynchronous through a per-thread I/O context (an
+ * io_uring for file backends) so that a reactor never blocks on a disk.
+ * A bdev may be used from several threads at once, each with its own context.
+ */
+#ifndef NVMF_CTRL_BDEV_H
+#define NVMF_CTRL_BDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct nvmf_bdev;
+struct nvmf_bdev_io_ctx;
+
+/*
+ * Open a backend from its spec: "ram:SIZE", "null:SIZE" (SIZE in bytes with
+ * an optional K/M/G/T suffix, powers of 1024) or a path to a regular file
+ * or block device.  block_size: 0 for the backend's natural size (512 for
+ * RAM/null and files, the device's logical block size for block devices).
+ * NULL on failure with a message in err.
+ */
+struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen);
+void nvmf_bdev_close(struct nvmf_bdev *b);
+
+uint64_t nvmf_bdev_size(const struct nvmf_bdev *b); /* bytes, a multiple of the block size */
+uint32_t nvmf_bdev_block_size(const struct nvmf_bdev *b);
+/* "ram", "null", "file", "block" */
+const char *nvmf_bdev_kind(const struct nvmf_bdev *b);
+/* The spec it was opened from (stable identity for NGUID/UUID derivation). */
+const char *nvmf_bdev_spec(const struct nvmf_bdev *b);
+/* Has a volatile write cache that Flush must write back (files and block devices). */
+bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b);
+/* Deallocate frees space / reads back zeros afterwards. */
+bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b);
+
+/* Per-thread I/O context.  depth: most requests in flight. */
+struct nvmf_bdev_io_ctx *nvmf_bdev_io_ctx_create(unsigned depth);
+void nvmf_bdev_io_ctx_destroy(struct nvmf_bdev_io_ctx *ctx);
+/* A file descriptor that becomes readable when completions are waiting (an eventfd). */
+int nvmf_bdev_io_ctx_fd(const struct nvmf_bdev_io_ctx *ctx);
+/* Submit what is queued and run the callbacks of finished requests; never blocks. Returns completions run. */
+int nvmf_bdev_io_ctx_poll(struct nvmf_bdev_io_ctx *ctx);
+/* Requests submitted and not yet completed. */
+unsigned nvmf_bdev_io_ctx_inflight(const struct nvmf_bdev_io_ctx *ctx);
+
+/*
+ * Completion: result is 0 or a negative errno.  For RAM and null backends
+ * the callback may run before the submitting call returns.
+ * Offsets and lengths are in bytes, multiples of the block size.
+ * Submission returns 0, or a negative errno (then the callback does not run).
+ */
+typedef void (*nvmf_bdev_cb)(void *arg, int result);
+
+int nvmf_bdev_readv(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const struct iovec *iov, int iovcnt,
+		    uint64_t offset, nvmf_bdev_cb cb, void *arg);
+/* fua: the data is on stable media when cb runs. */
+int nvmf_bdev_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const struct iovec *iov, int iovcnt,
+		     uint64_t offset, bool fua, nvmf_bdev_cb cb, void *arg);
+/* Everything completed before the flush was submitted is on stable media when cb runs. */
+int nvmf_bdev_flush(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, nvmf_bdev_cb cb, void *arg);
+int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
+			   nvmf_bdev_cb cb, void *arg);
+int nvmf_bdev_deallocate(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
+			 nvmf_bdev_cb cb, void *arg);
+
+#endif
