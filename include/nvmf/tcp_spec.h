@@ -40,8 +40,10 @@ enum nvme_tcp_fes {
 	NVME_TCP_FES_UNSUPPORTED_PARAMETER = 0x06,
 };
 
-/* A termination request carries at most this much of the PDU header in error. */
-#define NVME_TCP_TERM_REQ_MAX_DATA 152
+/* A termination request PDU is at most 152 bytes: its 24-byte header and up to
+ * 128 bytes of the PDU header in error. */
+#define NVME_TCP_TERM_REQ_MAX_PLEN 152
+#define NVME_TCP_TERM_REQ_MAX_DATA (NVME_TCP_TERM_REQ_MAX_PLEN - 24)
 
 struct nvme_tcp_common_header {
 	uint8_t pdu_type;
