@@ -16,7 +16,8 @@ struct nvmf_bdev;
 struct nvmf_bdev_io_ctx;
 
 /*
- * Open a backend from its spec: "ram:SIZE", "null:SIZE" (SIZE in bytes with
+ * Open a backend from its spec: "ram:SIZE", "null:SIZE" (writes are dropped,
+ * reads return zeros; for benchmarks), SIZE in bytes with
  * an optional K/M/G/T suffix, powers of 1024) or a path to a regular file
  * or block device.  block_size: 0 for the backend's natural size (512 for
  * RAM/null and files, the device's logical block size for block devices).
@@ -38,6 +39,7 @@ bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b);
 
 /* Per-thread I/O context.  depth: most requests in flight. */
 struct nvmf_bdev_io_ctx *nvmf_bdev_io_ctx_create(unsigned depth);
+/* Waits for requests still in the kernel but does not run their callbacks. */
 void nvmf_bdev_io_ctx_destroy(struct nvmf_bdev_io_ctx *ctx);
 /* A file descriptor that becomes readable when completions are waiting (an eventfd). */
 int nvmf_bdev_io_ctx_fd(const struct nvmf_bdev_io_ctx *ctx);

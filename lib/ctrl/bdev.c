@@ -1,0 +1,226 @@
+/* bdev front end: spec parsing, argument checks, dispatch to the backend. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev_internal.h"
+
+#define BDEV_MAX_BLOCK 65536u
+
+/* "SIZE[K|M|G|T]" (1024-based) into bytes; 0 or -1 with a message. */
+static int parse_size(const char *spec, const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	if (*s == '\0') {
+		snprintf(err, errlen, "bdev '%s': missing size (e.g. %s1G)", spec, spec);
+		return -1;
+	}
+	uint64_t v = 0;
+	const char *p = s;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			goto too_big;
+		v = v * 10 + d;
+	}
+	if (p == s)
+		goto bad;
+	unsigned shift = 0;
+	switch (toupper((unsigned char)*p)) {
+	case '\0': break;
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	default: goto bad;
+	}
+	if (shift && *++p != '\0')
+		goto bad;
+	if (shift && v > (UINT64_MAX >> shift))
+		goto too_big;
+	v <<= shift;
+	if (v == 0) {
+		snprintf(err, errlen, "bdev '%s': size must not be zero", spec);
+		return -1;
+	}
+	*out = v;
+	return 0;
+bad:
+	snprintf(err, errlen, "bdev '%s': invalid size '%s' (a number with an optional K/M/G/T suffix)", spec, s);
+	return -1;
+too_big:
+	snprintf(err, errlen, "bdev '%s': size '%s' is too large", spec, s);
+	return -1;
+}
+
+struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen)
+{
+	char dummy[1];
+	if (!err || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (!spec || !*spec) {
+		snprintf(err, errlen, "bdev: empty spec");
+		return NULL;
+	}
+	if (block_size && (block_size < 512 || block_size > BDEV_MAX_BLOCK || (block_size & (block_size - 1)))) {
+		snprintf(err, errlen, "bdev '%s': block size %u is not a power of two in 512..%u", spec, block_size,
+			 BDEV_MAX_BLOCK);
+		return NULL;
+	}
+	struct nvmf_bdev *b = calloc(1, sizeof(*b));
+	if (!b || !(b->spec = strdup(spec))) {
+		free(b);
+		snprintf(err, errlen, "bdev '%s': out of memory", spec);
+		return NULL;
+	}
+	int r;
+	bool ram = strncmp(spec, "ram:", 4) == 0;
+	if (ram || strncmp(spec, "null:", 5) == 0) {
+		uint64_t size;
+		r = parse_size(spec, spec + (ram ? 4 : 5), &size, err, errlen);
+		if (r == 0) {
+			b->block_size = block_size ? block_size : 512;
+			if (size % b->block_size) {
+				snprintf(err, errlen, "bdev '%s': size %llu is not a multiple of the block size %u", spec,
+					 (unsigned long long)size, b->block_size);
+				r = -1;
+			}
+		}
+		if (r == 0)
+			r = ram ? nvmf_bdev_ram_open(b, size, err, errlen) : nvmf_bdev_null_open(b, size, err, errlen);
+	} else {
+		r = nvmf_bdev_file_open(b, spec, block_size, err, errlen);
+	}
+	if (r < 0) {
+		free(b->spec);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void nvmf_bdev_close(struct nvmf_bdev *b)
+{
+	if (!b)
+		return;
+	b->ops->close(b);
+	free(b->spec);
+	free(b);
+}
+
+uint64_t nvmf_bdev_size(const struct nvmf_bdev *b)
+{
+	return b->size;
+}
+
+uint32_t nvmf_bdev_block_size(const struct nvmf_bdev *b)
+{
+	return b->block_size;
+}
+
+const char *nvmf_bdev_kind(const struct nvmf_bdev *b)
+{
+	return b->ops->kind;
+}
+
+const char *nvmf_bdev_spec(const struct nvmf_bdev *b)
+{
+	return b->spec;
+}
+
+bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b)
+{
+	return b->volatile_cache;
+}
+
+bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b)
+{
+	return b->supports_deallocate;
+}
+
+/* Block-aligned and inside the device: 0, -EINVAL or -ERANGE. */
+static int check_range(const struct nvmf_bdev *b, uint64_t off, uint64_t len)
+{
+	if ((off | len) % b->block_size)
+		return -EINVAL;
+	if (off > b->size || len > b->size - off)
+		return -ERANGE;
+	return 0;
+}
+
+static int check_iov(const struct nvmf_bdev *b, const struct iovec *iov, int iovcnt, uint64_t off, uint64_t *len)
+{
+	if (!iov || iovcnt <= 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	uint64_t total = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return -EINVAL;
+		total += iov[i].iov_len;
+		if (total < iov[i].iov_len)
+			return -EINVAL;
+	}
+	if (total == 0)
+		return -EINVAL;
+	*len = total;
+	return check_range(b, off, total);
+}
+
+int nvmf_bdev_readv(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const struct iovec *iov, int iovcnt,
+		    uint64_t offset, nvmf_bdev_cb cb, void *arg)
+{
+	uint64_t len;
+	if (!ctx || !b || !cb)
+		return -EINVAL;
+	int r = check_iov(b, iov, iovcnt, offset, &len);
+	return r < 0 ? r : b->ops->readv(ctx, b, iov, iovcnt, offset, len, cb, arg);
+}
+
+int nvmf_bdev_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const struct iovec *iov, int iovcnt,
+		     uint64_t offset, bool fua, nvmf_bdev_cb cb, void *arg)
+{
+	uint64_t len;
+	if (!ctx || !b || !cb)
+		return -EINVAL;
+	int r = check_iov(b, iov, iovcnt, offset, &len);
+	return r < 0 ? r : b->ops->writev(ctx, b, iov, iovcnt, offset, len, fua, cb, arg);
+}
+
+int nvmf_bdev_flush(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, nvmf_bdev_cb cb, void *arg)
+{
+	if (!ctx || !b || !cb)
+		return -EINVAL;
+	return b->ops->flush(ctx, b, cb, arg);
+}
+
+static int zero(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t off, uint64_t len, bool dealloc,
+		nvmf_bdev_cb cb, void *arg)
+{
+	if (!ctx || !b || !cb)
+		return -EINVAL;
+	int r = check_range(b, off, len);
+	if (r < 0)
+		return r;
+	if (len == 0) {
+		nvmf_bdev_complete_now(ctx, cb, arg, 0);
+		return 0;
+	}
+	return b->ops->zero(ctx, b, off, len, dealloc, cb, arg);
+}
+
+int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
+			   nvmf_bdev_cb cb, void *arg)
+{
+	return zero(ctx, b, offset, len, false, cb, arg);
+}
+
+int nvmf_bdev_deallocate(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
+			 nvmf_bdev_cb cb, void *arg)
+{
+	return zero(ctx, b, offset, len, true, cb, arg);
+}
