@@ -21,27 +21,36 @@ build build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail_build=$
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-# Unit and loopback tests in both builds; the QEMU interop suite in the plain build only.
-[ -f build/build.ninja ] && meson test -C build --print-errorlogs --num-processes 2 --no-suite interop
-[ -f build-asan/build.ninja ] && meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite interop
-[ -f build/build.ninja ] && meson test -C build --print-errorlogs --num-processes 1 --suite interop --timeout-multiplier 1
+# Each run writes its own log (meson-logs/<logbase>.json), counted below.
+rm -f build/meson-logs/run-*.json build-asan/meson-logs/run-*.json
+run() { # build dir, log base, meson test options...
+  local dir=$1 base=$2; shift 2
+  [ -f "$dir/build.ninja" ] || return 0
+  meson test -C "$dir" --no-rebuild --print-errorlogs --logbase "$base" "$@"
+}
+# Unit, loopback, backend, target and host tests in both builds; the QEMU
+# interop suite (Linux peers, slow under TCG) in the plain build only.
+run build run-main --num-processes 2 --no-suite interop
+run build-asan run-asan --num-processes 2 --no-suite interop
+run build run-interop --num-processes 1 --suite interop
 
 python3 - "$fail_build" <<'PY'
 import json, sys, os
 passed = failed = skipped = 0
 failed += int(sys.argv[1])
 for d in ("build", "build-asan"):
-    p = os.path.join(d, "meson-logs", "testlog.json")
-    if not os.path.exists(p):
-        continue
-    for line in open(p):
-        r = json.loads(line)["result"]
-        if r in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif r == "SKIP":
-            skipped += 1
-        else:
-            failed += 1
+    for base in ("run-main", "run-asan", "run-interop"):
+        p = os.path.join(d, "meson-logs", base + ".json")
+        if not os.path.exists(p):
+            continue
+        for line in open(p):
+            r = json.loads(line)["result"]
+            if r in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif r == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
