@@ -15,8 +15,13 @@
  * next nvmf_qpair_process() or nvmf_qpair_flush(), so a batch of commands
  * or responses goes out in as few system calls as possible.
  *
+ * Poll level-triggered: one call handles a bounded amount of input so that
+ * a busy connection cannot starve the others on its thread.
+ *
  * Every callback registered for a capsule or a data transfer runs exactly
  * once: on success, or with an error when the queue pair fails or is freed.
+ *
+ * In the blocking layer a timeout_ms <= 0 waits without limit.
  *
  * A blocking convenience layer (nvmf_connect, nvmf_accept, ...) sits on
  * top for simple tools and tests.
@@ -70,7 +75,9 @@ bool nvmf_association_is_controller(const struct nvmf_association *na);
 
 /*
  * Controller: a command capsule arrived.  The receiver owns nc and frees it
- * with nvmf_capsule_free() once it has answered (or abandoned) it.
+ * with nvmf_capsule_free() once it has answered (or abandoned) it.  The
+ * transport itself answers a command sent before Connect (Command Sequence
+ * Error) and in-capsule data with a bad digest (Transient Transport Error).
  * Host: never called (responses go to the command's done callback).
  */
 typedef void (*nvmf_receive_cb)(void *arg, struct nvmf_qpair *qp, struct nvmf_capsule *nc);
@@ -156,7 +163,8 @@ void nvmf_capsule_set_done(struct nvmf_capsule *nc, nvmf_command_done_cb cb, voi
  * Host: queue the command.  The transport assigns the CID, sets PSDT to
  * SGL and fills the SGL descriptor (in-capsule when the data fits the
  * controller's limit, else a transport SGL).  -EBUSY when the queue is
- * full (all CIDs in use or the SQ full by the controller's SQHD).
+ * full (all CIDs in use or the SQ full by the controller's SQHD);
+ * -EAGAIN before the transport handshake has completed.
  */
 int nvmf_capsule_transmit(struct nvmf_capsule *nc);
 /* Host: bytes of data moved so far (reports partial transfers on failure). */

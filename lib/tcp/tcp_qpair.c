@@ -1,0 +1,470 @@
+/*
+ * NVMe/TCP queue pair: lifecycle, the receive loop and PDU parser, failure handling, the ops table.
+ * process() bounds its reads per call for fairness, so owners must poll level-triggered.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "tcp/tcp_internal.h"
+#include "util/crc32c.h"
+
+static void capsule_obj_fini(void *obj)
+{
+	free(((struct tcp_capsule *)obj)->icd);
+}
+
+/* Reject parameters no NVMe/TCP peer would accept. */
+static struct nvmf_association *tcp_association_alloc(bool controller, const struct nvmf_association_params *p)
+{
+	if (p->pda > NVME_TCP_MAX_PDA ||
+	    (controller && p->maxh2cdata && (p->maxh2cdata < 4096 || p->maxh2cdata % 4))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return calloc(1, sizeof(struct nvmf_association));
+}
+
+static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const struct nvmf_qpair_params *p)
+{
+	struct tcp_qpair *tq = calloc(1, sizeof(*tq));
+	int fl = fcntl(p->fd, F_GETFL);
+
+	if (tq == NULL || fl < 0 || fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		goto fail;
+	int one = 1;
+	(void)setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tq->qp.fd = p->fd;
+	tq->controller = na->controller;
+	tq->rbuf = malloc(TCP_RBUF_SIZE);
+	if (tq->rbuf == NULL)
+		goto fail;
+	tcp_pool_init(&tq->tx_pool, sizeof(struct tcp_tx_item), 64);
+	tcp_pool_init(&tq->capsule_pool, sizeof(struct tcp_capsule), 32);
+	tcp_pool_init(&tq->xfer_pool, sizeof(struct tcp_xfer), 32);
+	tq->qp.admin = p->admin;
+	tq->qp.na = na; /* the generic layer sets it too; the transport's init needs it */
+	if (tq->controller) {
+		const struct nvmf_association_params *ap = &na->params;
+		tq->rxpda = ap->pda;
+		tq->maxh2cdata = ap->maxh2cdata ? ap->maxh2cdata : TCP_DEFAULT_MAXH2CDATA;
+		tq->qp.sq_flow_control = true;
+	} else {
+		tq->qp.qid = p->qid;
+		tq->qp.qsize = p->qsize;
+		tq->qp.sq_flow_control = na->params.sq_flow_control;
+		tq->rxpda = na->params.pda;
+		if (tcp_host_init(tq) < 0)
+			goto fail;
+	}
+	return &tq->qp;
+fail:
+	if (tq) {
+		tcp_pool_destroy(&tq->tx_pool, NULL);
+		tcp_pool_destroy(&tq->capsule_pool, NULL);
+		tcp_pool_destroy(&tq->xfer_pool, NULL);
+		free(tq->cids);
+		free(tq->cid_free);
+		free(tq->rbuf);
+		free(tq);
+	}
+	int e = errno ? errno : ENOMEM;
+	close(p->fd);
+	errno = e;
+	return NULL;
+}
+
+/* Stop all I/O and run every pending callback with error. */
+static void tcp_shutdown(struct tcp_qpair *tq, int error)
+{
+	tq->dead = true;
+	shutdown(tq->qp.fd, SHUT_RDWR);
+	tcp_tx_drain(tq, error);
+	if (tq->controller)
+		tcp_ctrl_fail_all(tq, error);
+	else
+		tcp_host_fail_all(tq, error);
+}
+
+void tcp_fail(struct tcp_qpair *tq, int error, const char *why)
+{
+	if (tq->dead)
+		return;
+	tcp_shutdown(tq, error);
+	nvmf_qpair_report_error(&tq->qp, error, why);
+}
+
+void tcp_fatal_pdu(struct tcp_qpair *tq, uint16_t fes, uint32_t fei, const void *hdr, size_t hdr_len,
+		   const char *why)
+{
+	char msg[128];
+
+	if (tq->dead)
+		return;
+	struct tcp_tx_item *it = tcp_tx_alloc(tq, 0);
+	if (it) {
+		size_t n = nvmf_tcp_build_term_req(it->hdr, tq->controller, fes, fei, hdr, hdr_len);
+		tcp_tx_queue(tq, it, n, NULL, 0, false);
+		(void)tcp_tx_flush(tq); /* best effort: the socket is usually empty */
+	}
+	snprintf(msg, sizeof(msg), "%s (FES %u, FEI %u)", why, fes, fei);
+	tcp_fail(tq, -EPROTO, msg);
+}
+
+static void tcp_qpair_close(struct nvmf_qpair *qp)
+{
+	struct tcp_qpair *tq = TQ(qp);
+
+	if (!tq->dead)
+		tcp_shutdown(tq, -ECONNABORTED);
+}
+
+static void tcp_qpair_destroy(struct nvmf_qpair *qp)
+{
+	struct tcp_qpair *tq = TQ(qp);
+
+	close(qp->fd);
+	tcp_pool_destroy(&tq->tx_pool, NULL);
+	tcp_pool_destroy(&tq->capsule_pool, capsule_obj_fini);
+	tcp_pool_destroy(&tq->xfer_pool, NULL);
+	free(tq->cids);
+	free(tq->cid_free);
+	free(tq->r2ts);
+	free(tq->rbuf);
+	free(tq);
+}
+
+/* ---- Receive ---- */
+
+static uint32_t max_data_for(const struct tcp_qpair *tq, uint8_t type)
+{
+	switch (type) {
+	case NVME_TCP_PDU_CAPSULE_CMD:
+		return tq->icd_limit;
+	case NVME_TCP_PDU_H2C_DATA:
+		return tq->maxh2cdata;
+	default:
+		return UINT32_MAX; /* C2HData: bounded by the command's buffer, checked later */
+	}
+}
+
+/* Handle a complete PDU header (with digest and padding); sets up the data phase. */
+static int handle_header(struct tcp_qpair *tq, const uint8_t *hdr)
+{
+	const struct nvme_tcp_common_header *ch = (const void *)hdr;
+
+	switch (ch->pdu_type) {
+	case NVME_TCP_PDU_ICREQ:
+		return tcp_ctrl_icreq(tq, hdr);
+	case NVME_TCP_PDU_ICRESP:
+		return tcp_host_icresp(tq, hdr);
+	case NVME_TCP_PDU_H2C_TERM_REQ:
+	case NVME_TCP_PDU_C2H_TERM_REQ: {
+		const struct nvme_tcp_term_req *t = (const void *)hdr;
+		char msg[96];
+		snprintf(msg, sizeof(msg), "peer sent %s (FES %u, FEI %u)", nvmf_tcp_pdu_name(ch->pdu_type),
+			 le16toh(t->fes), le32toh(t->fei));
+		tcp_fail(tq, -ECONNRESET, msg);
+		return -1;
+	}
+	case NVME_TCP_PDU_CAPSULE_CMD:
+		return tcp_ctrl_cmd_hdr(tq, hdr);
+	case NVME_TCP_PDU_CAPSULE_RESP:
+		return tcp_host_resp(tq, hdr);
+	case NVME_TCP_PDU_H2C_DATA:
+		return tcp_ctrl_h2c_hdr(tq, hdr);
+	case NVME_TCP_PDU_C2H_DATA:
+		return tcp_host_c2h_hdr(tq, hdr);
+	case NVME_TCP_PDU_R2T:
+		return tcp_host_r2t(tq, hdr);
+	}
+	return -1;
+}
+
+static void finish_data(struct tcp_qpair *tq, bool digest_ok)
+{
+	enum tcp_rx_action act = tq->rx_act;
+
+	tq->rx_state = RX_HDR;
+	tq->rx_act = ACT_NONE;
+	switch (act) {
+	case ACT_CAPSULE_CMD:
+		tcp_ctrl_cmd_done(tq, digest_ok);
+		break;
+	case ACT_H2C:
+		tcp_ctrl_h2c_done(tq, digest_ok);
+		break;
+	case ACT_C2H:
+		tcp_host_c2h_done(tq, digest_ok);
+		break;
+	case ACT_NONE:
+		break;
+	}
+}
+
+/* Parse every complete PDU in the receive buffer.  Returns PDUs handled, -1 once dead. */
+static int rx_parse(struct tcp_qpair *tq)
+{
+	int handled = 0;
+
+	while (!tq->dead) {
+		uint8_t *p = tq->rbuf + tq->rpos;
+		size_t avail = tq->rend - tq->rpos;
+
+		if (tq->rx_state == RX_DATA) {
+			size_t n = avail < tq->rx_left ? avail : tq->rx_left;
+			if (n == 0)
+				break;
+			if (tq->rx_dst) {
+				memcpy(tq->rx_dst, p, n);
+				tq->rx_dst += n;
+			}
+			if (tq->rx_ddgst)
+				tq->rx_crc = nvmf_crc32c_update(tq->rx_crc, p, n);
+			tq->rpos += n;
+			tq->rx_left -= (uint32_t)n;
+			if (tq->rx_left)
+				break;
+			if (tq->rx_ddgst)
+				tq->rx_state = RX_DDGST;
+			else
+				finish_data(tq, true);
+			continue;
+		}
+		if (tq->rx_state == RX_DDGST) {
+			if (avail < NVME_TCP_DIGEST_LEN)
+				break;
+			uint32_t d;
+			memcpy(&d, p, sizeof(d));
+			tq->rpos += NVME_TCP_DIGEST_LEN;
+			finish_data(tq, le32toh(d) == nvmf_crc32c_final(tq->rx_crc));
+			continue;
+		}
+
+		/* RX_HDR */
+		if (avail < sizeof(struct nvme_tcp_common_header))
+			break;
+		struct nvme_tcp_common_header ch;
+		memcpy(&ch, p, sizeof(ch));
+		if (!tq->ch_checked) {
+			struct nvmf_tcp_rx_rules rules = {
+				.controller = tq->controller,
+				.handshake = !tq->qp.ready,
+				.hdgst = tq->qp.hdgst,
+				.ddgst = tq->qp.ddgst,
+				.pda = tq->rxpda,
+				.max_data = max_data_for(tq, ch.pdu_type),
+			};
+			uint32_t fei = 0;
+			int fes = nvmf_tcp_check_common_header(&ch, &rules, &fei);
+			if (fes) {
+				size_t echo = ch.hlen >= sizeof(ch) ? ch.hlen : sizeof(ch);
+				if (echo > avail)
+					echo = avail;
+				tcp_fatal_pdu(tq, (uint16_t)fes, fei, p, echo, "bad PDU header");
+				return -1;
+			}
+			tq->ch_checked = true;
+		}
+		const bool term = ch.pdu_type == NVME_TCP_PDU_H2C_TERM_REQ || ch.pdu_type == NVME_TCP_PDU_C2H_TERM_REQ;
+		const size_t hd = (ch.flags & NVME_TCP_F_HDGST) ? NVME_TCP_DIGEST_LEN : 0;
+		size_t need = term ? le32toh(ch.plen) : ch.pdo ? ch.pdo : (size_t)ch.hlen + hd;
+		if (avail < need)
+			break;
+		if (hd && !nvmf_tcp_header_digest_ok(p)) {
+			tcp_fatal_pdu(tq, NVME_TCP_FES_HEADER_DIGEST_ERROR, 0, p, ch.hlen, "header digest mismatch");
+			return -1;
+		}
+		tq->ch_checked = false;
+		tq->rpos += need;
+		tq->rx_act = ACT_NONE;
+		tq->rx_dst = NULL;
+		tq->rx_left = term ? 0 : nvmf_tcp_pdu_data_len(&ch);
+		tq->rx_ddgst = (ch.flags & NVME_TCP_F_DDGST) != 0;
+		tq->rx_crc = NVMF_CRC32C_INIT;
+		tq->rx_flags = ch.flags;
+		handled++;
+		if (handle_header(tq, p) < 0)
+			return -1;
+		if (tq->rx_left)
+			tq->rx_state = RX_DATA;
+		else if (tq->rx_act != ACT_NONE)
+			finish_data(tq, true);
+	}
+	return tq->dead ? -1 : handled;
+}
+
+/* Read once: straight into the data destination when it is waiting, else into the buffer.
+ * Returns bytes read, 0 on EOF, -EAGAIN when nothing is there. */
+static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
+{
+	ssize_t n;
+	size_t want;
+
+	if (tq->rpos == tq->rend)
+		tq->rpos = tq->rend = 0;
+	if (tq->rx_state == RX_DATA && tq->rx_dst && tq->rpos == tq->rend) {
+		struct iovec iov[2] = {
+			{.iov_base = tq->rx_dst, .iov_len = tq->rx_left},
+			{.iov_base = tq->rbuf, .iov_len = TCP_RBUF_SIZE},
+		};
+		want = tq->rx_left + (size_t)TCP_RBUF_SIZE;
+		do
+			n = readv(tq->qp.fd, iov, 2);
+		while (n < 0 && errno == EINTR);
+		if (n > 0) {
+			size_t d = (size_t)n < tq->rx_left ? (size_t)n : tq->rx_left;
+			if (tq->rx_ddgst)
+				tq->rx_crc = nvmf_crc32c_update(tq->rx_crc, tq->rx_dst, d);
+			tq->rx_dst += d;
+			tq->rx_left -= (uint32_t)d;
+			tq->rend = (size_t)n - d;
+			if (tq->rx_left == 0) {
+				if (tq->rx_ddgst)
+					tq->rx_state = RX_DDGST;
+				else
+					finish_data(tq, true);
+			}
+		}
+	} else {
+		if (tq->rpos > 0 && TCP_RBUF_SIZE - tq->rend < 4096) {
+			memmove(tq->rbuf, tq->rbuf + tq->rpos, tq->rend - tq->rpos);
+			tq->rend -= tq->rpos;
+			tq->rpos = 0;
+		}
+		want = TCP_RBUF_SIZE - tq->rend;
+		do
+			n = read(tq->qp.fd, tq->rbuf + tq->rend, want);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			tq->rend += (size_t)n;
+	}
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	*short_read = (size_t)n < want;
+	return n;
+}
+
+static int tcp_process(struct nvmf_qpair *qp)
+{
+	struct tcp_qpair *tq = TQ(qp);
+	int handled = 0;
+
+	if (tq->dead)
+		return -ENOTCONN;
+	/* Bounded so one busy connection cannot starve the others of a shared thread;
+	 * every read is parsed before leaving, so nothing waits in the buffer unseen. */
+	for (int round = 0;; round++) {
+		int n = rx_parse(tq);
+		if (n < 0)
+			return -EPROTO;
+		handled += n;
+		if (round == 64)
+			break;
+		bool short_read = false;
+		ssize_t r = rx_fill(tq, &short_read);
+		if (tq->dead)
+			return -EPROTO;
+		if (r == -EAGAIN)
+			break;
+		if (r == 0) {
+			tcp_fail(tq, -ECONNRESET, "connection closed by peer");
+			return -ECONNRESET;
+		}
+		if (r < 0) {
+			tcp_fail(tq, (int)r, "read failed");
+			return (int)r;
+		}
+		if (short_read) {
+			n = rx_parse(tq);
+			if (n < 0)
+				return -EPROTO;
+			handled += n;
+			break;
+		}
+	}
+	int rc = tcp_tx_flush(tq);
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
+	return handled;
+}
+
+static int tcp_flush(struct nvmf_qpair *qp)
+{
+	return tcp_tx_flush(TQ(qp));
+}
+
+static bool tcp_want_write(const struct nvmf_qpair *qp)
+{
+	return TQ(qp)->txq_head != NULL;
+}
+
+static unsigned tcp_outstanding(const struct nvmf_qpair *qp)
+{
+	return TQ(qp)->outstanding;
+}
+
+static struct nvmf_capsule *tcp_capsule_alloc(struct nvmf_qpair *qp)
+{
+	struct tcp_qpair *tq = TQ(qp);
+	struct tcp_capsule *tc = tcp_pool_get(&tq->capsule_pool);
+
+	if (tc == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	tc->in_use = true;
+	tc->queued = false;
+	tc->ddgst_error = false;
+	tc->h2c_pending = 0;
+	tc->resp_deferred = false;
+	tc->icd_len = 0;
+	tc->xfers = NULL;
+	tc->r2t_out = 0;
+	tc->nc.qp = qp;
+	tq->ncapsules++;
+	return &tc->nc;
+}
+
+static void tcp_capsule_free(struct nvmf_capsule *nc)
+{
+	struct tcp_qpair *tq = TQ(nc->qp);
+	struct tcp_capsule *tc = TC(nc);
+
+	if (tq->controller)
+		tcp_ctrl_capsule_release(tq, tc);
+	else
+		tcp_host_capsule_release(tq, tc);
+	tc->in_use = false;
+	tq->ncapsules--;
+	tcp_pool_put(&tq->capsule_pool, tc);
+}
+
+const struct nvmf_transport_ops nvmf_tcp_ops = {
+	.trtype = NVMF_TRTYPE_TCP,
+	.name = "tcp",
+	.association_alloc = tcp_association_alloc,
+	.qpair_alloc = tcp_qpair_alloc,
+	.qpair_close = tcp_qpair_close,
+	.qpair_destroy = tcp_qpair_destroy,
+	.process = tcp_process,
+	.flush = tcp_flush,
+	.want_write = tcp_want_write,
+	.outstanding = tcp_outstanding,
+	.capsule_alloc = tcp_capsule_alloc,
+	.capsule_free = tcp_capsule_free,
+	.capsule_transmit = tcp_host_transmit,
+	.validate_command = tcp_ctrl_validate,
+	.data_len = tcp_ctrl_data_len,
+	.incapsule_data = tcp_ctrl_icd,
+	.receive_data = tcp_ctrl_receive_data,
+	.send_data = tcp_ctrl_send_data,
+	.send_response = tcp_ctrl_send_response,
+};

@@ -1,0 +1,395 @@
+/* Transport-independent layer: associations, queue pairs and capsules dispatched to a transport's ops. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport/transport_internal.h"
+
+/* ---- Registry ---- */
+
+static const struct nvmf_transport_ops *const transports[] = {
+	&nvmf_tcp_ops,
+};
+
+const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype)
+{
+	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+		if (transports[i]->trtype == trtype)
+			return transports[i];
+	return NULL;
+}
+
+/* ---- Associations ---- */
+
+struct nvmf_association *nvmf_association_create(enum nvmf_trtype trtype, bool controller,
+						 const struct nvmf_association_params *params)
+{
+	const struct nvmf_transport_ops *ops = nvmf_transport_lookup(trtype);
+	struct nvmf_association *na;
+
+	if (ops == NULL || params == NULL) {
+		errno = ops == NULL ? EPROTONOSUPPORT : EINVAL;
+		return NULL;
+	}
+	if (ops->association_alloc)
+		na = ops->association_alloc(controller, params);
+	else
+		na = calloc(1, sizeof(*na));
+	if (na == NULL)
+		return NULL;
+	na->ops = ops;
+	na->controller = controller;
+	na->params = *params;
+	na->refs = 1;
+	return na;
+}
+
+static void association_put(struct nvmf_association *na)
+{
+	if (--na->refs > 0)
+		return;
+	if (na->ops->association_free)
+		na->ops->association_free(na);
+	else
+		free(na);
+}
+
+void nvmf_association_set_ioccsz(struct nvmf_association *na, uint32_t bytes)
+{
+	na->params.ioccsz = bytes;
+}
+
+void nvmf_association_free(struct nvmf_association *na)
+{
+	if (na)
+		association_put(na);
+}
+
+const struct nvmf_association_params *nvmf_association_params(const struct nvmf_association *na)
+{
+	return &na->params;
+}
+
+bool nvmf_association_is_controller(const struct nvmf_association *na)
+{
+	return na->controller;
+}
+
+/* ---- Queue pairs ---- */
+
+struct nvmf_qpair *nvmf_qpair_create(struct nvmf_association *na, const struct nvmf_qpair_params *params)
+{
+	if (na == NULL || params == NULL || params->fd < 0) {
+		if (params && params->fd >= 0)
+			close(params->fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!na->controller && params->qsize < 2) {
+		close(params->fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct nvmf_qpair *qp = na->ops->qpair_alloc(na, params);
+	if (qp == NULL)
+		return NULL; /* the transport closed the fd */
+	qp->ops = na->ops;
+	qp->na = na;
+	na->refs++;
+	qp->admin = params->admin;
+	qp->receive_cb = params->receive_cb;
+	qp->error_cb = params->error_cb;
+	qp->cb_arg = params->cb_arg;
+	qp->refs = 1;
+	return qp;
+}
+
+void nvmf_qpair_put(struct nvmf_qpair *qp)
+{
+	if (--qp->refs > 0)
+		return;
+	struct nvmf_association *na = qp->na;
+	qp->ops->qpair_destroy(qp);
+	association_put(na);
+}
+
+void nvmf_qpair_leave(struct nvmf_qpair *qp)
+{
+	if (--qp->busy == 0 && qp->free_deferred) {
+		qp->free_deferred = false;
+		nvmf_qpair_put(qp);
+	}
+}
+
+void nvmf_qpair_free(struct nvmf_qpair *qp)
+{
+	if (qp == NULL || qp->user_freed)
+		return;
+	qp->user_freed = true;
+	nvmf_qpair_enter(qp);
+	qp->ops->qpair_close(qp);
+	/* Queued commands nobody will receive now. */
+	while (qp->rxq_head) {
+		struct nvmf_capsule *nc = qp->rxq_head;
+		qp->rxq_head = nc->rxq_next;
+		nvmf_capsule_free(nc);
+	}
+	qp->rxq_tail = NULL;
+	qp->free_deferred = true;
+	nvmf_qpair_leave(qp);
+}
+
+void nvmf_qpair_set_callbacks(struct nvmf_qpair *qp, nvmf_receive_cb receive_cb, nvmf_error_cb error_cb,
+			      void *cb_arg)
+{
+	qp->receive_cb = receive_cb;
+	qp->error_cb = error_cb;
+	qp->cb_arg = cb_arg;
+	/* Commands queued for the blocking layer go to the new owner. */
+	while (receive_cb && qp->rxq_head) {
+		struct nvmf_capsule *nc = qp->rxq_head;
+		qp->rxq_head = nc->rxq_next;
+		if (qp->rxq_head == NULL)
+			qp->rxq_tail = NULL;
+		nc->rxq_next = NULL;
+		receive_cb(cb_arg, qp, nc);
+	}
+}
+
+void nvmf_qpair_deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
+{
+	if (qp->receive_cb) {
+		qp->receive_cb(qp->cb_arg, qp, nc);
+		return;
+	}
+	nc->rxq_next = NULL;
+	if (qp->rxq_tail)
+		qp->rxq_tail->rxq_next = nc;
+	else
+		qp->rxq_head = nc;
+	qp->rxq_tail = nc;
+}
+
+void nvmf_qpair_report_error(struct nvmf_qpair *qp, int error, const char *why)
+{
+	if (qp->failed)
+		return;
+	qp->failed = true;
+	snprintf(qp->error, sizeof(qp->error), "%s", why && *why ? why : strerror(-error));
+	if (qp->error_cb && !qp->user_freed)
+		qp->error_cb(qp->cb_arg, qp, error);
+}
+
+int nvmf_qpair_fd(const struct nvmf_qpair *qp)
+{
+	return qp->fd;
+}
+
+int nvmf_qpair_process(struct nvmf_qpair *qp)
+{
+	if (qp->user_freed)
+		return -ECONNABORTED;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->process(qp);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_qpair_flush(struct nvmf_qpair *qp)
+{
+	if (qp->user_freed)
+		return -ECONNABORTED;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->flush(qp);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+bool nvmf_qpair_want_write(const struct nvmf_qpair *qp)
+{
+	return !qp->failed && qp->ops->want_write(qp);
+}
+
+bool nvmf_qpair_ready(const struct nvmf_qpair *qp) { return qp->ready && !qp->failed; }
+bool nvmf_qpair_failed(const struct nvmf_qpair *qp) { return qp->failed; }
+const char *nvmf_qpair_error(const struct nvmf_qpair *qp) { return qp->failed ? qp->error : ""; }
+bool nvmf_qpair_is_admin(const struct nvmf_qpair *qp) { return qp->admin; }
+uint16_t nvmf_qpair_qid(const struct nvmf_qpair *qp) { return qp->qid; }
+uint16_t nvmf_qpair_qsize(const struct nvmf_qpair *qp) { return qp->qsize; }
+bool nvmf_qpair_sq_flow_control(const struct nvmf_qpair *qp) { return qp->sq_flow_control; }
+bool nvmf_qpair_header_digests(const struct nvmf_qpair *qp) { return qp->hdgst; }
+bool nvmf_qpair_data_digests(const struct nvmf_qpair *qp) { return qp->ddgst; }
+unsigned nvmf_qpair_outstanding(const struct nvmf_qpair *qp) { return qp->ops->outstanding(qp); }
+
+/* ---- Capsules ---- */
+
+struct nvmf_capsule *nvmf_capsule_alloc_command(struct nvmf_qpair *qp, const struct nvme_command *sqe)
+{
+	if (qp->na->controller) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct nvmf_capsule *nc = qp->ops->capsule_alloc(qp);
+	if (nc == NULL)
+		return NULL;
+	nc->qp = qp;
+	nc->sqe = *sqe;
+	nc->data = NULL;
+	nc->data_len = 0;
+	nc->send = false;
+	nc->transferred = 0;
+	nc->done = NULL;
+	nc->done_arg = NULL;
+	nc->rxq_next = NULL;
+	qp->refs++;
+	return nc;
+}
+
+struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp)
+{
+	struct nvmf_capsule *nc = qp->ops->capsule_alloc(qp);
+
+	if (nc == NULL)
+		return NULL;
+	memset(nc, 0, sizeof(*nc));
+	nc->qp = qp;
+	qp->refs++;
+	return nc;
+}
+
+int nvmf_capsule_append_data(struct nvmf_capsule *nc, void *buf, size_t len, bool send)
+{
+	if (nc->data_len || len > UINT32_MAX || (len && buf == NULL))
+		return -EINVAL;
+	nc->data = buf;
+	nc->data_len = len;
+	nc->send = send;
+	return 0;
+}
+
+void nvmf_capsule_set_done(struct nvmf_capsule *nc, nvmf_command_done_cb cb, void *arg)
+{
+	nc->done = cb;
+	nc->done_arg = arg;
+}
+
+int nvmf_capsule_transmit(struct nvmf_capsule *nc)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (qp->failed || qp->user_freed)
+		return -ENOTCONN;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->capsule_transmit(nc);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+size_t nvmf_capsule_data_transferred(const struct nvmf_capsule *nc)
+{
+	return nc->transferred;
+}
+
+void nvmf_capsule_free(struct nvmf_capsule *nc)
+{
+	if (nc == NULL)
+		return;
+	struct nvmf_qpair *qp = nc->qp;
+	qp->ops->capsule_free(nc);
+	nvmf_qpair_put(qp);
+}
+
+struct nvmf_qpair *nvmf_capsule_qpair(const struct nvmf_capsule *nc)
+{
+	return nc->qp;
+}
+
+const struct nvme_command *nvmf_capsule_sqe(const struct nvmf_capsule *nc)
+{
+	return &nc->sqe;
+}
+
+/* ---- Controller-side data transfer ---- */
+
+uint16_t nvmf_capsule_validate_command(const struct nvmf_capsule *nc)
+{
+	return nc->qp->ops->validate_command(nc);
+}
+
+size_t nvmf_capsule_data_len(const struct nvmf_capsule *nc)
+{
+	return nc->qp->ops->data_len(nc);
+}
+
+const void *nvmf_capsule_incapsule_data(const struct nvmf_capsule *nc, size_t *len)
+{
+	return nc->qp->ops->incapsule_data(nc, len);
+}
+
+int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
+				 nvmf_data_done_cb cb, void *arg)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (!qp->na->controller)
+		return -EINVAL;
+	if (qp->failed || qp->user_freed)
+		return -ENOTCONN;
+	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
+		return -EFAULT;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->receive_data(nc, offset, buf, len, cb, arg);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt,
+			       bool last, nvmf_data_done_cb cb, void *arg)
+{
+	struct nvmf_qpair *qp = nc->qp;
+	size_t len = 0;
+
+	if (!qp->na->controller || iovcnt < 0)
+		return -EINVAL;
+	if (qp->failed || qp->user_freed)
+		return -ENOTCONN;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
+		return -EFAULT;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->send_data(nc, offset, iov, iovcnt, last, cb, arg);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_controller_send_data(struct nvmf_capsule *nc, uint32_t offset, const void *buf, size_t len, bool last,
+			      nvmf_data_done_cb cb, void *arg)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+
+	return nvmf_controller_send_datav(nc, offset, &iov, 1, last, cb, arg);
+}
+
+int nvmf_controller_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (!qp->na->controller)
+		return -EINVAL;
+	if (qp->failed || qp->user_freed)
+		return -ENOTCONN;
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->send_response(nc, cqe);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_controller_send_status(struct nvmf_capsule *nc, uint16_t status, uint32_t cdw0)
+{
+	struct nvme_completion cqe = {.cdw0 = cdw0, .status = status};
+
+	return nvmf_controller_send_response(nc, &cqe);
+}

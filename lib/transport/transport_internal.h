@@ -1,0 +1,111 @@
+/*
+ * Internals shared by the generic transport layer and each transport:
+ * the ops table a transport registers for its trtype, and the generic
+ * association, queue pair and capsule that a transport's own structures
+ * embed as their first member.
+ */
+#ifndef NVMF_TRANSPORT_INTERNAL_H
+#define NVMF_TRANSPORT_INTERNAL_H
+
+#include <nvmf/transport.h>
+
+struct nvmf_transport_ops {
+	enum nvmf_trtype trtype;
+	const char *name;
+
+	struct nvmf_association *(*association_alloc)(bool controller, const struct nvmf_association_params *p);
+	void (*association_free)(struct nvmf_association *na);
+
+	/* Returns a queue pair with the generic part zeroed except what the transport sets. */
+	struct nvmf_qpair *(*qpair_alloc)(struct nvmf_association *na, const struct nvmf_qpair_params *p);
+	/* Stop all I/O, run pending callbacks with ECONNABORTED, close the connection. */
+	void (*qpair_close)(struct nvmf_qpair *qp);
+	/* Release the memory (no capsule refers to it any more). */
+	void (*qpair_destroy)(struct nvmf_qpair *qp);
+	int (*process)(struct nvmf_qpair *qp);
+	int (*flush)(struct nvmf_qpair *qp);
+	bool (*want_write)(const struct nvmf_qpair *qp);
+	unsigned (*outstanding)(const struct nvmf_qpair *qp);
+
+	struct nvmf_capsule *(*capsule_alloc)(struct nvmf_qpair *qp);
+	void (*capsule_free)(struct nvmf_capsule *nc);
+	int (*capsule_transmit)(struct nvmf_capsule *nc);
+
+	uint16_t (*validate_command)(const struct nvmf_capsule *nc);
+	size_t (*data_len)(const struct nvmf_capsule *nc);
+	const void *(*incapsule_data)(const struct nvmf_capsule *nc, size_t *len);
+	int (*receive_data)(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
+			    void *arg);
+	int (*send_data)(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
+			 nvmf_data_done_cb cb, void *arg);
+	int (*send_response)(struct nvmf_capsule *nc, const struct nvme_completion *cqe);
+};
+
+struct nvmf_association {
+	const struct nvmf_transport_ops *ops;
+	bool controller;
+	struct nvmf_association_params params;
+	unsigned refs; /* the creator's plus one per queue pair */
+};
+
+struct nvmf_qpair {
+	const struct nvmf_transport_ops *ops;
+	struct nvmf_association *na;
+	int fd; /* set by the transport; closed when the queue pair is destroyed */
+	bool admin;
+	uint16_t qid;
+	uint16_t qsize;
+	bool sq_flow_control;
+	bool hdgst;
+	bool ddgst;
+	bool ready;
+	bool failed;
+	char error[128];
+
+	nvmf_receive_cb receive_cb;
+	nvmf_error_cb error_cb;
+	void *cb_arg;
+
+	/* Commands waiting for nvmf_controller_receive_capsule() when receive_cb is NULL. */
+	struct nvmf_capsule *rxq_head, *rxq_tail;
+
+	unsigned refs;	  /* the owner's plus one per allocated capsule */
+	unsigned busy;	  /* nesting depth of calls that may run callbacks */
+	bool user_freed;  /* nvmf_qpair_free() has been called */
+	bool free_deferred; /* ... from inside a callback: drop the reference on leaving */
+};
+
+struct nvmf_capsule {
+	struct nvmf_qpair *qp;
+	struct nvme_command sqe;
+	/* Host: the command's data buffer. */
+	void *data;
+	size_t data_len;
+	bool send;
+	size_t transferred;
+	nvmf_command_done_cb done;
+	void *done_arg;
+	/* Blocking-layer receive queue link. */
+	struct nvmf_capsule *rxq_next;
+};
+
+/* Look up a registered transport; NULL when none serves this trtype. */
+const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype);
+
+/* Called by a transport: a capsule for a command just received (holds a queue pair reference). */
+struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp);
+/* Called by a transport: hand a received command to the owner (callback or blocking queue). */
+void nvmf_qpair_deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc);
+/* Called by a transport when the queue pair fails: records why and calls error_cb once. */
+void nvmf_qpair_report_error(struct nvmf_qpair *qp, int error, const char *why);
+
+/* Bracket code that may run user callbacks, so nvmf_qpair_free() from inside one is deferred. */
+static inline void nvmf_qpair_enter(struct nvmf_qpair *qp) { qp->busy++; }
+void nvmf_qpair_leave(struct nvmf_qpair *qp);
+/* Reference counting of queue pairs by capsules. */
+void nvmf_qpair_put(struct nvmf_qpair *qp);
+
+/* Transports. */
+extern const struct nvmf_transport_ops nvmf_tcp_ops;
+
+#endif
