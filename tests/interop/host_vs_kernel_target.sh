@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Our host (the nvmf command) against the Linux kernel target (nvmet) in a
 # QEMU guest: discover, identify, list, a 1 MiB write checked by the guest's
-# own sha256 of the RAM disk, read back, digests, logs, features, perf --verify.
+# own sha256 of the RAM disk (with and without digests), data the guest wrote
+# read back here (with and without digests), logs, features, perf --verify.
 # Usage: host_vs_kernel_target.sh WORKDIR NVMF
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/host.sh"
@@ -46,6 +47,25 @@ got=$(interop_ctl "$ctl" checksum /dev/ram0 1048576)
 grep -q "sha256=$want" <<<"$got" && ok "the guest's /dev/ram0 holds what we wrote" || bad "guest checksum: $got"
 $T "$NVMF" read "$URI" --nsid 1 --lba 0 --count 2048 -o "$tmp/out" --hdgst --ddgst && cmp -s "$tmp/in" "$tmp/out" &&
 	ok "read back with digests" || bad "read back with digests"
+# The same with both digests on the write: the guest checks its backing device.
+head -c 1048576 /dev/urandom >"$tmp/in2"
+want2=$(sha256sum <"$tmp/in2" | cut -d' ' -f1)
+$T "$NVMF" write "$URI" --nsid 1 --lba 2048 -i "$tmp/in2" --hdgst --ddgst && ok "write 1 MiB with digests" ||
+	bad "write 1 MiB with digests"
+got=$(interop_ctl "$ctl" checksum /dev/ram0 1048576 1048576)
+grep -q "sha256=$want2" <<<"$got" && ok "the guest's /dev/ram0 holds what we wrote with digests" ||
+	bad "guest checksum (digests): $got"
+# The other way round: the guest writes its backing device, we read it over NVMe/TCP.
+got=$(interop_ctl "$ctl" sh "dd if=/dev/urandom of=/dev/ram0 bs=1048576 seek=2 count=1 conv=fsync 2>/dev/null;" \
+	"dd if=/dev/ram0 bs=1048576 skip=2 count=1 2>/dev/null | sha256sum")
+want3=$(grep -oE '^[0-9a-f]{64}' <<<"$got")
+[ -n "$want3" ] || bad "guest write: $got"
+for dg in "" "--hdgst --ddgst"; do
+	# shellcheck disable=SC2086
+	$T "$NVMF" read "$URI" --nsid 1 --lba 4096 --count 2048 -o "$tmp/out3" $dg &&
+		[ "$(sha256sum <"$tmp/out3" | cut -d' ' -f1)" = "$want3" ] &&
+		ok "read what the guest wrote (${dg:-no digests})" || bad "read what the guest wrote (${dg:-no digests})"
+done
 err=$($T "$NVMF" read "$URI" --nsid 1 --lba 131071 --count 2 -o /dev/null 2>&1)
 # nvmet on a block device answers INTERNAL rather than LBA_RANGE: any NVMe status in words will do.
 [ $? -ne 0 ] && grep -Eq ": [A-Z_]+: .*\(0x[0-9a-f]+\)" <<<"$err" && ok "out of range: $err" || bad "out of range: $err"

@@ -87,10 +87,11 @@ host_ns_dev() {
 	for _s in /sys/class/nvme-subsystem/nvme-subsys* /sys/class/nvme/nvme*; do
 		[ -e "$_s/subsysnqn" ] || continue
 		[ "$(cat "$_s/subsysnqn")" = "$1" ] || continue
-		for _n in "$_s"/nvme*n*; do
-			[ -e "$_n/nsid" ] || continue
-			[ "$(cat "$_n/nsid")" = "$_nsid" ] || continue
-			_b=$(basename "$_n")
+		# (not _n: host_wait_ns counts with it)
+		for _nsp in "$_s"/nvme*n*; do
+			[ -e "$_nsp/nsid" ] || continue
+			[ "$(cat "$_nsp/nsid")" = "$_nsid" ] || continue
+			_b=$(basename "$_nsp")
 			case $_b in *c*n*) continue ;; esac # per-path hidden device of multipath
 			[ -b "/dev/$_b" ] && {
 				echo "/dev/$_b"
@@ -278,6 +279,9 @@ target_restrict_host() {
 # target_checksum DEV BYTES [SKIP_BYTES]: print the sha256 of BYTES bytes of
 # DEV from SKIP_BYTES on (multiples of 512), as "NVMF-CHECKSUM dev=.. skip=.. bytes=.. sha256=..".
 target_checksum() {
+	# nvmet writes below the page cache: drop what an earlier read cached.
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
 	_sum=$(dd if="$1" bs=512 skip=$((${3:-0} / 512)) count=$(($2 / 512)) 2>/dev/null | sha256sum | cut -d' ' -f1)
 	echo "NVMF-CHECKSUM dev=$1 skip=${3:-0} bytes=$2 sha256=$_sum"
 }
