@@ -150,7 +150,8 @@ interop_cleanup() {
 # interop_log_has FILE PATTERN WHAT: check a log for a line (grep -E, CRs of the
 # serial console removed); say what failed.
 interop_log_has() {
-	if tr -d '\r' <"$1" | grep -qE "$2"; then
+	# (grep -q would quit at the first match: tr's SIGPIPE fails the pipe under pipefail)
+	if tr -d '\r' <"$1" | grep -E "$2" >/dev/null; then
 		ilog "ok: $3"
 		return 0
 	fi

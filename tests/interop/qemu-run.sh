@@ -16,7 +16,10 @@
 #   -e, --env NAME=VALUE  variable for the job (in /job.env); repeatable
 #   -a, --add SRC[:DEST]  copy a file into the guest (DEST absolute, default /<basename>); repeatable
 #   -p, --pcap FILE       record the guest's network traffic (filter-dump)
+#       --pcap-maxlen N   keep only the first N bytes of each frame (default: all)
 #   -m, --mem MB          guest memory (default 1024)
+#   -c, --cpus N          guest vCPUs (default 1; the kernel host makes at most
+#                         one I/O queue per CPU, so -i N needs N CPUs)
 #   -v, --verbose         copy the console to stdout as it runs
 #       --pidfile FILE    write QEMU's PID there (for callers that stop it early)
 #
@@ -33,7 +36,9 @@ workdir=${NVMF_INTEROP_DIR:-${TMPDIR:-/tmp}/nvmf-interop-$(id -u)}
 log=
 timeout_s=120
 mem=1024
+cpus=1
 pcap=
+pcap_maxlen=${NVMF_INTEROP_PCAP_MAXLEN:-}
 verbose=0
 pidfile=
 fwds=()
@@ -52,7 +57,9 @@ while [ $# -gt 0 ]; do
 		-e|--env) envs+=("$2"); shift 2 ;;
 		-a|--add) adds+=("$2"); shift 2 ;;
 		-p|--pcap) pcap=$2; shift 2 ;;
+		--pcap-maxlen) pcap_maxlen=$2; shift 2 ;;
 		-m|--mem) mem=$2; shift 2 ;;
+		-c|--cpus) cpus=$2; shift 2 ;;
 		-v|--verbose) verbose=1; shift ;;
 		--pidfile) pidfile=$2; shift 2 ;;
 		-h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -62,6 +69,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ "${NVMF_INTEROP_VERBOSE:-0}" = 1 ] && verbose=1
+[[ $cpus =~ ^[1-9][0-9]*$ ]] || die "bad --cpus $cpus"
 [ ${#pos[@]} -eq 1 ] || die "usage: qemu-run.sh [options] JOB_SCRIPT (see --help)"
 job=${pos[0]}
 [ -f "$job" ] || die "no job script $job"
@@ -130,12 +138,12 @@ for f in "${fwds[@]}"; do
 	netdev+=",hostfwd=tcp:127.0.0.1:$hp-:$gp"
 done
 # shellcheck disable=SC2054
-qargs=(-accel tcg -cpu max -m "$mem" -smp 1 -nodefaults -no-user-config -display none
+qargs=(-accel tcg -cpu max -m "$mem" -smp "$cpus" -nodefaults -no-user-config -display none
 	-chardev "file,id=con0,path=$log" -serial chardev:con0 -monitor none -no-reboot
 	-kernel "$KERNEL" -initrd "$scratch/initrd"
 	-append "console=ttyS0 quiet panic=-1"
 	-netdev "$netdev" -device virtio-net-pci,netdev=n0)
-[ -n "$pcap" ] && qargs+=(-object "filter-dump,id=f0,netdev=n0,file=$pcap")
+[ -n "$pcap" ] && qargs+=(-object "filter-dump,id=f0,netdev=n0,file=$pcap${pcap_maxlen:+,maxlen=$pcap_maxlen}")
 
 : >"$log"
 if [ "$verbose" = 1 ]; then
