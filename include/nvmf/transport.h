@@ -116,6 +116,11 @@ int nvmf_qpair_fd(const struct nvmf_qpair *qp);
  * Read and handle everything available, then flush.  Never blocks.
  * Returns the number of PDUs handled (>= 0) while the queue pair is alive,
  * or a negative errno once it has failed (error_cb has run).
+ * After a fatal protocol error the pending callbacks run at once, but the
+ * termination request may have to wait for the peer to read: the queue pair
+ * keeps flushing it from process()/flush() (want_write stays true) and
+ * reports the failure once it is out, or after about a second without
+ * progress.  Poll it with a timeout so that second can pass.
  */
 int nvmf_qpair_process(struct nvmf_qpair *qp);
 /* Write queued output.  0 when all is out, -EAGAIN when some remains, other negative errno on failure. */
@@ -156,6 +161,9 @@ struct nvmf_capsule *nvmf_capsule_alloc_command(struct nvmf_qpair *qp, const str
 /*
  * Host: attach the command's data.  send: host-to-controller (a write).
  * The buffer stays the caller's and must stay valid until the done callback.
+ * A write whose capsule is freed before that may still have data queued from
+ * the buffer: keep it until nvmf_qpair_want_write() is false or the queue
+ * pair is freed.  (Its CID stays busy until that data and the response are in.)
  */
 int nvmf_capsule_append_data(struct nvmf_capsule *nc, void *buf, size_t len, bool send);
 void nvmf_capsule_set_done(struct nvmf_capsule *nc, nvmf_command_done_cb cb, void *arg);
@@ -196,7 +204,8 @@ typedef void (*nvmf_data_done_cb)(void *arg, struct nvmf_capsule *nc, int error)
  * In-capsule data is copied and cb runs before this returns; otherwise the
  * transport asks the host for it (R2T) and the data lands in buf directly.
  * May be called repeatedly at increasing offsets.  Returns 0 or a negative errno
- * (then cb does not run): -EFAULT when offset + len exceeds the command's data.
+ * (then cb does not run): -EFAULT when offset + len exceeds the command's data;
+ * -EINVAL (NVMe/TCP) when offset falls before the end of an earlier call.
  */
 int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
 				 nvmf_data_done_cb cb, void *arg);
@@ -207,6 +216,8 @@ int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void 
 /*
  * Controller: send len bytes at offset of the command's data to the host
  * (NVMe/TCP C2HData, split as needed).  last: this ends the transfer.
+ * Data goes in order: offset is where the previous call ended (NVMe/TCP
+ * hosts take no gaps or overlap; -EINVAL otherwise).
  * buf must stay valid until cb runs (cb may be NULL if the buffer outlives the qpair).
  * Returns 0 (send the response next), NVMF_SUCCESS_SENT (the last PDU
  * carried SUCCESS because the host disabled SQ flow control: no response),

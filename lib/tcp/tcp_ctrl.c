@@ -88,7 +88,8 @@ static int queue_response(struct tcp_qpair *tq, struct tcp_capsule *tc, const st
 		return -ENOMEM;
 	c.cid = tc->nc.sqe.cid;
 	c.sqid = htole16(tq->qp.qid);
-	c.sqhd = htole16(tq->qp.sq_flow_control ? tq->sqhd : 0xffff);
+	/* Without SQ flow control SQHD is reserved: cleared, as FreeBSD does. */
+	c.sqhd = htole16(tq->qp.sq_flow_control ? tq->sqhd : 0);
 	c.status &= htole16(0xfffe);
 	size_t n = nvmf_tcp_build_capsule_resp(it->hdr, &c, tq->qp.hdgst);
 	tcp_tx_queue(tq, it, n, NULL, 0, false);
@@ -224,14 +225,19 @@ int tcp_ctrl_h2c_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 	else {
 		struct tcp_xfer *x = r->x;
 		const uint64_t cmd_len = x->tc ? tcp_ctrl_data_len(&x->tc->nc) : (uint64_t)x->offset + x->len;
+		const uint64_t end = (uint64_t)datao + datal, r2t_end = (uint64_t)r->r2to + r->r2tl;
+		/* FEI is reserved (0) with FES 04h. */
 		if (datao != r->r2to + r->got) {
 			fei = FEI_DATAO;
 			if (datao >= cmd_len)
-				fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE;
-		} else if (datal != tq->rx_left || (uint64_t)datao + datal > (uint64_t)r->r2to + r->r2tl) {
+				fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
+		} else if (datal != tq->rx_left || end > r2t_end) {
 			fei = FEI_DATAL;
-			if ((uint64_t)datao + datal > cmd_len)
-				fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE;
+			if (end > cmd_len)
+				fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
+		} else if (!(d->ch.flags & NVME_TCP_F_DATA_LAST) != (end != r2t_end)) {
+			/* LAST_PDU marks exactly the R2T's final H2CData. */
+			fei = offsetof(struct nvme_tcp_common_header, flags);
 		} else {
 			tq->rx_ttag = ttag;
 			tq->rx_datal = datal;
@@ -293,6 +299,8 @@ int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, s
 	struct tcp_qpair *tq = TQ(nc->qp);
 	struct tcp_capsule *tc = TC(nc);
 
+	if (tq->dead)
+		return -ENOTCONN; /* terminating: not reported failed yet */
 	if (tc->icd_len) {
 		memcpy(buf, tc->icd + offset, len);
 		if (cb)
@@ -300,6 +308,9 @@ int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, s
 		return 0;
 	}
 	if (nc->sqe.dptr.sgl.type != NVME_SGL_TRANSPORT)
+		return -EINVAL;
+	/* Hosts (ours, Linux) refuse an R2T overlapping or preceding an earlier one. */
+	if (offset < tc->rx_next)
 		return -EINVAL;
 	if (len == 0) {
 		if (cb)
@@ -316,6 +327,7 @@ int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, s
 	x->len = (uint32_t)len;
 	x->cb = cb;
 	x->cb_arg = arg;
+	tc->rx_next = offset + (uint32_t)len;
 	struct tcp_xfer **pp = &tc->xfers;
 	while (*pp)
 		pp = &(*pp)->next;
@@ -335,7 +347,12 @@ int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct io
 	const bool success = last && !tq->qp.sq_flow_control;
 	size_t total = 0;
 
+	if (tq->dead)
+		return -ENOTCONN;
 	if (tc->icd_len || nc->sqe.dptr.sgl.type != NVME_SGL_TRANSPORT)
+		return -EINVAL;
+	/* Hosts (ours, Linux) take C2HData only in order, without gaps. */
+	if (offset != tc->c2h_next)
 		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
@@ -351,20 +368,18 @@ int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct io
 	size_t left = total;
 	while (left) {
 		const size_t chunk = left < TCP_C2H_MAX ? left : TCP_C2H_MAX;
-		/* Count the caller's iovecs this PDU spans. */
-		int nseg = 0;
-		{
+		/* Count the caller's iovecs this PDU spans (one, usually: no loop). */
+		int nseg = 1;
+		if (iov[vi].iov_len - voff < chunk) {
 			int j = vi;
 			size_t o = voff, need = chunk;
+			nseg = 0;
 			while (need) {
 				size_t avail = iov[j].iov_len - o;
-				if (avail == 0) {
-					j++, o = 0;
-					continue;
+				if (avail) {
+					need -= avail < need ? avail : need;
+					nseg++;
 				}
-				size_t take = avail < need ? avail : need;
-				need -= take;
-				nseg++;
 				j++, o = 0;
 			}
 		}
@@ -373,15 +388,8 @@ int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct io
 			tcp_fail(tq, -ENOMEM, "out of memory");
 			return -ENOMEM;
 		}
-		struct iovec seg_inline[TCP_TX_INLINE_IOV], *seg = seg_inline;
-		if (nseg > TCP_TX_INLINE_IOV) {
-			seg = malloc((size_t)nseg * sizeof(*seg));
-			if (seg == NULL) {
-				tcp_tx_discard(tq, it);
-				tcp_fail(tq, -ENOMEM, "out of memory");
-				return -ENOMEM;
-			}
-		}
+		/* Segments go straight into the item's iovec array, after the header's slot. */
+		struct iovec *seg = it->iov + 1;
 		int k = 0;
 		size_t need = chunk;
 		while (need) {
@@ -404,8 +412,6 @@ int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct io
 		size_t h = nvmf_tcp_build_c2h_data(it->hdr, cid, off, (uint32_t)chunk, final && last, final && success,
 						   tq->qp.hdgst, tq->qp.ddgst, tq->txpda);
 		tcp_tx_queue(tq, it, h, seg, k, tq->qp.ddgst);
-		if (seg != seg_inline)
-			free(seg);
 		if (final) {
 			it->cb = cb;
 			it->cb_arg = arg;
@@ -413,11 +419,14 @@ int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct io
 		}
 		off += (uint32_t)chunk;
 	}
+	tc->c2h_next = off;
 	return success ? NVMF_SUCCESS_SENT : 0;
 }
 
 int tcp_ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
 {
+	if (TQ(nc->qp)->dead)
+		return -ENOTCONN;
 	return queue_response(TQ(nc->qp), TC(nc), cqe);
 }
 

@@ -8,6 +8,9 @@
 
 /* Stands in for a capsule freed before its response: the CID stays busy until then. */
 static struct tcp_capsule orphan;
+/* A freed capsule whose response is in but whose H2CData is still queued: the CID
+ * stays busy (and PDUs for it are refused) until that data has left. */
+static struct tcp_capsule orphan_done;
 
 #define FEI_CCCID offsetof(struct nvme_tcp_data_pdu, cccid)
 #define FEI_DATAO offsetof(struct nvme_tcp_data_pdu, datao)
@@ -19,9 +22,14 @@ int tcp_host_init(struct tcp_qpair *tq)
 	unsigned qsize = tq->qp.qsize;
 
 	tq->cids = calloc(qsize, sizeof(*tq->cids));
+	tq->h2c_slots = calloc(qsize, sizeof(*tq->h2c_slots));
 	tq->cid_free = malloc(qsize * sizeof(*tq->cid_free));
-	if (tq->cids == NULL || tq->cid_free == NULL)
+	if (tq->cids == NULL || tq->h2c_slots == NULL || tq->cid_free == NULL)
 		return -1;
+	for (unsigned i = 0; i < qsize; i++) {
+		tq->h2c_slots[i].tq = tq;
+		tq->h2c_slots[i].cid = (uint16_t)i;
+	}
 	/* Low CIDs first. */
 	for (unsigned i = 0; i < qsize; i++)
 		tq->cid_free[i] = (uint16_t)(qsize - 1 - i);
@@ -66,22 +74,33 @@ int tcp_host_icresp(struct tcp_qpair *tq, const uint8_t *hdr)
 
 static struct tcp_capsule *lookup(struct tcp_qpair *tq, uint16_t cid)
 {
-	return cid < tq->qp.qsize ? tq->cids[cid] : NULL;
+	struct tcp_capsule *tc = cid < tq->qp.qsize ? tq->cids[cid] : NULL;
+
+	return tc == &orphan_done ? NULL : tc;
+}
+
+static void release_cid(struct tcp_qpair *tq, uint16_t cid)
+{
+	tq->cids[cid] = NULL;
+	tq->cid_free[tq->ncid_free++] = cid;
+	tq->outstanding--;
 }
 
 /* The command's response is in: release the CID and tell the owner. */
 static void complete(struct tcp_qpair *tq, struct tcp_capsule *tc, uint16_t cid, const struct nvme_completion *cqe)
 {
-	if (tc != &orphan && tc->h2c_pending) {
+	if (tq->h2c_slots[cid].pending) {
 		/* Our data for it is still queued and points into the caller's buffer:
-		 * the buffer must not be handed back before it is out. */
+		 * neither the buffer nor the CID may be handed back before it is out. */
+		if (tc == &orphan) {
+			tq->cids[cid] = &orphan_done;
+			return;
+		}
 		tc->resp_deferred = true;
 		tc->deferred_cqe = *cqe;
 		return;
 	}
-	tq->cids[cid] = NULL;
-	tq->cid_free[tq->ncid_free++] = cid;
-	tq->outstanding--;
+	release_cid(tq, cid);
 	if (tc == &orphan)
 		return;
 	tc->queued = false;
@@ -99,7 +118,8 @@ int tcp_host_resp(struct tcp_qpair *tq, const uint8_t *hdr)
 	const uint16_t cid = le16toh(r->cqe.cid);
 	struct tcp_capsule *tc = lookup(tq, cid);
 
-	if (tc == NULL) {
+	/* resp_deferred: its response is already in, so this one is for no command. */
+	if (tc == NULL || (tc != &orphan && tc->resp_deferred)) {
 		tcp_fatal_pdu(tq, NVME_TCP_FES_INVALID_PDU_HEADER_FIELD,
 			      offsetof(struct nvme_tcp_capsule_resp, cqe) + offsetof(struct nvme_completion, cid), hdr,
 			      r->ch.hlen, "response for an unknown CID");
@@ -112,23 +132,35 @@ int tcp_host_resp(struct tcp_qpair *tq, const uint8_t *hdr)
 	return 0;
 }
 
+/*
+ * C2HData must fill the command's buffer in order, without gaps or overlap
+ * (DATAO = bytes received so far), as the Linux host also demands.  SUCCESS
+ * needs LAST_PDU (checked with the common header), SQ flow control disabled
+ * and the whole command's data.  FEI is reserved (0) for FES 04h and 05h.
+ */
 int tcp_host_c2h_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 {
 	const struct nvme_tcp_data_pdu *d = (const void *)hdr;
 	const uint16_t cid = le16toh(d->cccid);
 	const uint32_t datao = le32toh(d->datao), datal = le32toh(d->datal);
+	const bool success = (d->ch.flags & NVME_TCP_F_DATA_SUCCESS) != 0;
 	struct tcp_capsule *tc = lookup(tq, cid);
 	uint16_t fes = NVME_TCP_FES_INVALID_PDU_HEADER_FIELD;
 	uint32_t fei;
 
-	if (tc == NULL || (tc != &orphan && (tc->nc.send || tc->nc.data_len == 0)))
+	if (tc == NULL || (tc != &orphan && (tc->nc.send || tc->nc.data_len == 0 || tc->resp_deferred)))
 		fei = FEI_CCCID;
 	else if (tc != &orphan && datao > tc->nc.data_len)
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = FEI_DATAO;
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
 	else if (datal != tq->rx_left)
 		fei = FEI_DATAL;
 	else if (tc != &orphan && (uint64_t)datao + datal > tc->nc.data_len)
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = FEI_DATAL;
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
+	else if (tc != &orphan && datao != tc->nc.transferred)
+		fei = FEI_DATAO;
+	else if (success && (tq->qp.sq_flow_control ||
+			     (tc != &orphan && (uint64_t)datao + datal != tc->nc.data_len)))
+		fei = offsetof(struct nvme_tcp_common_header, flags);
 	else {
 		tq->rx_tc = tc;
 		tq->rx_cid = cid;
@@ -160,16 +192,34 @@ void tcp_host_c2h_done(struct tcp_qpair *tq, bool digest_ok)
 /* An H2CData PDU has been written (or dropped on failure, when fail_all reports the command). */
 static void h2c_sent(void *arg, struct nvmf_capsule *nc, int error)
 {
-	struct tcp_qpair *tq = arg;
-	struct tcp_capsule *tc = TC(nc);
+	struct tcp_h2c_slot *slot = arg;
+	struct tcp_qpair *tq = slot->tq;
 
-	tc->h2c_pending--;
-	if (!error && !tq->dead && tc->h2c_pending == 0 && tc->resp_deferred) {
+	(void)nc; /* NULL: the capsule may be gone */
+	if (--slot->pending || error || tq->dead)
+		return;
+	struct tcp_capsule *tc = tq->cids[slot->cid];
+	if (tc == &orphan_done)
+		release_cid(tq, slot->cid);
+	else if (tc && tc != &orphan && tc->resp_deferred) {
 		tc->resp_deferred = false;
-		complete(tq, tc, tc->cid, &tc->deferred_cqe);
+		complete(tq, tc, slot->cid, &tc->deferred_cqe);
 	}
 }
 
+/* The last H2CData of an R2T: that R2T no longer counts against MAXR2T. */
+static void h2c_sent_last(void *arg, struct nvmf_capsule *nc, int error)
+{
+	((struct tcp_h2c_slot *)arg)->r2t_out--;
+	h2c_sent(arg, nc, error);
+}
+
+/*
+ * A hostile controller must not make us queue unbounded H2CData: each R2T must
+ * lie within the command's data and start at or after the end of the ones
+ * before (Linux: "unexpected r2t offset"), and at most MAXR2T + 1 may be
+ * outstanding.  An R2TL above MAXH2CDATA is fine: we split it.
+ */
 int tcp_host_r2t(struct tcp_qpair *tq, const uint8_t *hdr)
 {
 	const struct nvme_tcp_r2t *r = (const void *)hdr;
@@ -179,14 +229,18 @@ int tcp_host_r2t(struct tcp_qpair *tq, const uint8_t *hdr)
 	uint16_t fes = NVME_TCP_FES_INVALID_PDU_HEADER_FIELD;
 	uint32_t fei;
 
-	if (tc == NULL || tc == &orphan || !tc->nc.send || tc->nc.data_len == 0)
+	if (tc == NULL || tc == &orphan || !tc->nc.send || tc->nc.data_len == 0 || tc->resp_deferred)
 		fei = offsetof(struct nvme_tcp_r2t, cccid);
 	else if (r2to >= tc->nc.data_len)
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = offsetof(struct nvme_tcp_r2t, r2to);
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
 	else if (r2tl == 0)
 		fei = offsetof(struct nvme_tcp_r2t, r2tl);
 	else if ((uint64_t)r2to + r2tl > tc->nc.data_len)
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = offsetof(struct nvme_tcp_r2t, r2tl);
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
+	else if (r2to < tc->r2t_end)
+		fei = offsetof(struct nvme_tcp_r2t, r2to); /* overlaps data already asked for */
+	else if (tq->h2c_slots[cid].r2t_out > tq->qp.na->params.maxr2t)
+		fes = NVME_TCP_FES_DATA_TRANSFER_LIMIT_EXCEEDED, fei = 0; /* "R2T limit exceeded" */
 	else {
 		const uint32_t end = r2to + r2tl;
 		for (uint32_t off = r2to; off < end;) {
@@ -200,13 +254,14 @@ int tcp_host_r2t(struct tcp_qpair *tq, const uint8_t *hdr)
 							   tq->qp.ddgst, tq->txpda);
 			struct iovec iov = {.iov_base = (uint8_t *)tc->nc.data + off, .iov_len = n};
 			tcp_tx_queue(tq, it, h, &iov, 1, tq->qp.ddgst);
-			it->cb = h2c_sent;
-			it->cb_arg = tq;
-			it->cb_nc = &tc->nc;
-			tc->h2c_pending++;
+			it->cb = off + n == end ? h2c_sent_last : h2c_sent;
+			it->cb_arg = &tq->h2c_slots[cid];
+			tq->h2c_slots[cid].pending++;
 			tc->nc.transferred += n;
 			off += n;
 		}
+		tc->r2t_end = end;
+		tq->h2c_slots[cid].r2t_out++;
 		return 0;
 	}
 	tcp_fatal_pdu(tq, fes, fei, hdr, r->ch.hlen, "bad R2T");
@@ -219,6 +274,8 @@ int tcp_host_transmit(struct nvmf_capsule *nc)
 	struct tcp_capsule *tc = TC(nc);
 	const unsigned qsize = tq->qp.qsize;
 
+	if (tq->dead)
+		return -ENOTCONN; /* terminating: not reported failed yet */
 	if (!tq->qp.ready)
 		return -EAGAIN;
 	if (tc->queued)
@@ -251,6 +308,8 @@ int tcp_host_transmit(struct nvmf_capsule *nc)
 	tc->cid = cid;
 	tc->queued = true;
 	tc->ddgst_error = false;
+	tc->r2t_end = 0;
+	tq->h2c_slots[cid].r2t_out = 0; /* a free CID has no H2CData queued */
 	tq->cids[cid] = tc;
 	tq->outstanding++;
 	tq->sq_tail = (uint16_t)((tq->sq_tail + 1) % qsize);
@@ -259,24 +318,15 @@ int tcp_host_transmit(struct nvmf_capsule *nc)
 
 void tcp_host_capsule_release(struct tcp_qpair *tq, struct tcp_capsule *tc)
 {
-	if (tc->h2c_pending) {
-		tcp_tx_forget(tq, &tc->nc);
-		tc->h2c_pending = 0;
-	}
-	if (tc->resp_deferred && tc->queued && !tq->dead) {
-		/* Its response is in: the CID is free again. */
-		tc->resp_deferred = false;
-		tq->cids[tc->cid] = NULL;
-		tq->cid_free[tq->ncid_free++] = tc->cid;
-		tq->outstanding--;
-		tc->queued = false;
-	}
+	if (tc->queued && !tq->dead)
+		/* Response in but H2CData still queued: the CID waits for the data (not for
+		 * this capsule); no response yet: it waits for the response. */
+		tq->cids[tc->cid] = tc->resp_deferred ? &orphan_done : &orphan;
+	tc->resp_deferred = false;
 	if (tq->rx_act == ACT_C2H && tq->rx_tc == tc) {
 		tq->rx_tc = &orphan; /* the rest of this PDU's data is dropped */
 		tq->rx_dst = NULL;
 	}
-	if (tc->queued && !tq->dead)
-		tq->cids[tc->cid] = &orphan;
 	tc->queued = false;
 }
 
@@ -286,10 +336,8 @@ void tcp_host_fail_all(struct tcp_qpair *tq, int error)
 		struct tcp_capsule *tc = tq->cids[cid];
 		if (tc == NULL)
 			continue;
-		tq->cids[cid] = NULL;
-		tq->cid_free[tq->ncid_free++] = (uint16_t)cid;
-		tq->outstanding--;
-		if (tc == &orphan)
+		release_cid(tq, (uint16_t)cid);
+		if (tc == &orphan || tc == &orphan_done)
 			continue;
 		tc->queued = false;
 		if (tc->nc.done)

@@ -20,6 +20,8 @@
 /* Cap on the R2Ts we keep outstanding per command, whatever MAXR2T the host offers. */
 #define TCP_MAX_R2T_PER_CMD 16
 #define TCP_TX_INLINE_IOV 8
+/* How long a TermReq may wait for a peer that does not read. */
+#define TCP_TERM_LINGER_MS 1000
 #define TCP_TX_HDR_SIZE 160 /* largest header we build: TermReq with 128 bytes of data */
 
 /* Fixed-size object pool grown in chunks: no malloc per PDU once warm. */
@@ -61,7 +63,7 @@ struct tcp_capsule {
 	uint16_t cid;
 	bool queued; /* transmitted, holding its CID */
 	bool ddgst_error;
-	unsigned h2c_pending;	/* H2CData PDUs from our buffer not yet written */
+	uint32_t r2t_end;	/* end of the highest range R2Ts asked for: later R2Ts must start there */
 	bool resp_deferred;	/* response arrived first: delivered once they are out */
 	struct nvme_completion deferred_cqe;
 	/* Controller */
@@ -69,7 +71,9 @@ struct tcp_capsule {
 	uint32_t icd_cap;
 	uint32_t icd_len;
 	struct tcp_xfer *xfers; /* receive transfers in progress, oldest first */
-	unsigned r2t_out;
+	unsigned r2t_out; /* controller: R2Ts outstanding */
+	uint32_t c2h_next; /* C2HData goes in order: the next send starts here */
+	uint32_t rx_next;  /* R2Ts go in order: the next fetch starts at or after here */
 };
 
 /* Controller: one nvmf_controller_receive_data() call served by R2Ts. */
@@ -84,6 +88,15 @@ struct tcp_xfer {
 	int error;
 	nvmf_data_done_cb cb;
 	void *cb_arg;
+};
+
+/* Host: H2CData queued under one CID.  Kept by CID, not by capsule, so that the CID
+ * stays busy until the data has left even when its capsule was freed first. */
+struct tcp_h2c_slot {
+	struct tcp_qpair *tq;
+	uint16_t cid;
+	unsigned pending; /* H2CData PDUs not yet written */
+	unsigned r2t_out; /* R2Ts whose H2CData is not all written */
 };
 
 struct tcp_r2t {
@@ -101,6 +114,12 @@ struct tcp_qpair {
 	struct nvmf_qpair qp;
 	bool controller;
 	bool dead; /* failed or closed: no more I/O */
+	/* A TermReq is still in the send queue: keep flushing (and discarding input)
+	 * until it is out or the peer stops reading for TCP_TERM_LINGER_MS; only then
+	 * shut the socket and report the failure. */
+	bool terminating;
+	uint64_t term_deadline; /* CLOCK_MONOTONIC ns */
+	char term_why[128];
 	uint8_t txpda;	 /* alignment of data we send (the peer's requirement) */
 	uint8_t rxpda;	 /* alignment of data we receive (our requirement) */
 	uint32_t maxh2cdata;
@@ -132,6 +151,7 @@ struct tcp_qpair {
 
 	/* Host */
 	struct tcp_capsule **cids;
+	struct tcp_h2c_slot *h2c_slots;
 	uint16_t *cid_free;
 	unsigned ncid_free;
 	unsigned outstanding;
@@ -154,12 +174,16 @@ static inline struct tcp_capsule *TC(const struct nvmf_capsule *nc) { return (st
 struct tcp_tx_item *tcp_tx_alloc(struct tcp_qpair *tq, int ndata_iov);
 /* Give back an item that was never queued. */
 void tcp_tx_discard(struct tcp_qpair *tq, struct tcp_tx_item *it);
-/* Append the header (hlen bytes of item->hdr), data iovecs and data digest; queue it. */
+/* Append the header (hlen bytes of item->hdr), data iovecs and data digest; queue it.
+ * data may already sit in place at it->iov + 1 (then without empty segments). */
 void tcp_tx_queue(struct tcp_qpair *tq, struct tcp_tx_item *it, size_t hlen, const struct iovec *data, int ndata,
 		  bool ddgst);
 int tcp_tx_flush(struct tcp_qpair *tq);
-/* Forget the callbacks of queued items that report to nc (it is being freed). */
-void tcp_tx_forget(struct tcp_qpair *tq, struct nvmf_capsule *nc);
+/* Write what the socket takes; 0 all out, -EAGAIN some left, else negative errno.  Ignores dead. */
+int tcp_tx_write(struct tcp_qpair *tq);
+/* Keep the PDU partly written (the peer needs its end to parse the stream) and drop all
+ * queued after it, running their callbacks with error. */
+void tcp_tx_drop_unstarted(struct tcp_qpair *tq, int error);
 /* Drop everything queued, running item callbacks with error. */
 void tcp_tx_drain(struct tcp_qpair *tq, int error);
 
@@ -168,6 +192,8 @@ void tcp_tx_drain(struct tcp_qpair *tq, int error);
 void tcp_fatal_pdu(struct tcp_qpair *tq, uint16_t fes, uint32_t fei, const void *hdr, size_t hdr_len,
 		   const char *why);
 void tcp_fail(struct tcp_qpair *tq, int error, const char *why);
+/* Terminating: push the TermReq on; fail for good once it is out or given up.  0 or negative errno. */
+int tcp_term_progress(struct tcp_qpair *tq);
 
 /* tcp_host.c */
 int tcp_host_transmit(struct nvmf_capsule *nc);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <time.h>
 
 #include "tcp/tcp_internal.h"
 #include "util/crc32c.h"
@@ -71,6 +72,7 @@ fail:
 		tcp_pool_destroy(&tq->capsule_pool, NULL);
 		tcp_pool_destroy(&tq->xfer_pool, NULL);
 		free(tq->cids);
+		free(tq->h2c_slots);
 		free(tq->cid_free);
 		free(tq->rbuf);
 		free(tq);
@@ -95,35 +97,96 @@ static void tcp_shutdown(struct tcp_qpair *tq, int error)
 
 void tcp_fail(struct tcp_qpair *tq, int error, const char *why)
 {
-	if (tq->dead)
+	if (tq->dead && !tq->terminating)
 		return;
+	tq->terminating = false;
 	tcp_shutdown(tq, error);
 	nvmf_qpair_report_error(&tq->qp, error, why);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Read and drop what the peer sends while our TermReq waits, so a level-triggered
+ * poll does not spin; bounded per call.  False on EOF or error. */
+static bool term_discard_input(struct tcp_qpair *tq)
+{
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = read(tq->qp.fd, tq->rbuf, TCP_RBUF_SIZE);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+	return true;
+}
+
+static int term_progress(struct tcp_qpair *tq, bool discard)
+{
+	const void *head = tq->txq_head;
+	const size_t sent = tq->tx_sent;
+	int rc = tcp_tx_write(tq);
+
+	if (rc == -EAGAIN) {
+		if (tq->txq_head != head || tq->tx_sent != sent)
+			tq->term_deadline = now_ns() + TCP_TERM_LINGER_MS * 1000000ull;
+		if ((!discard || term_discard_input(tq)) && now_ns() < tq->term_deadline)
+			return -EAGAIN;
+	}
+	/* The TermReq is out, or the peer will not take it. */
+	tq->terminating = false;
+	tcp_shutdown(tq, -EPROTO);
+	nvmf_qpair_report_error(&tq->qp, -EPROTO, tq->term_why);
+	return -EPROTO;
+}
+
+int tcp_term_progress(struct tcp_qpair *tq)
+{
+	return term_progress(tq, true);
 }
 
 void tcp_fatal_pdu(struct tcp_qpair *tq, uint16_t fes, uint32_t fei, const void *hdr, size_t hdr_len,
 		   const char *why)
 {
-	char msg[128];
-
 	if (tq->dead)
 		return;
+	snprintf(tq->term_why, sizeof(tq->term_why), "%s (FES %u, FEI %u)", why, fes, fei);
+	/* Queued output would only reach the peer ahead of the TermReq, or never: drop it
+	 * (except a PDU already partly written), and fail every pending operation now. */
+	tq->dead = true;
+	tcp_tx_drop_unstarted(tq, -EPROTO);
+	if (tq->controller)
+		tcp_ctrl_fail_all(tq, -EPROTO);
+	else
+		tcp_host_fail_all(tq, -EPROTO);
 	struct tcp_tx_item *it = tcp_tx_alloc(tq, 0);
-	if (it) {
-		size_t n = nvmf_tcp_build_term_req(it->hdr, tq->controller, fes, fei, hdr, hdr_len);
-		tcp_tx_queue(tq, it, n, NULL, 0, false);
-		(void)tcp_tx_flush(tq); /* best effort: the socket is usually empty */
+	if (it == NULL) {
+		tq->dead = false;
+		tcp_fail(tq, -EPROTO, tq->term_why);
+		return;
 	}
-	snprintf(msg, sizeof(msg), "%s (FES %u, FEI %u)", why, fes, fei);
-	tcp_fail(tq, -EPROTO, msg);
+	size_t n = nvmf_tcp_build_term_req(it->hdr, tq->controller, fes, fei, hdr, hdr_len);
+	tcp_tx_queue(tq, it, n, NULL, 0, false);
+	/* The failure is reported once the TermReq has left (see tcp_term_progress). */
+	tq->terminating = true;
+	tq->term_deadline = now_ns() + TCP_TERM_LINGER_MS * 1000000ull;
+	(void)term_progress(tq, false); /* hdr may point into rbuf: no reading here */
 }
 
 static void tcp_qpair_close(struct nvmf_qpair *qp)
 {
 	struct tcp_qpair *tq = TQ(qp);
 
-	if (!tq->dead)
+	if (!tq->dead || tq->terminating) {
+		tq->terminating = false;
 		tcp_shutdown(tq, -ECONNABORTED);
+	}
 }
 
 static void tcp_qpair_destroy(struct nvmf_qpair *qp)
@@ -135,6 +198,7 @@ static void tcp_qpair_destroy(struct nvmf_qpair *qp)
 	tcp_pool_destroy(&tq->capsule_pool, capsule_obj_fini);
 	tcp_pool_destroy(&tq->xfer_pool, NULL);
 	free(tq->cids);
+	free(tq->h2c_slots);
 	free(tq->cid_free);
 	free(tq->r2ts);
 	free(tq->rbuf);
@@ -357,6 +421,10 @@ static int tcp_process(struct nvmf_qpair *qp)
 	struct tcp_qpair *tq = TQ(qp);
 	int handled = 0;
 
+	if (tq->terminating) {
+		int rc = tcp_term_progress(tq);
+		return rc == -EAGAIN ? 0 : rc;
+	}
 	if (tq->dead)
 		return -ENOTCONN;
 	/* Bounded so one busy connection cannot starve the others of a shared thread;
@@ -364,14 +432,14 @@ static int tcp_process(struct nvmf_qpair *qp)
 	for (int round = 0;; round++) {
 		int n = rx_parse(tq);
 		if (n < 0)
-			return -EPROTO;
+			return tq->terminating ? handled : -EPROTO;
 		handled += n;
 		if (round == 64)
 			break;
 		bool short_read = false;
 		ssize_t r = rx_fill(tq, &short_read);
 		if (tq->dead)
-			return -EPROTO;
+			return tq->terminating ? handled : -EPROTO;
 		if (r == -EAGAIN)
 			break;
 		if (r == 0) {
@@ -385,13 +453,13 @@ static int tcp_process(struct nvmf_qpair *qp)
 		if (short_read) {
 			n = rx_parse(tq);
 			if (n < 0)
-				return -EPROTO;
+				return tq->terminating ? handled : -EPROTO;
 			handled += n;
 			break;
 		}
 	}
 	int rc = tcp_tx_flush(tq);
-	if (rc < 0 && rc != -EAGAIN)
+	if (rc < 0 && rc != -EAGAIN && !tq->terminating)
 		return rc;
 	return handled;
 }
@@ -423,11 +491,12 @@ static struct nvmf_capsule *tcp_capsule_alloc(struct nvmf_qpair *qp)
 	tc->in_use = true;
 	tc->queued = false;
 	tc->ddgst_error = false;
-	tc->h2c_pending = 0;
 	tc->resp_deferred = false;
 	tc->icd_len = 0;
 	tc->xfers = NULL;
 	tc->r2t_out = 0;
+	tc->c2h_next = 0;
+	tc->rx_next = 0;
 	tc->nc.qp = qp;
 	tq->ncapsules++;
 	return &tc->nc;

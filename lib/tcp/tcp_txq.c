@@ -55,11 +55,18 @@ void tcp_tx_queue(struct tcp_qpair *tq, struct tcp_tx_item *it, size_t hlen, con
 	it->iov[0].iov_base = it->hdr;
 	it->iov[0].iov_len = hlen;
 	it->niov = 1;
-	for (int i = 0; i < ndata; i++) {
-		if (data[i].iov_len == 0)
-			continue;
-		it->iov[it->niov++] = data[i];
-		dlen += data[i].iov_len;
+	if (data == it->iov + 1) {
+		/* Built in place by the caller (no empty segments). */
+		for (int i = 0; i < ndata; i++)
+			dlen += data[i].iov_len;
+		it->niov += ndata;
+	} else {
+		for (int i = 0; i < ndata; i++) {
+			if (data[i].iov_len == 0)
+				continue;
+			it->iov[it->niov++] = data[i];
+			dlen += data[i].iov_len;
+		}
 	}
 	if (ddgst && dlen) {
 		it->ddgst = nvmf_crc32c_iov(&it->iov[1], it->niov - 1);
@@ -89,11 +96,13 @@ static void tx_complete(struct tcp_qpair *tq, struct tcp_tx_item *it, int error)
 		cb(arg, nc, error);
 }
 
-int tcp_tx_flush(struct tcp_qpair *tq)
+int tcp_tx_write(struct tcp_qpair *tq)
 {
 	struct iovec iov[TX_BATCH_IOV];
 
-	while (tq->txq_head && !tq->dead) {
+	while (tq->txq_head) {
+		if (tq->dead && !tq->terminating)
+			return -ENOTCONN; /* a completion callback failed the queue pair */
 		int n = 0;
 		size_t skip = tq->tx_sent;
 		for (struct tcp_tx_item *it = tq->txq_head; it && n < TX_BATCH_IOV; it = it->next) {
@@ -115,9 +124,7 @@ int tcp_tx_flush(struct tcp_qpair *tq)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return -EAGAIN;
-			int err = -errno;
-			tcp_fail(tq, err, "write failed");
-			return err;
+			return -errno;
 		}
 		size_t left = (size_t)w + tq->tx_sent;
 		tq->tx_sent = 0;
@@ -131,18 +138,38 @@ int tcp_tx_flush(struct tcp_qpair *tq)
 		}
 		tq->tx_sent = left;
 	}
-	if (tq->dead)
-		return -ENOTCONN;
 	return 0;
 }
 
-void tcp_tx_forget(struct tcp_qpair *tq, struct nvmf_capsule *nc)
+int tcp_tx_flush(struct tcp_qpair *tq)
 {
-	for (struct tcp_tx_item *it = tq->txq_head; it; it = it->next)
-		if (it->cb_nc == nc) {
-			it->cb = NULL;
-			it->cb_nc = NULL;
-		}
+	if (tq->terminating)
+		return tcp_term_progress(tq);
+	if (tq->dead)
+		return -ENOTCONN;
+	int rc = tcp_tx_write(tq);
+	if (rc < 0 && rc != -EAGAIN)
+		tcp_fail(tq, rc, "write failed");
+	else if (tq->dead)
+		rc = -ENOTCONN; /* a completion callback failed the queue pair */
+	return rc;
+}
+
+void tcp_tx_drop_unstarted(struct tcp_qpair *tq, int error)
+{
+	struct tcp_tx_item *keep = tq->tx_sent ? tq->txq_head : NULL;
+	struct tcp_tx_item *it = keep ? keep->next : tq->txq_head;
+
+	if (keep)
+		keep->next = NULL;
+	tq->txq_head = tq->txq_tail = keep;
+	if (!keep)
+		tq->tx_sent = 0;
+	while (it) {
+		struct tcp_tx_item *next = it->next;
+		tx_complete(tq, it, error);
+		it = next;
+	}
 }
 
 void tcp_tx_drain(struct tcp_qpair *tq, int error)

@@ -429,7 +429,13 @@ static void ctrl_case_h2c(const char *name, int which)
 		break;
 	case 4: /* past the R2T and the command */
 		n = h2c(pdu, false, 5, tt1, 4096, 4096, 4096, true, false);
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 16;
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0; /* FEI reserved for FES 04h */
+		break;
+	case 6: /* the R2T's whole range without LAST_PDU */
+		n = h2c(pdu, false, 5, tt0, 0, 4096, 4096, false, false), fei = 1;
+		break;
+	case 7: /* LAST_PDU on an H2CData that does not end the R2T */
+		n = h2c(pdu, false, 5, tt0, 0, 2048, 2048, true, false), fei = 1;
 		break;
 	case 5: /* more than MAXH2CDATA in one PDU */
 		n = h2c(pdu, false, 5, tt0, 0, 4100, 4100, false, false);
@@ -801,7 +807,7 @@ static void host_case(const char *name, int which)
 	} else if (which == 1) { /* C2HData past the buffer */
 		n = nvmf_tcp_build_c2h_data(pdu, cid, 0, 8192, true, false, false, false, 0);
 		memset(pdu + n, 0, 8192);
-		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 16;
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
 		raw_send(&r, pdu, n + 8192);
 		raw_expect_term(&r, NVME_TCP_PDU_H2C_TERM_REQ, fes, fei, pdu, 24);
 		goto out;
@@ -898,6 +904,427 @@ static void host_case_early_resp(void)
 	printf("ok: response before our H2CData left\n");
 }
 
+/* ---- Hostile controllers: C2HData order, SUCCESS, responses, R2Ts ---- */
+
+static struct nvmf_association *host_nofc_na;
+
+static void raw_ctrl_open_na(struct raw *r, uint32_t maxh2cdata, struct nvmf_association *na)
+{
+	int a, b;
+	memset(r, 0, sizeof(*r));
+	lb_pair(&a, &b);
+	r->fd = b;
+	struct nvmf_qpair_params hp = {.admin = true, .qid = 0, .qsize = 4, .fd = a, .error_cb = h_error};
+	r->hq = nvmf_qpair_create(na, &hp);
+	CHECK(r->hq);
+	struct nvme_tcp_icreq req;
+	raw_read(r, &req, sizeof(req));
+	uint8_t pdu[NVMF_TCP_MAX_HDR];
+	raw_send(r, pdu, nvmf_tcp_build_icresp(pdu, 0, false, false, maxh2cdata));
+	for (int i = 0; i < 2000 && !nvmf_qpair_ready(r->hq); i++) {
+		lib_pump(r);
+		usleep(500);
+	}
+	CHECK(nvmf_qpair_ready(r->hq));
+}
+
+/* Transmit a command with len bytes of data; returns its capsule, *cid as sent. */
+static struct nvmf_capsule *host_cmd(struct raw *r, uint8_t opc, void *buf, size_t len, bool send, struct hdone *d,
+				     uint16_t *cid)
+{
+	struct nvme_command sqe = {.opc = opc};
+	struct nvmf_capsule *nc = nvmf_capsule_alloc_command(r->hq, &sqe);
+	CHECK(nvmf_capsule_append_data(nc, buf, len, send) == 0);
+	nvmf_capsule_set_done(nc, h_done, d);
+	CHECK(nvmf_capsule_transmit(nc) == 0);
+	struct nvme_tcp_capsule_cmd cmd;
+	raw_read(r, &cmd, sizeof(cmd));
+	CHECK(cmd.ch.pdu_type == NVME_TCP_PDU_CAPSULE_CMD && cmd.sqe.dptr.sgl.type == NVME_SGL_TRANSPORT);
+	*cid = le16toh(cmd.sqe.cid);
+	return nc;
+}
+
+static size_t c2h(uint8_t *pdu, uint16_t cid, uint32_t datao, uint32_t datal, bool last, bool success)
+{
+	size_t n = nvmf_tcp_build_c2h_data(pdu, cid, datao, datal, last, success, false, false, 0);
+	lb_fill_pattern(pdu + n, datal, datao);
+	return n + datal;
+}
+
+static void host_case_c2h(const char *name, int which)
+{
+	struct raw r;
+	struct hdone d = {0};
+	static uint8_t buf[4096];
+	static uint8_t pdu[3][64 + 4096];
+	size_t n[3] = {0};
+	int npdu = 1, bad;
+	uint16_t cid, fes = NVME_TCP_FES_INVALID_PDU_HEADER_FIELD;
+	uint32_t fei = 0;
+	const bool nofc = which >= 4;
+
+	host_errors = 0;
+	raw_ctrl_open_na(&r, 65536, nofc ? host_nofc_na : host_na);
+	struct nvmf_capsule *nc = host_cmd(&r, NVME_OPC_IDENTIFY, buf, sizeof(buf), false, &d, &cid);
+	struct nvme_completion cqe = {.cid = htole16(cid)};
+	switch (which) {
+	case 0: /* a gap: data at 1024 first */
+		n[0] = c2h(pdu[0], cid, 1024, 1024, false, false), fei = 12;
+		break;
+	case 1: /* overlap: the first half twice */
+		n[0] = c2h(pdu[0], cid, 0, 2048, false, false);
+		n[1] = c2h(pdu[1], cid, 0, 2048, true, false), npdu = 2, fei = 12;
+		break;
+	case 2: /* SUCCESS while SQ flow control is on */
+		n[0] = c2h(pdu[0], cid, 0, 4096, true, true), fei = 1;
+		break;
+	case 3: /* SUCCESS without LAST_PDU (checked with the common header) */
+		n[0] = c2h(pdu[0], cid, 0, 4096, false, true), fei = 1;
+		break;
+	case 4: /* SUCCESS with half the data */
+		n[0] = c2h(pdu[0], cid, 0, 2048, true, true), fei = 1;
+		break;
+	case 5: /* SUCCESS, then a response for the same command */
+		n[0] = c2h(pdu[0], cid, 0, 4096, true, true);
+		n[1] = nvmf_tcp_build_capsule_resp(pdu[1], &cqe, false), npdu = 2, fei = 20;
+		break;
+	case 6: /* two responses for one command */
+		n[0] = nvmf_tcp_build_capsule_resp(pdu[0], &cqe, false);
+		n[1] = nvmf_tcp_build_capsule_resp(pdu[1], &cqe, false), npdu = 2, fei = 20;
+		break;
+	}
+	bad = npdu - 1;
+	for (int i = 0; i < npdu; i++)
+		raw_send(&r, pdu[i], n[i]);
+	raw_expect_term(&r, NVME_TCP_PDU_H2C_TERM_REQ, fes, fei, pdu[bad], 24);
+	CHECK(host_errors == 1 && nvmf_qpair_failed(r.hq));
+	CHECK(d.done);
+	if (which < 5)
+		CHECK(d.error < 0); /* the command failed with the queue pair */
+	else
+		CHECK(d.error == 0); /* it had completed before the bad PDU */
+	nvmf_capsule_free(nc);
+	raw_close(&r);
+	printf("ok: %s\n", name);
+}
+
+/* A successful response after only part of the read data: accepted, as Linux does (the
+ * transport cannot know the command did not mean to move less); transferred tells. */
+static void host_case_short_read(void)
+{
+	struct raw r;
+	struct hdone d = {0};
+	static uint8_t buf[4096];
+	static uint8_t pdu[64 + 4096];
+	uint16_t cid;
+
+	host_errors = 0;
+	raw_ctrl_open_na(&r, 65536, host_na);
+	struct nvmf_capsule *nc = host_cmd(&r, NVME_OPC_IDENTIFY, buf, sizeof(buf), false, &d, &cid);
+	size_t n = c2h(pdu, cid, 0, 1024, true, false);
+	struct nvme_completion cqe = {.cid = htole16(cid)};
+	n += nvmf_tcp_build_capsule_resp(pdu + n, &cqe, false);
+	raw_send(&r, pdu, n);
+	for (int i = 0; i < 2000 && !d.done; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(d.done && d.error == 0 && d.status == 0);
+	CHECK(nvmf_capsule_data_transferred(nc) == 1024);
+	CHECK(!nvmf_qpair_failed(r.hq) && host_errors == 0);
+	nvmf_capsule_free(nc);
+	raw_close(&r);
+	printf("ok: success response after a short read\n");
+}
+
+static void host_case_r2t(const char *name, int which)
+{
+	struct raw r;
+	struct hdone d = {0};
+	static uint8_t buf[16384]; /* above the admin in-capsule limit: sent by R2T */
+	uint8_t pdu[64];
+	uint16_t cid, fes = NVME_TCP_FES_INVALID_PDU_HEADER_FIELD;
+	uint32_t fei = 0;
+	size_t n = 0, bad = 0;
+
+	host_errors = 0;
+	raw_ctrl_open_na(&r, 4096, host_na); /* the host offers MAXR2T 0: one R2T at a time */
+	struct nvmf_capsule *nc = host_cmd(&r, NVME_OPC_WRITE, buf, sizeof(buf), true, &d, &cid);
+	switch (which) {
+	case 0: /* the same range twice */
+		n = nvmf_tcp_build_r2t(pdu, cid, 1, 0, 4096, false);
+		bad = n;
+		n += nvmf_tcp_build_r2t(pdu + n, cid, 2, 0, 4096, false), fei = 12;
+		break;
+	case 1: /* a second R2T while the first is outstanding */
+		n = nvmf_tcp_build_r2t(pdu, cid, 1, 0, 4096, false);
+		bad = n;
+		n += nvmf_tcp_build_r2t(pdu + n, cid, 2, 4096, 4096, false);
+		fes = NVME_TCP_FES_DATA_TRANSFER_LIMIT_EXCEEDED;
+		break;
+	case 2: /* past the command's data */
+		n = nvmf_tcp_build_r2t(pdu, cid, 1, 8192, 16384, false);
+		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE;
+		break;
+	}
+	raw_send(&r, pdu, n); /* one write: parsed before any H2CData is flushed */
+	raw_expect_term(&r, NVME_TCP_PDU_H2C_TERM_REQ, fes, fei, pdu + bad, 24);
+	CHECK(host_errors == 1 && d.done && d.error < 0);
+	nvmf_capsule_free(nc);
+	raw_close(&r);
+	printf("ok: %s\n", name);
+}
+
+/* R2Ts one after another, each once the last one's data is in, with R2TL above MAXH2CDATA: fine. */
+static void host_case_r2t_ok(void)
+{
+	struct raw r;
+	struct hdone d = {0};
+	static uint8_t buf[16384], got[16384];
+	uint8_t pdu[64];
+	uint16_t cid;
+
+	host_errors = 0;
+	lb_fill_pattern(buf, sizeof(buf), 5);
+	raw_ctrl_open_na(&r, 4096, host_na);
+	struct nvmf_capsule *nc = host_cmd(&r, NVME_OPC_WRITE, buf, sizeof(buf), true, &d, &cid);
+	for (uint32_t o = 0; o < sizeof(buf); o += 8192) {
+		raw_send(&r, pdu, nvmf_tcp_build_r2t(pdu, cid, 7, o, 8192, false));
+		for (uint32_t k = 0; k < 8192; k += 4096) {
+			struct nvme_tcp_data_pdu h;
+			raw_read(&r, &h, sizeof(h));
+			CHECK(h.ch.pdu_type == NVME_TCP_PDU_H2C_DATA && le32toh(h.datao) == o + k);
+			CHECK(le32toh(h.datal) == 4096 && !!(h.ch.flags & NVME_TCP_F_DATA_LAST) == (k == 4096));
+			raw_read(&r, got + o + k, 4096);
+		}
+	}
+	CHECK(memcmp(got, buf, sizeof(buf)) == 0);
+	struct nvme_completion cqe = {.cid = htole16(cid)};
+	raw_send(&r, pdu, nvmf_tcp_build_capsule_resp(pdu, &cqe, false));
+	for (int i = 0; i < 2000 && !d.done; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(d.done && d.error == 0 && d.status == 0 && host_errors == 0);
+	nvmf_capsule_free(nc);
+	raw_close(&r);
+	printf("ok: sequential R2Ts within MAXR2T\n");
+}
+
+/* ---- A TermReq behind a full send buffer ---- */
+
+/* The controller's send buffer full of C2HData when the host sends a bad PDU: the queued
+ * data is dropped, the TermReq is the last thing on the wire once the peer reads, then
+ * the close.  With never_read, the controller gives up after about a second. */
+static void ctrl_case_term_full(bool never_read)
+{
+	struct raw r;
+	struct ddone d = {0};
+	static uint8_t big[4 << 20];
+	static uint8_t in[256 * 1024];
+	int small = 16384;
+
+	raw_host_open(&r, false, false, 0);
+	raw_connect(&r);
+	CHECK(setsockopt(nvmf_qpair_fd(r.st.qp), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) == 0);
+	CHECK(setsockopt(r.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
+	struct nvme_command sqe = {.opc = NVME_OPC_READ, .cid = htole16(6), .nsid = htole32(1)};
+	sqe.dptr.sgl.type = NVME_SGL_TRANSPORT;
+	sqe.dptr.sgl.length = htole32(sizeof(big));
+	raw_cmd(&r, &sqe, NULL, 0);
+	for (int i = 0; i < 2000 && r.st.ncmds == 0; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(r.st.ncmds == 1);
+	struct nvmf_capsule *nc = r.st.cmds[0];
+	CHECK(nvmf_controller_send_data(nc, 0, big, sizeof(big), true, d_done, &d) >= 0);
+	for (int i = 0; i < 50; i++) {
+		lib_pump(&r);
+		usleep(200);
+	}
+	CHECK(nvmf_qpair_want_write(r.st.qp)); /* stuck: the peer reads nothing */
+	/* A bad PDU: a CapsuleCmd with a wrong HLEN. */
+	uint8_t bad[NVMF_TCP_MAX_HDR];
+	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .cid = htole16(7)};
+	nvmf_tcp_build_capsule_cmd(bad, &ka, 0, false, false, 0);
+	bad[2] = 70;
+	raw_send(&r, bad, 72);
+	for (int i = 0; i < 50 && d.calls == 0; i++) {
+		lib_pump(&r);
+		usleep(1000);
+	}
+	CHECK(d.calls == 1 && d.error < 0); /* the transfer failed at once */
+	CHECK(!nvmf_qpair_failed(r.st.qp) && r.st.errors == 0); /* reported once the TermReq is out */
+	nvmf_capsule_free(nc);
+	r.st.ncmds = 0;
+	if (never_read) {
+		for (int i = 0; i < 300 && !nvmf_qpair_failed(r.st.qp); i++) {
+			lib_pump(&r);
+			usleep(10000);
+		}
+		CHECK(nvmf_qpair_failed(r.st.qp) && r.st.errors == 1);
+		raw_close(&r);
+		printf("ok: TermReq given up on a peer that never reads\n");
+		return;
+	}
+	/* Read the stream PDU by PDU: whole C2HData PDUs in order, then the TermReq, then the close. */
+	uint32_t next = 0;
+	for (;;) {
+		struct nvme_tcp_common_header ch;
+		raw_read(&r, &ch, sizeof(ch));
+		uint32_t plen = le32toh(ch.plen);
+		CHECK(plen >= 24 && plen <= sizeof(in));
+		memcpy(in, &ch, sizeof(ch));
+		raw_read(&r, in + 8, plen - 8);
+		if (ch.pdu_type == NVME_TCP_PDU_C2H_TERM_REQ) {
+			const struct nvme_tcp_term_req *t = (const void *)in;
+			CHECK(le16toh(t->fes) == NVME_TCP_FES_INVALID_PDU_HEADER_FIELD && le32toh(t->fei) == 2);
+			CHECK(plen == 24 + 70 && memcmp(in + 24, bad, 70) == 0);
+			break;
+		}
+		const struct nvme_tcp_data_pdu *dp = (const void *)in;
+		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA && le32toh(dp->datao) == next);
+		next += le32toh(dp->datal);
+	}
+	CHECK(next < sizeof(big)); /* the rest was dropped */
+	raw_expect_closed(&r);
+	CHECK(nvmf_qpair_failed(r.st.qp) && r.st.errors == 1);
+	raw_close(&r);
+	printf("ok: TermReq after a full send buffer\n");
+}
+
+/* A write abandoned (capsule freed) after its response but with its H2CData still queued:
+ * its CID stays busy until that data has left, so a new command never shares it. */
+static void host_case_cid_reuse(void)
+{
+	struct raw r;
+	struct hdone d = {0}, d2 = {0};
+	static uint8_t buf[16 << 20], got[NVMF_TCP_MAX_HDR + 65536];
+	uint16_t cid, cid2 = 0;
+
+	host_errors = 0;
+	raw_ctrl_open_na(&r, 65536, host_na);
+	struct nvmf_capsule *nc = host_cmd(&r, NVME_OPC_WRITE, buf, sizeof(buf), true, &d, &cid);
+	uint8_t pdu[64];
+	size_t n = nvmf_tcp_build_r2t(pdu, cid, 3, 0, sizeof(buf), false);
+	struct nvme_completion cqe = {.cid = htole16(cid), .status = htole16(NVME_STATUS(NVME_SCT_GENERIC, 6))};
+	n += nvmf_tcp_build_capsule_resp(pdu + n, &cqe, false);
+	lb_write_all(r.fd, pdu, n);
+	for (int i = 0; i < 20; i++) {
+		lib_pump(&r);
+		usleep(1000);
+	}
+	CHECK(!d.done && nvmf_qpair_want_write(r.hq));
+	nvmf_capsule_free(nc); /* abandoned; buf stays valid */
+	CHECK(nvmf_qpair_outstanding(r.hq) == 1);
+	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE};
+	struct nvmf_capsule *nc2 = nvmf_capsule_alloc_command(r.hq, &ka);
+	nvmf_capsule_set_done(nc2, h_done, &d2);
+	CHECK(nvmf_capsule_transmit(nc2) == 0);
+	/* The rest of the data, then the new command, on another CID. */
+	uint32_t next = 0;
+	for (;;) {
+		struct nvme_tcp_common_header ch;
+		raw_read(&r, &ch, sizeof(ch));
+		CHECK(le32toh(ch.plen) <= sizeof(got));
+		memcpy(got, &ch, sizeof(ch));
+		raw_read(&r, got + 8, le32toh(ch.plen) - 8);
+		if (ch.pdu_type == NVME_TCP_PDU_CAPSULE_CMD) {
+			cid2 = le16toh(((const struct nvme_tcp_capsule_cmd *)got)->sqe.cid);
+			break;
+		}
+		const struct nvme_tcp_data_pdu *h = (const void *)got;
+		CHECK(ch.pdu_type == NVME_TCP_PDU_H2C_DATA && le16toh(h->cccid) == cid && le32toh(h->datao) == next);
+		next += le32toh(h->datal);
+	}
+	CHECK(cid2 != cid);
+	CHECK(next > 0); /* some data was still queued when the capsule was freed */
+	for (int i = 0; i < 2000 && nvmf_qpair_outstanding(r.hq) != 1; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(nvmf_qpair_outstanding(r.hq) == 1); /* the old CID is free once its data left */
+	cqe = (struct nvme_completion){.cid = htole16(cid2)};
+	raw_send(&r, pdu, nvmf_tcp_build_capsule_resp(pdu, &cqe, false));
+	for (int i = 0; i < 2000 && !d2.done; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(d2.done && d2.error == 0 && d2.status == 0 && host_errors == 0);
+	CHECK(!d.done); /* the freed capsule reports nothing */
+	nvmf_capsule_free(nc2);
+	raw_close(&r);
+	printf("ok: CID of an abandoned write kept until its data left\n");
+}
+
+/* Controller API: C2HData in order only, R2T fetches never going back. */
+static void ctrl_case_order(void)
+{
+	struct raw r;
+	static uint8_t buf[8192];
+
+	raw_host_open(&r, false, false, 0);
+	raw_connect(&r);
+	struct nvme_command sqe = {.opc = NVME_OPC_READ, .cid = htole16(6), .nsid = htole32(1)};
+	sqe.dptr.sgl.type = NVME_SGL_TRANSPORT;
+	sqe.dptr.sgl.length = htole32(sizeof(buf));
+	raw_cmd(&r, &sqe, NULL, 0);
+	sqe.opc = NVME_OPC_WRITE;
+	sqe.cid = htole16(7);
+	raw_cmd(&r, &sqe, NULL, 0);
+	for (int i = 0; i < 2000 && r.st.ncmds < 2; i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(r.st.ncmds == 2);
+	struct nvmf_capsule *rd = r.st.cmds[0], *wr = r.st.cmds[1];
+	CHECK(nvmf_controller_send_data(rd, 4096, buf, 4096, false, NULL, NULL) == -EINVAL); /* a gap */
+	CHECK(nvmf_controller_send_data(rd, 0, buf, 4096, false, NULL, NULL) == 0);
+	CHECK(nvmf_controller_send_data(rd, 0, buf, 4096, false, NULL, NULL) == -EINVAL); /* overlap */
+	CHECK(nvmf_controller_send_data(rd, 4096, buf, 4096, true, NULL, NULL) >= 0);
+	CHECK(nvmf_controller_receive_data(wr, 4096, buf + 4096, 4096, NULL, NULL) == 0);
+	CHECK(nvmf_controller_receive_data(wr, 0, buf, 4096, NULL, NULL) == -EINVAL); /* going back */
+	CHECK(!nvmf_qpair_failed(r.st.qp));
+	raw_close(&r);
+	printf("ok: data transfer order enforced\n");
+}
+
+/* SQHD: advances per command and wraps at the queue size; 0 (reserved) without SQ flow control. */
+static void ctrl_case_sqhd(bool fc)
+{
+	struct raw r;
+	raw_host_open(&r, false, false, 0);
+	struct nvmf_connect_command cc = {.opc = NVME_OPC_FABRICS, .fctype = NVMF_FCTYPE_CONNECT, .cid = htole16(1),
+					  .sqsize = htole16(15), .cattr = fc ? 0 : NVMF_CONNECT_ATTR_DISABLE_SQ_FC};
+	struct nvmf_connect_data data = {0};
+	struct nvme_command sqe;
+	memcpy(&sqe, &cc, sizeof(sqe));
+	sqe.dptr.sgl.type = NVME_SGL_INCAPSULE;
+	sqe.dptr.sgl.length = htole32(sizeof(data));
+	raw_cmd(&r, &sqe, &data, sizeof(data));
+	for (int i = 0; i < 40; i++) {
+		for (int k = 0; k < 2000 && r.st.ncmds == 0; k++) {
+			lib_pump(&r);
+			usleep(200);
+		}
+		CHECK(r.st.ncmds == 1);
+		CHECK(nvmf_controller_send_status(r.st.cmds[0], 0, 0) == 0);
+		nvmf_capsule_free(r.st.cmds[0]);
+		r.st.ncmds = 0;
+		struct nvme_tcp_capsule_resp resp;
+		raw_read(&r, &resp, sizeof(resp));
+		CHECK(resp.ch.pdu_type == NVME_TCP_PDU_CAPSULE_RESP);
+		CHECK(le16toh(resp.cqe.sqhd) == (fc ? (i + 1) % 16 : 0));
+		struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .cid = htole16((uint16_t)(2 + i))};
+		ka.dptr.sgl.type = NVME_SGL_TRANSPORT;
+		raw_cmd(&r, &ka, NULL, 0);
+	}
+	CHECK(nvmf_qpair_sq_flow_control(r.st.qp) == fc);
+	raw_close(&r);
+	printf("ok: SQHD %s SQ flow control\n", fc ? "with" : "without");
+}
+
 int main(void)
 {
 	struct nvmf_association_params cp = {
@@ -918,6 +1345,9 @@ int main(void)
 	host_na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &hp);
 	hp.data_digests = true;
 	host_dd_na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &hp);
+	hp.data_digests = false;
+	hp.sq_flow_control = false;
+	host_nofc_na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &hp);
 	CHECK(ctrl_na && host_na);
 	good_setup();
 
@@ -938,6 +1368,8 @@ int main(void)
 	ctrl_case_h2c("H2CData with a wrong DATAL", 3);
 	ctrl_case_h2c("H2CData past the command", 4);
 	ctrl_case_h2c("H2CData over MAXH2CDATA", 5);
+	ctrl_case_h2c("H2CData ending the R2T without LAST_PDU", 6);
+	ctrl_case_h2c("H2CData with LAST_PDU before the R2T's end", 7);
 	ctrl_case_icreq("ICReq with PFV 1", 8, 1, 8);
 	ctrl_case_icreq("ICReq with HPDA 32", 10, 32, 10);
 	ctrl_case_icreq("ICReq with reserved digest bits", 11, 0x04, 11);
@@ -955,6 +1387,24 @@ int main(void)
 	host_case("ICResp with MAXH2CDATA 1000", 3);
 	host_case("C2HData data digest error", 4);
 	host_case_early_resp();
+	host_case_c2h("C2HData with a gap", 0);
+	host_case_c2h("C2HData overlapping", 1);
+	host_case_c2h("C2HData SUCCESS under SQ flow control", 2);
+	host_case_c2h("C2HData SUCCESS without LAST_PDU", 3);
+	host_case_c2h("C2HData SUCCESS before all the data", 4);
+	host_case_c2h("response after C2HData SUCCESS", 5);
+	host_case_c2h("second response for a CID", 6);
+	host_case_short_read();
+	host_case_r2t("R2T overlapping an earlier one", 0);
+	host_case_r2t("R2Ts beyond MAXR2T", 1);
+	host_case_r2t("R2T past the command's data", 2);
+	host_case_r2t_ok();
+	host_case_cid_reuse();
+	ctrl_case_sqhd(true);
+	ctrl_case_sqhd(false);
+	ctrl_case_order();
+	ctrl_case_term_full(false);
+	ctrl_case_term_full(true);
 
 	good_check();
 	nvmf_qpair_free(good_host);
@@ -964,6 +1414,7 @@ int main(void)
 	nvmf_association_free(ctrl_na);
 	nvmf_association_free(host_na);
 	nvmf_association_free(host_dd_na);
+	nvmf_association_free(host_nofc_na);
 	printf("all malformed-input cases passed\n");
 	return 0;
 }

@@ -228,7 +228,8 @@ static void h_error(void *arg, struct nvmf_qpair *qp, int error)
 	h->errors++;
 }
 
-static void run_host(struct nvmf_association *na, unsigned seed)
+/* fc: the host keeps SQ flow control, so the stream carries no C2HData SUCCESS. */
+static void run_host(struct nvmf_association *na, bool fc, unsigned seed)
 {
 	static uint8_t stream[64 * 1024], in[64 * 1024];
 	static uint8_t bufs[8][8192];
@@ -247,10 +248,13 @@ static void run_host(struct nvmf_association *na, unsigned seed)
 	for (int i = 0; i < 8; i++) {
 		uint16_t cid = (uint16_t)i;
 		if (i % 3 == 0) {
-			n += nvmf_tcp_build_c2h_data(stream + n, cid, 0, 4096, true, i == 3, false, false, 0);
-			memset(stream + n, i, 4096);
-			n += 4096;
-			if (i == 3)
+			const bool success = i == 3 && !fc;
+			/* SUCCESS needs the whole command's data. */
+			const uint32_t len = success ? 8192 : 4096;
+			n += nvmf_tcp_build_c2h_data(stream + n, cid, 0, len, true, success, false, false, 0);
+			memset(stream + n, i, len);
+			n += len;
+			if (success)
 				continue;
 		} else if (i % 3 == 1) {
 			n += nvmf_tcp_build_r2t(stream + n, cid, (uint16_t)i, 0, 8192, false);
@@ -308,13 +312,16 @@ int main(int argc, char **argv)
 	struct nvmf_association *cna = nvmf_association_create(NVMF_TRTYPE_TCP, true, &cp);
 	struct nvmf_association_params hp = {.sq_flow_control = true};
 	struct nvmf_association *hna = nvmf_association_create(NVMF_TRTYPE_TCP, false, &hp);
-	CHECK(cna && hna);
+	hp.sq_flow_control = false;
+	struct nvmf_association *hna_nofc = nvmf_association_create(NVMF_TRTYPE_TCP, false, &hp);
+	CHECK(cna && hna && hna_nofc);
 	for (unsigned s = 1; s <= iters; s++) {
 		run_ctrl(cna, s);
-		run_host(hna, s);
+		run_host(s % 2 ? hna : hna_nofc, s % 2, s);
 	}
 	nvmf_association_free(cna);
 	nvmf_association_free(hna);
+	nvmf_association_free(hna_nofc);
 	printf("ok: %u mutated streams each way; controller: %u commands, %u R2T transfers, %u failed; "
 	       "host: %u completions, %u failed\n", iters, stat_cmds, stat_data, stat_fail, stat_hdone, stat_hfail);
 	return 0;
