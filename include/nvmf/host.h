@@ -76,6 +76,9 @@ struct nvmf_host_opts {
 	uint16_t admin_qsize;  /* entries (default 32, as Linux) */
 	uint16_t io_qsize;     /* entries (default 128, capped by CAP.MQES + 1) */
 	bool hdgst, ddgst;
+	/* Ask the controller to disable SQ flow control (Connect CATTR): it may
+	 * then end a read with a C2HData SUCCESS flag and no response capsule. */
+	bool disable_sq_flow_control;
 	uint32_t kato_ms;       /* 0: no keep alive */
 	int timeout_ms;         /* per admin command and per connection step */
 	/* Reconnect after a lost connection, as nvme-cli's --reconnect-delay and

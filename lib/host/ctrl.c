@@ -260,7 +260,7 @@ static int check_identify(struct nvmf_host_ctrl *c)
 static int establish(struct nvmf_host_ctrl *c, bool first)
 {
 	struct nvmf_association_params ap = {
-		.sq_flow_control = true,
+		.sq_flow_control = !c->opts.disable_sq_flow_control,
 		.header_digests = c->opts.hdgst,
 		.data_digests = c->opts.ddgst,
 	};

@@ -21,6 +21,7 @@ enum {
 	OPT_CTRL_LOSS_TMO,
 	OPT_TIMEOUT,
 	OPT_HELP,
+	OPT_DISABLE_SQFC,
 };
 
 static const struct option common_opts[] = {
@@ -28,6 +29,7 @@ static const struct option common_opts[] = {
 	{"hostid", required_argument, NULL, OPT_HOSTID},
 	{"hdgst", no_argument, NULL, OPT_HDGST},
 	{"ddgst", no_argument, NULL, OPT_DDGST},
+	{"disable-sqfc", no_argument, NULL, OPT_DISABLE_SQFC},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"nr-io-queues", required_argument, NULL, OPT_NR_IO_QUEUES},
 	{"queue-size", required_argument, NULL, OPT_QUEUE_SIZE},
@@ -40,7 +42,7 @@ static const struct option common_opts[] = {
 
 static const char common_usage[] =
 	"ADDR: tcp://HOST:PORT/SUBNQN or 'trtype:tcp adrfam:ipv4 traddr:HOST trsvcid:PORT subnqn:NQN'\n"
-	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --json --nr-io-queues N\n"
+	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --disable-sqfc --json --nr-io-queues N\n"
 	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
@@ -119,6 +121,9 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 			break;
 		case OPT_DDGST:
 			cli->opts.ddgst = true;
+			break;
+		case OPT_DISABLE_SQFC:
+			cli->opts.disable_sq_flow_control = true;
 			break;
 		case OPT_JSON:
 			cli->json = true;

@@ -120,6 +120,10 @@ $T "$NVMF" perf "$URI" -q 128 -o 8k -w randrw -M 70 -j 2 -P 2 -t 2 --verify --js
 $T "$NVMF" perf "$URI" -q 32 -o 64k -w write -j 2 -t 1 --hdgst --ddgst --verify >"$tmp/p3" 2>/dev/null &&
 	grep -q "miscompares 0" "$tmp/p3" && ok "perf --verify 64 KiB with digests (R2T path)" ||
 	{ cat "$tmp/p3"; bad "perf verify digests"; }
+# SQ flow control disabled: reads end with C2HData SUCCESS and no response capsule.
+$T "$NVMF" perf "$URI" -q 32 -o 16k -w randrw -n 4000 --verify --disable-sqfc >"$tmp/p5" 2>/dev/null &&
+	grep -q "miscompares 0" "$tmp/p5" && ok "perf --verify with SQ flow control disabled" ||
+	{ cat "$tmp/p5"; bad "perf verify disable-sqfc"; }
 $T "$NVMF" perf "$URI" -q 16 -o 4096 -w randread -t 1 --json >"$tmp/p4" 2>"$tmp/p4.err" &&
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); l=d["latency_us"]; assert d["iops"]>0 and l["p50"]<=l["p99"]<=l["p99_9"]<=l["max"]' "$tmp/p4" &&
 	grep -q "IOPS" "$tmp/p4.err" && ok "perf randread --json, progress lines" || { cat "$tmp/p4" "$tmp/p4.err"; bad "perf json"; }
