@@ -1,0 +1,278 @@
+/* Structures shared by the files of the controller core. */
+#ifndef NVMF_CTRL_INTERNAL_H
+#define NVMF_CTRL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <nvmf/nvme_admin_spec.h>
+#include <nvmf/transport.h>
+
+#include "bdev.h"
+#include "target.h"
+
+/* Capabilities every controller advertises. */
+#define NVMF_CTRL_MQES 1023 /* 0's based: 1024 entries */
+#define NVMF_CTRL_MDTS 5 /* 2^5 * 4 KiB = 128 KiB per command */
+#define NVMF_CTRL_MAX_XFER (4096u << NVMF_CTRL_MDTS)
+#define NVMF_CTRL_MAX_IO_QUEUES 64
+#define NVMF_CTRL_AERL 3 /* 0's based: 4 outstanding AERs */
+#define NVMF_CTRL_KAS 1 /* keep alive granularity: 100 ms */
+#define NVMF_CTRL_IOCCSZ_BYTES 8192 /* in-capsule data accepted on I/O queues */
+#define NVMF_MAX_CNTLID 0xffef
+#define NVMF_CONNECT_DEADLINE_MS 10000 /* a socket that sends no Connect by then is closed */
+
+/* ---- Namespaces ---- */
+
+struct nvmf_range {
+	uint64_t start, end; /* blocks [start, end) */
+	bool exclusive;
+	struct nvmf_range *next;
+};
+
+struct nvmf_namespace {
+	atomic_int refs;
+	uint32_t nsid;
+	struct nvmf_bdev *bdev;
+	uint32_t block_size;
+	uint8_t lbads;
+	uint64_t nblocks;
+	uint8_t nguid[16];
+	uint8_t uuid[16];
+	uint8_t eui64[8];
+	/* LBA ranges held by writers; Compare and Write holds its range exclusively. */
+	pthread_mutex_t range_lock;
+	struct nvmf_range *ranges;
+};
+
+struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const char *spec,
+				      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+void nvmf_ns_get(struct nvmf_namespace *ns);
+void nvmf_ns_put(struct nvmf_namespace *ns);
+/* Try to hold [slba, slba + nlb); false when it conflicts (retry later). */
+bool nvmf_ns_range_acquire(struct nvmf_namespace *ns, struct nvmf_range *r, uint64_t slba, uint64_t nlb,
+			   bool exclusive);
+void nvmf_ns_range_release(struct nvmf_namespace *ns, struct nvmf_range *r);
+/* A stable 16-byte identity from some strings (SHA-256 truncated). */
+void nvmf_derive_id(uint8_t out[16], const char *a, const char *b, const char *c);
+
+/* ---- Target, ports ---- */
+
+struct nvmf_port {
+	uint16_t portid;
+	struct nvmf_port_addr addr;
+	bool all_subsystems;
+	char **subnqns;
+	unsigned nsubnqns;
+};
+
+struct nvmf_subsystem;
+
+struct nvmf_tgt {
+	pthread_mutex_t lock; /* subsystems and ports */
+	struct nvmf_subsystem *subsystems; /* list */
+	struct nvmf_subsystem *discovery;
+	struct nvmf_port *ports;
+	unsigned nports;
+	atomic_uint_fast64_t genctr;
+	struct nvmf_association *assoc_tcp;
+};
+
+void nvmf_tgt_changed(struct nvmf_tgt *tgt); /* bump genctr, tell discovery controllers */
+/* The port's subsystem list allows nqn (locks tgt). */
+bool nvmf_tgt_port_allows(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn);
+
+/* ---- Subsystems ---- */
+
+struct nvmf_controller;
+
+struct nvmf_subsystem {
+	struct nvmf_tgt *tgt;
+	struct nvmf_subsystem *next;
+	char nqn[NVME_NQN_FIELD];
+	char serial[21];
+	char model[41];
+	bool discovery;
+	/* Everything below is under lock. */
+	pthread_mutex_t lock;
+	bool allow_any_host;
+	char **hosts;
+	unsigned nhosts;
+	struct nvmf_namespace **ns; /* indexed by nsid - 1 */
+	uint32_t ns_slots;
+	struct nvmf_controller **ctrls; /* indexed by cntlid */
+	uint16_t next_cntlid;
+};
+
+struct nvmf_subsystem *nvmf_subsystem_create_discovery(struct nvmf_tgt *tgt);
+void nvmf_subsystem_destroy(struct nvmf_subsystem *ss);
+bool nvmf_subsystem_host_allowed(struct nvmf_subsystem *ss, const char *hostnqn);
+/* A reference to namespace nsid, or NULL when it is not active. */
+struct nvmf_namespace *nvmf_subsystem_get_ns(struct nvmf_subsystem *ss, uint32_t nsid);
+/* Active NSIDs above after, ascending, at most max; returns how many. */
+unsigned nvmf_subsystem_active_nsids(struct nvmf_subsystem *ss, uint32_t after, uint32_t *out, unsigned max);
+uint32_t nvmf_subsystem_max_nsid(struct nvmf_subsystem *ss);
+/* Allocate a controller ID for ctrl (0 when none is free). */
+uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);
+void nvmf_subsystem_remove_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);
+/* A reference to the controller cntlid, or NULL. */
+struct nvmf_controller *nvmf_subsystem_get_ctrl(struct nvmf_subsystem *ss, uint16_t cntlid);
+
+/* ---- Requests ---- */
+
+struct nvmf_conn;
+struct nvmf_request;
+
+typedef void (*nvmf_request_step)(struct nvmf_request *req);
+
+struct nvmf_request {
+	struct nvmf_conn *conn;
+	struct nvmf_capsule *nc;
+	struct nvme_command cmd;
+	struct nvme_completion cqe;
+	/* Data buffer, grown on demand and kept for the next command. */
+	void *buf;
+	size_t buf_cap;
+	size_t len;
+	/* Second buffer for Compare (the media's data). */
+	void *buf2;
+	size_t buf2_cap;
+	struct iovec iov;
+	struct nvmf_namespace *ns;
+	struct nvmf_range range;
+	bool range_held;
+	bool in_bdev; /* a bdev call is in flight */
+	bool data_pending; /* a send_data callback is outstanding */
+	bool response_sent;
+	/* Fused Compare and Write: the Write half. */
+	struct nvmf_request *fused_second;
+	/* Retried by nvmf_conn_process (range lock busy). */
+	nvmf_request_step deferred_step;
+	struct nvmf_request *next;
+};
+
+/* Allocate the request's buffer of len bytes (kept across commands). */
+int nvmf_request_buf(struct nvmf_request *req, size_t len);
+int nvmf_request_buf2(struct nvmf_request *req, size_t len);
+/* Answer and release the request. */
+void nvmf_request_complete(struct nvmf_request *req, uint16_t status, uint32_t cdw0);
+/* Send len bytes of req->buf to the host, then the response with success. */
+void nvmf_request_send_buf(struct nvmf_request *req, size_t len);
+/* Fetch the command's data into req->buf, then run next (or complete with an error). */
+void nvmf_request_receive_buf(struct nvmf_request *req, size_t len, nvmf_request_step next);
+/* Run step again on a later nvmf_conn_process. */
+void nvmf_request_defer(struct nvmf_request *req, nvmf_request_step step);
+
+/* ---- Connections ---- */
+
+struct nvmf_conn {
+	atomic_int refs;
+	struct nvmf_tgt *tgt;
+	struct nvmf_qpair *qp;
+	struct nvmf_conn_env env;
+	uint16_t portid;
+	uint64_t created_ms;
+	bool connected;
+	bool admin;
+	uint16_t qid;
+	uint16_t qsize;
+	struct nvmf_controller *ctrl;
+	bool closing;
+	bool closed;
+	bool failed;
+	struct nvmf_request *reqs;
+	unsigned nreqs;
+	struct nvmf_request *free_reqs;
+	unsigned busy; /* requests taken */
+	unsigned in_bdev; /* requests waiting on the bdev */
+	struct nvmf_request *deferred;
+	struct nvmf_request *deferred_tail;
+	/* Fused first half waiting for its second command. */
+	struct nvmf_request *fused_first;
+	/* Held AERs (admin queue). */
+	struct nvmf_request *aers[NVMF_CTRL_AERL + 1];
+	unsigned naers;
+};
+
+void nvmf_conn_track_bdev(struct nvmf_conn *conn, bool start);
+/* Connect told the queue size: preallocate its requests. */
+int nvmf_conn_size_queue(struct nvmf_conn *conn, unsigned qsize);
+
+/* ---- Controllers ---- */
+
+struct nvmf_smart_counters {
+	atomic_uint_fast64_t blocks512_read; /* 512-byte units */
+	atomic_uint_fast64_t blocks512_written;
+	atomic_uint_fast64_t read_cmds;
+	atomic_uint_fast64_t write_cmds;
+};
+
+struct nvmf_controller {
+	atomic_int refs;
+	uint16_t cntlid;
+	struct nvmf_subsystem *ss;
+	struct nvmf_tgt *tgt;
+	bool discovery;
+	char hostnqn[NVME_NQN_FIELD];
+	uint8_t hostid[16];
+	uint64_t created_ms;
+
+	pthread_mutex_t lock; /* queues, registers, events */
+	bool dead;
+	struct nvmf_conn *admin;
+	struct nvmf_conn_env admin_env; /* to reach the admin queue's thread */
+	struct nvmf_conn *io[NVMF_CTRL_MAX_IO_QUEUES + 1];
+	uint32_t cc;
+	atomic_uint csts;
+	uint32_t kato_ms;
+	atomic_uint_fast64_t last_seen_ms;
+	uint32_t num_io_queues; /* granted by Set Features */
+	uint32_t aec;
+	bool vwc_enabled;
+	uint32_t changed_ns[NVME_CHANGED_NS_MAX];
+	unsigned nchanged;
+	bool changed_overflow;
+	uint32_t pending_events; /* AER DW0 bits waiting for an AER: see controller.c */
+	bool ns_event_masked; /* until the changed namespace log is read */
+	bool disc_event_masked; /* until the discovery log is read */
+	struct nvmf_smart_counters smart;
+	atomic_uint_fast64_t error_count;
+};
+
+/* Handle a Connect capsule on an unconnected queue (req owns it). */
+void nvmf_ctrl_connect(struct nvmf_request *req);
+/* Property Get / Set (admin queue). */
+void nvmf_ctrl_property_get(struct nvmf_request *req);
+void nvmf_ctrl_property_set(struct nvmf_request *req);
+/* The controller accepts commands (CC.EN = 1 and CSTS.RDY = 1). */
+bool nvmf_ctrl_ready(struct nvmf_controller *ctrl);
+void nvmf_ctrl_get(struct nvmf_controller *ctrl);
+void nvmf_ctrl_put(struct nvmf_controller *ctrl);
+/* A queue of ctrl closed (on the queue's thread). */
+void nvmf_ctrl_queue_closed(struct nvmf_controller *ctrl, struct nvmf_conn *conn);
+/* Tear the association down: close every queue, free the controller ID. */
+void nvmf_ctrl_destroy(struct nvmf_controller *ctrl, const char *why);
+/* Keep alive: the host showed life; the timer check (admin queue thread). */
+void nvmf_ctrl_touch(struct nvmf_controller *ctrl);
+void nvmf_ctrl_keepalive_check(struct nvmf_controller *ctrl, uint64_t now_ms);
+/* Asynchronous events. */
+void nvmf_ctrl_ns_changed(struct nvmf_controller *ctrl, uint32_t nsid);
+void nvmf_ctrl_discovery_changed(struct nvmf_controller *ctrl);
+/* Complete held AERs with pending events (admin queue thread). */
+void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl);
+
+/* ---- Commands ---- */
+
+void nvmf_admin_execute(struct nvmf_request *req);
+void nvmf_io_execute(struct nvmf_request *req);
+/* Fused Compare then Write: both halves collected. */
+void nvmf_io_execute_fused(struct nvmf_request *first, struct nvmf_request *second);
+/* The discovery log page, built fresh for the host (malloc'd, *len bytes). */
+void *nvmf_discovery_log_build(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len);
+/* Copy the window [offset, offset + len) of a log of size bytes into req->buf and send it. */
+void nvmf_admin_send_log(struct nvmf_request *req, const void *log, size_t size);
+
+#endif

@@ -1,0 +1,171 @@
+/* The target: the registry of subsystems and ports, and the discovery generation counter. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctrl_internal.h"
+
+uint64_t nvmf_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct nvmf_tgt *nvmf_tgt_create(void)
+{
+	struct nvmf_tgt *tgt = calloc(1, sizeof(*tgt));
+	if (!tgt)
+		return NULL;
+	pthread_mutex_init(&tgt->lock, NULL);
+	atomic_init(&tgt->genctr, 1);
+	tgt->discovery = nvmf_subsystem_create_discovery(tgt);
+	if (!tgt->discovery) {
+		free(tgt);
+		return NULL;
+	}
+	struct nvmf_association_params p = {
+		.sq_flow_control = false, /* hosts may disable it */
+		.header_digests = true,
+		.data_digests = true,
+		.pda = 0,
+		.maxh2cdata = 128 * 1024,
+		.ioccsz = NVMF_CTRL_IOCCSZ_BYTES,
+	};
+	tgt->assoc_tcp = nvmf_association_create(NVMF_TRTYPE_TCP, true, &p);
+	if (!tgt->assoc_tcp) {
+		nvmf_subsystem_destroy(tgt->discovery);
+		free(tgt);
+		return NULL;
+	}
+	return tgt;
+}
+
+void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
+{
+	if (!tgt)
+		return;
+	while (tgt->subsystems) {
+		struct nvmf_subsystem *s = tgt->subsystems;
+		tgt->subsystems = s->next;
+		nvmf_subsystem_destroy(s);
+	}
+	nvmf_subsystem_destroy(tgt->discovery);
+	for (unsigned i = 0; i < tgt->nports; i++) {
+		for (unsigned j = 0; j < tgt->ports[i].nsubnqns; j++)
+			free(tgt->ports[i].subnqns[j]);
+		free(tgt->ports[i].subnqns);
+	}
+	free(tgt->ports);
+	nvmf_association_free(tgt->assoc_tcp);
+	pthread_mutex_destroy(&tgt->lock);
+	free(tgt);
+}
+
+static struct nvmf_port *find_port(struct nvmf_tgt *tgt, uint16_t portid)
+{
+	for (unsigned i = 0; i < tgt->nports; i++) {
+		if (tgt->ports[i].portid == portid)
+			return &tgt->ports[i];
+	}
+	return NULL;
+}
+
+int nvmf_tgt_add_port(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_port_addr *addr,
+		      bool all_subsystems)
+{
+	pthread_mutex_lock(&tgt->lock);
+	if (find_port(tgt, portid)) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -EEXIST;
+	}
+	struct nvmf_port *ports = realloc(tgt->ports, (tgt->nports + 1) * sizeof(*ports));
+	if (!ports) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -ENOMEM;
+	}
+	tgt->ports = ports;
+	struct nvmf_port *p = &ports[tgt->nports++];
+	memset(p, 0, sizeof(*p));
+	p->portid = portid;
+	p->addr = *addr;
+	p->all_subsystems = all_subsystems;
+	pthread_mutex_unlock(&tgt->lock);
+	nvmf_tgt_changed(tgt);
+	return 0;
+}
+
+int nvmf_tgt_set_port_trsvcid(struct nvmf_tgt *tgt, uint16_t portid, const char *trsvcid)
+{
+	pthread_mutex_lock(&tgt->lock);
+	struct nvmf_port *p = find_port(tgt, portid);
+	if (p) {
+		strncpy(p->addr.trsvcid, trsvcid, sizeof(p->addr.trsvcid) - 1);
+		p->addr.trsvcid[sizeof(p->addr.trsvcid) - 1] = '\0';
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	if (!p)
+		return -ENOENT;
+	nvmf_tgt_changed(tgt);
+	return 0;
+}
+
+int nvmf_tgt_port_link(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn)
+{
+	pthread_mutex_lock(&tgt->lock);
+	struct nvmf_port *p = find_port(tgt, portid);
+	if (!p) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -ENOENT;
+	}
+	char **n = realloc(p->subnqns, (p->nsubnqns + 1) * sizeof(*n));
+	char *copy = strdup(subnqn);
+	if (!n || !copy) {
+		if (n)
+			p->subnqns = n;
+		free(copy);
+		pthread_mutex_unlock(&tgt->lock);
+		return -ENOMEM;
+	}
+	p->subnqns = n;
+	p->subnqns[p->nsubnqns++] = copy;
+	pthread_mutex_unlock(&tgt->lock);
+	nvmf_tgt_changed(tgt);
+	return 0;
+}
+
+bool nvmf_tgt_port_allows(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn)
+{
+	if (strcmp(nqn, NVME_DISCOVERY_NQN) == 0)
+		return true;
+	bool ok = false;
+	pthread_mutex_lock(&tgt->lock);
+	struct nvmf_port *p = find_port(tgt, portid);
+	/* A connection from no registered port (tests, embedding) sees everything. */
+	if (!p || p->all_subsystems)
+		ok = true;
+	for (unsigned i = 0; p && !ok && i < p->nsubnqns; i++)
+		ok = strcmp(p->subnqns[i], nqn) == 0;
+	pthread_mutex_unlock(&tgt->lock);
+	return ok;
+}
+
+uint64_t nvmf_tgt_genctr(struct nvmf_tgt *tgt)
+{
+	return atomic_load(&tgt->genctr);
+}
+
+void nvmf_tgt_changed(struct nvmf_tgt *tgt)
+{
+	atomic_fetch_add(&tgt->genctr, 1);
+	struct nvmf_subsystem *d = tgt->discovery;
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	for (unsigned id = 1; id <= NVMF_MAX_CNTLID; id++) {
+		if (d->ctrls[id])
+			nvmf_ctrl_discovery_changed(d->ctrls[id]);
+	}
+	pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,28 @@
+/*
+ * The acceptor: listening sockets on a thread of their own.  Accepted
+ * sockets go to the reactors round robin; the transport handshake and
+ * Connect happen there, so a stalled peer never holds up the acceptor.
+ */
+#ifndef NVMFD_ACCEPTOR_H
+#define NVMFD_ACCEPTOR_H
+
+#include <stdint.h>
+
+#include "ctrl/target.h"
+
+struct reactor;
+struct acceptor;
+
+struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors);
+/*
+ * Listen on addr (traddr, trsvcid; port "0" picks a free port, written back
+ * into addr->trsvcid).  Returns 0 or a negative errno with a message in err.
+ */
+int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen);
+int acceptor_start(struct acceptor *a);
+void acceptor_destroy(struct acceptor *a);
+
+/* Split "ADDR:PORT" or "[V6ADDR]:PORT" into addr.  0, or -EINVAL. */
+int parse_listen_address(const char *s, struct nvmf_port_addr *addr);
+
+#endif

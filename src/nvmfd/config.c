@@ -1,0 +1,179 @@
+/*
+ * nvmetcli JSON:
+ *   {"hosts":[{"nqn":..}],
+ *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..},"subsystems":[nqn..]}],
+ *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
+ *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
+ * Unknown keys are ignored, as nvmetcli writes many we do not use.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "acceptor.h"
+#include "config.h"
+#include "ctrl/target.h"
+
+static const char *get_string(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static json_object *get_array(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
+/* nvmetcli writes booleans and numbers as strings ("1") or as numbers. */
+static bool truthy(json_object *o, const char *key, bool dflt)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return dflt;
+	if (json_object_is_type(v, json_type_string))
+		return strcmp(json_object_get_string(v), "0") != 0 && strcmp(json_object_get_string(v), "false") != 0;
+	return json_object_get_boolean(v);
+}
+
+static int load_namespace(struct nvmf_subsystem *ss, json_object *jns, char *err, size_t errlen)
+{
+	if (!truthy(jns, "enable", true))
+		return 0;
+	json_object *dev = NULL, *v;
+	json_object_object_get_ex(jns, "device", &dev);
+	const char *path = get_string(dev, "path");
+	if (!path || !*path) {
+		snprintf(err, errlen, "%s: namespace without device.path", nvmf_subsystem_nqn(ss));
+		return -1;
+	}
+	uint32_t nsid = 0;
+	if (json_object_object_get_ex(jns, "nsid", &v))
+		nsid = (uint32_t)json_object_get_int64(v);
+	struct nvmf_ns_opts opts = {0};
+	const char *nguid = get_string(dev, "nguid");
+	const char *uuid = get_string(dev, "uuid");
+	/* nvmetcli writes all-zero NGUIDs for "unset". */
+	if (nguid && nvmf_parse_hex_id(nguid, opts.nguid)) {
+		for (int i = 0; i < 16; i++)
+			opts.has_nguid |= opts.nguid[i] != 0;
+	}
+	if (uuid && nvmf_parse_hex_id(uuid, opts.uuid))
+		opts.has_uuid = true;
+	char why[256];
+	if (!nvmf_subsystem_add_namespace(ss, nsid, path, &opts, why, sizeof(why))) {
+		snprintf(err, errlen, "%s nsid %u: %s", nvmf_subsystem_nqn(ss), nsid, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_subsystem(struct nvmf_tgt *tgt, json_object *js, char *err, size_t errlen)
+{
+	const char *nqn = get_string(js, "nqn");
+	if (!nqn) {
+		snprintf(err, errlen, "subsystem without nqn");
+		return -1;
+	}
+	struct nvmf_subsystem *ss = nvmf_subsystem_create(tgt, nqn, err, errlen);
+	if (!ss)
+		return -1;
+	json_object *attr = NULL;
+	json_object_object_get_ex(js, "attr", &attr);
+	nvmf_subsystem_set_allow_any_host(ss, truthy(attr, "allow_any_host", false));
+	const char *serial = get_string(attr, "serial");
+	if (serial && nvmf_subsystem_set_serial(ss, serial) < 0) {
+		snprintf(err, errlen, "%s: bad serial '%s'", nqn, serial);
+		return -1;
+	}
+	const char *model = get_string(attr, "model");
+	if (model && nvmf_subsystem_set_model(ss, model) < 0) {
+		snprintf(err, errlen, "%s: bad model '%s'", nqn, model);
+		return -1;
+	}
+	json_object *hosts = get_array(js, "allowed_hosts");
+	for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
+		json_object *h = json_object_array_get_idx(hosts, i);
+		/* Entries are NQN strings (nvmetcli) or {"nqn": ...}. */
+		const char *hnqn = json_object_is_type(h, json_type_string) ? json_object_get_string(h)
+									  : get_string(h, "nqn");
+		if (!hnqn || nvmf_subsystem_add_host(ss, hnqn) < 0) {
+			snprintf(err, errlen, "%s: bad allowed host", nqn);
+			return -1;
+		}
+	}
+	json_object *nss = get_array(js, "namespaces");
+	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
+		if (load_namespace(ss, json_object_array_get_idx(nss, i), err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp, char *err, size_t errlen)
+{
+	json_object *addr = NULL, *v;
+	json_object_object_get_ex(jp, "addr", &addr);
+	const char *trtype = get_string(addr, "trtype");
+	const char *adrfam = get_string(addr, "adrfam");
+	const char *traddr = get_string(addr, "traddr");
+	const char *trsvcid = get_string(addr, "trsvcid");
+	uint16_t portid = 0;
+	if (json_object_object_get_ex(jp, "portid", &v))
+		portid = (uint16_t)json_object_get_int(v);
+	if (!trtype || strcmp(trtype, "tcp") != 0) {
+		snprintf(err, errlen, "port %u: only trtype tcp is supported", portid);
+		return -1;
+	}
+	struct nvmf_port_addr pa = {.trtype = NVMF_TRTYPE_TCP, .adrfam = NVMF_ADRFAM_IPV4};
+	if (adrfam && strcmp(adrfam, "ipv6") == 0)
+		pa.adrfam = NVMF_ADRFAM_IPV6;
+	snprintf(pa.traddr, sizeof(pa.traddr), "%s", traddr ? traddr : "0.0.0.0");
+	snprintf(pa.trsvcid, sizeof(pa.trsvcid), "%s", trsvcid ? trsvcid : "4420");
+	if (acceptor_listen(acc, &pa, portid, err, errlen) < 0)
+		return -1;
+	if (nvmf_tgt_add_port(tgt, portid, &pa, false) < 0) {
+		snprintf(err, errlen, "port %u defined twice", portid);
+		return -1;
+	}
+	json_object *subs = get_array(jp, "subsystems");
+	for (size_t i = 0; subs && i < json_object_array_length(subs); i++) {
+		const char *nqn = json_object_get_string(json_object_array_get_idx(subs, i));
+		if (!nqn || !nvmf_tgt_find_subsystem(tgt, nqn)) {
+			snprintf(err, errlen, "port %u names unknown subsystem %s", portid, nqn ? nqn : "(null)");
+			return -1;
+		}
+		nvmf_tgt_port_link(tgt, portid, nqn);
+	}
+	printf("nvmfd: listening on tcp %s%s%s:%s (port %u)\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
+	       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid, portid);
+	return 0;
+}
+
+int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen)
+{
+	json_object *root = json_object_from_file(path);
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
+		return -1;
+	}
+	int rc = 0;
+	char why[512] = "";
+	json_object *subs = get_array(root, "subsystems");
+	for (size_t i = 0; rc == 0 && subs && i < json_object_array_length(subs); i++)
+		rc = load_subsystem(tgt, json_object_array_get_idx(subs, i), why, sizeof(why));
+	json_object *ports = get_array(root, "ports");
+	for (size_t i = 0; rc == 0 && ports && i < json_object_array_length(ports); i++)
+		rc = load_port(tgt, acc, json_object_array_get_idx(ports, i), why, sizeof(why));
+	if (rc)
+		snprintf(err, errlen, "%s: %s", path, why);
+	json_object_put(root);
+	return rc;
+}

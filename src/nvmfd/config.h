@@ -1,0 +1,14 @@
+/* The JSON configuration, in the layout Linux's nvmetcli saves. */
+#ifndef NVMFD_CONFIG_H
+#define NVMFD_CONFIG_H
+
+#include <stddef.h>
+
+struct nvmf_tgt;
+struct acceptor;
+
+/* Create the file's subsystems and namespaces, then listen on its ports.
+ * Returns 0, or -1 with a message in err. */
+int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen);
+
+#endif

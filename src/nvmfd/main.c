@@ -1,0 +1,274 @@
+/*
+ * nvmfd: the NVMe over Fabrics target daemon.
+ *
+ *   nvmfd                       a 1 GiB RAM namespace in nqn.2024-01.io.nvmf:default on 127.0.0.1:4420
+ *   nvmfd --listen ADDR:PORT --subsystem NQN --namespace ram:1G --allow-host HOSTNQN ...
+ *   nvmfd --config FILE         an nvmetcli JSON file
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "config.h"
+#include "ctrl/target.h"
+#include "reactor.h"
+
+#define DEFAULT_NQN "nqn.2024-01.io.nvmf:default"
+#define DEFAULT_NAMESPACE "ram:1G"
+#define DEFAULT_LISTEN "127.0.0.1:4420"
+#define MAX_REACTORS 256
+
+struct flag_subsystem {
+	const char *nqn;
+	const char **namespaces;
+	unsigned nnamespaces;
+	const char **hosts;
+	unsigned nhosts;
+};
+
+struct options {
+	const char **listens;
+	unsigned nlistens;
+	struct flag_subsystem *subsystems;
+	unsigned nsubsystems;
+	const char *config;
+	unsigned reactors;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
+		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N]\n"
+		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
+		   "A subsystem with no --allow-host accepts any host.\n");
+}
+
+static void *grow(void *p, size_t n, size_t size)
+{
+	p = realloc(p, n * size);
+	if (!p) {
+		perror("nvmfd");
+		exit(1);
+	}
+	return p;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},     {"subsystem", required_argument, NULL, 's'},
+		{"namespace", required_argument, NULL, 'n'},  {"allow-host", required_argument, NULL, 'a'},
+		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		struct flag_subsystem *cur = o->nsubsystems ? &o->subsystems[o->nsubsystems - 1] : NULL;
+		switch (c) {
+		case 'l':
+			o->listens = grow(o->listens, o->nlistens + 1, sizeof(*o->listens));
+			o->listens[o->nlistens++] = optarg;
+			break;
+		case 's':
+			o->subsystems = grow(o->subsystems, o->nsubsystems + 1, sizeof(*o->subsystems));
+			o->subsystems[o->nsubsystems++] = (struct flag_subsystem){.nqn = optarg};
+			break;
+		case 'n':
+		case 'a':
+			if (!cur) {
+				fprintf(stderr, "nvmfd: --%s must follow a --subsystem\n", c == 'n' ? "namespace" : "allow-host");
+				return -1;
+			}
+			if (c == 'n') {
+				cur->namespaces = grow(cur->namespaces, cur->nnamespaces + 1, sizeof(char *));
+				cur->namespaces[cur->nnamespaces++] = optarg;
+			} else {
+				cur->hosts = grow(cur->hosts, cur->nhosts + 1, sizeof(char *));
+				cur->hosts[cur->nhosts++] = optarg;
+			}
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'r': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > MAX_REACTORS) {
+				fprintf(stderr, "nvmfd: --reactors wants 1..%d\n", MAX_REACTORS);
+				return -1;
+			}
+			o->reactors = (unsigned)n;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "nvmfd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
+{
+	char err[512];
+	for (unsigned i = 0; i < o->nsubsystems; i++) {
+		struct flag_subsystem *fs = &o->subsystems[i];
+		struct nvmf_subsystem *ss = nvmf_subsystem_create(tgt, fs->nqn, err, sizeof(err));
+		if (!ss) {
+			fprintf(stderr, "nvmfd: %s\n", err);
+			return -1;
+		}
+		nvmf_subsystem_set_allow_any_host(ss, fs->nhosts == 0);
+		for (unsigned h = 0; h < fs->nhosts; h++) {
+			if (nvmf_subsystem_add_host(ss, fs->hosts[h]) < 0) {
+				fprintf(stderr, "nvmfd: bad host NQN '%s'\n", fs->hosts[h]);
+				return -1;
+			}
+		}
+		for (unsigned n = 0; n < fs->nnamespaces; n++) {
+			uint32_t nsid = nvmf_subsystem_add_namespace(ss, 0, fs->namespaces[n], NULL, err, sizeof(err));
+			if (!nsid) {
+				fprintf(stderr, "nvmfd: %s: %s\n", fs->nqn, err);
+				return -1;
+			}
+			printf("nvmfd: subsystem %s namespace %u: %s\n", fs->nqn, nsid, fs->namespaces[n]);
+		}
+	}
+	return 0;
+}
+
+/* The first command-line listener, for the "connect with" hint. */
+static struct nvmf_port_addr first_listener;
+
+static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct options *o, uint16_t first_portid)
+{
+	char err[512];
+	for (unsigned i = 0; i < o->nlistens; i++) {
+		struct nvmf_port_addr pa;
+		if (parse_listen_address(o->listens[i], &pa) < 0) {
+			fprintf(stderr, "nvmfd: --listen wants ADDR:PORT or [V6ADDR]:PORT, not '%s'\n", o->listens[i]);
+			return -1;
+		}
+		uint16_t portid = (uint16_t)(first_portid + i);
+		if (acceptor_listen(acc, &pa, portid, err, sizeof(err)) < 0) {
+			fprintf(stderr, "nvmfd: %s\n", err);
+			return -1;
+		}
+		/* Command-line listeners expose every subsystem. */
+		if (nvmf_tgt_add_port(tgt, portid, &pa, true) < 0) {
+			fprintf(stderr, "nvmfd: port %u defined twice\n", portid);
+			return -1;
+		}
+		if (i == 0)
+			first_listener = pa;
+		printf("nvmfd: listening on tcp %s%s%s:%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
+		       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	if (parse_options(argc, argv, &o) < 0)
+		return 2;
+	bool embedded = !o.config && o.nsubsystems == 0;
+	if (embedded) {
+		static const char *ns[] = {DEFAULT_NAMESPACE};
+		o.subsystems = grow(NULL, 1, sizeof(*o.subsystems));
+		o.subsystems[0] = (struct flag_subsystem){.nqn = DEFAULT_NQN, .namespaces = ns, .nnamespaces = 1};
+		o.nsubsystems = 1;
+	}
+	if (o.nlistens == 0 && !o.config) {
+		o.listens = grow(NULL, 1, sizeof(*o.listens));
+		o.listens[0] = DEFAULT_LISTEN;
+		o.nlistens = 1;
+	}
+	if (o.reactors == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.reactors = n < 1 ? 1 : n > MAX_REACTORS ? MAX_REACTORS : (unsigned)n;
+	}
+
+	/* Signals go to sigwait() in this thread only; a closed peer is an error return, not a signal. */
+	/* A shell's background job inherits SIGINT ignored; an ignored signal never reaches sigwait(). */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	int status = 1;
+	struct reactor *reactors[MAX_REACTORS] = {0};
+	struct acceptor *acc = NULL;
+	struct nvmf_tgt *tgt = nvmf_tgt_create();
+	if (!tgt) {
+		perror("nvmfd: target");
+		return 1;
+	}
+	for (unsigned i = 0; i < o.reactors; i++) {
+		reactors[i] = reactor_create(tgt, i);
+		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
+			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
+			goto out;
+		}
+	}
+	acc = acceptor_create(reactors, o.reactors);
+	if (!acc)
+		goto out;
+	char err[512];
+	if (o.config && config_load(o.config, tgt, acc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmfd: %s\n", err);
+		goto out;
+	}
+	if (create_flag_subsystems(tgt, &o) < 0 || listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
+		goto out;
+	if (acceptor_start(acc) < 0)
+		goto out;
+	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
+	if (embedded) {
+		printf("nvmfd: connect with: nvme connect -t tcp -a %s -s %s -n %s\n", first_listener.traddr,
+		       first_listener.trsvcid, DEFAULT_NQN);
+	}
+	printf("nvmfd: ready\n");
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	printf("nvmfd: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	status = 0;
+out:
+	/* Stop accepting first, then close every connection on its reactor. */
+	acceptor_destroy(acc);
+	for (unsigned i = 0; i < o.reactors; i++) {
+		if (reactors[i])
+			reactor_stop(reactors[i]);
+	}
+	for (unsigned i = 0; i < o.reactors; i++)
+		reactor_destroy(reactors[i]);
+	nvmf_tgt_destroy(tgt);
+	for (unsigned i = 0; i < o.nsubsystems; i++) {
+		if (!embedded) {
+			free(o.subsystems[i].namespaces);
+			free(o.subsystems[i].hosts);
+		}
+	}
+	free(o.subsystems);
+	free(o.listens);
+	return status;
+}

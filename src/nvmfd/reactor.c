@@ -1,0 +1,335 @@
+/* A reactor thread: epoll over its queue pairs, bdev completions and messages. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrl/bdev.h"
+#include "ctrl/target.h"
+#include "reactor.h"
+
+#define REACTOR_MAX_EVENTS 64
+#define REACTOR_IO_DEPTH 1024
+/* Keep spinning this long after the last piece of work, then sleep. */
+#define REACTOR_SPIN_NS 300000
+/* Longest sleep: timers (keep alive) need a look this often. */
+#define REACTOR_SLEEP_MS 100
+#define REACTOR_TIMER_MS 100
+
+struct reactor_conn {
+	struct nvmf_conn *conn;
+	struct reactor *r;
+	bool watching_out;
+	bool dead;
+	struct reactor_conn *next;
+};
+
+struct message {
+	void (*fn)(void *);
+	void *arg;
+	struct message *next;
+};
+
+struct reactor {
+	struct nvmf_tgt *tgt;
+	unsigned index;
+	pthread_t thread;
+	bool started;
+	int epfd;
+	int msgfd;
+	struct nvmf_bdev_io_ctx *io;
+	pthread_mutex_t msg_lock;
+	struct message *msgs, *msgs_tail;
+	atomic_bool stopping;
+	struct reactor_conn *conns;
+	unsigned nconns;
+	uint64_t next_timer_ms;
+	/* Epoll tags for the two non-connection fds. */
+	int msg_tag, io_tag;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
+{
+	struct reactor *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->tgt = tgt;
+	r->index = index;
+	pthread_mutex_init(&r->msg_lock, NULL);
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	r->msgfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->io = nvmf_bdev_io_ctx_create(REACTOR_IO_DEPTH);
+	if (r->epfd < 0 || r->msgfd < 0 || !r->io) {
+		reactor_destroy(r);
+		return NULL;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->msg_tag};
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->msgfd, &ev);
+	ev.data.ptr = &r->io_tag;
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_bdev_io_ctx_fd(r->io), &ev);
+	return r;
+}
+
+void reactor_post(void *reactor, void (*fn)(void *arg), void *arg)
+{
+	struct reactor *r = reactor;
+	struct message *m = malloc(sizeof(*m));
+	if (!m) {
+		/* Messages carry teardown work: losing one would leak a controller. */
+		perror("nvmfd: reactor message");
+		abort();
+	}
+	m->fn = fn;
+	m->arg = arg;
+	m->next = NULL;
+	pthread_mutex_lock(&r->msg_lock);
+	if (r->msgs_tail)
+		r->msgs_tail->next = m;
+	else
+		r->msgs = m;
+	r->msgs_tail = m;
+	pthread_mutex_unlock(&r->msg_lock);
+	uint64_t one = 1;
+	ssize_t n = write(r->msgfd, &one, sizeof(one));
+	(void)n;
+}
+
+static int run_messages(struct reactor *r)
+{
+	uint64_t v;
+	ssize_t n = read(r->msgfd, &v, sizeof(v));
+	(void)n;
+	pthread_mutex_lock(&r->msg_lock);
+	struct message *m = r->msgs;
+	r->msgs = r->msgs_tail = NULL;
+	pthread_mutex_unlock(&r->msg_lock);
+	int count = 0;
+	while (m) {
+		struct message *next = m->next;
+		m->fn(m->arg);
+		free(m);
+		m = next;
+		count++;
+	}
+	return count;
+}
+
+static void on_close(void *thread, struct nvmf_conn *conn)
+{
+	struct reactor *r = thread;
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+		if (rc->conn == conn && !rc->dead) {
+			epoll_ctl(r->epfd, EPOLL_CTL_DEL, nvmf_conn_fd(conn), NULL);
+			/* Freed by reap(): later events of this batch may still name it. */
+			rc->dead = true;
+			return;
+		}
+	}
+}
+
+static void reap(struct reactor *r)
+{
+	for (struct reactor_conn **p = &r->conns; *p;) {
+		struct reactor_conn *rc = *p;
+		if (rc->dead) {
+			*p = rc->next;
+			nvmf_conn_put(rc->conn);
+			free(rc);
+			r->nconns--;
+		} else {
+			p = &rc->next;
+		}
+	}
+}
+
+static void update_out_interest(struct reactor_conn *rc)
+{
+	if (rc->dead)
+		return;
+	bool want = nvmf_conn_want_write(rc->conn);
+	if (want == rc->watching_out)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = rc};
+	if (epoll_ctl(rc->r->epfd, EPOLL_CTL_MOD, nvmf_conn_fd(rc->conn), &ev) == 0)
+		rc->watching_out = want;
+}
+
+struct new_socket {
+	struct reactor *r;
+	int fd;
+	uint16_t portid;
+};
+
+static void add_socket_msg(void *arg)
+{
+	struct new_socket *ns = arg;
+	struct reactor *r = ns->r;
+	struct nvmf_conn_env env = {
+		.thread = r,
+		.post = reactor_post,
+		.on_close = on_close,
+		.io = r->io,
+	};
+	struct reactor_conn *rc = calloc(1, sizeof(*rc));
+	if (!rc || atomic_load(&r->stopping)) {
+		close(ns->fd);
+		free(rc);
+		free(ns);
+		return;
+	}
+	rc->r = r;
+	rc->conn = nvmf_conn_create(r->tgt, ns->fd, ns->portid, &env);
+	free(ns);
+	if (!rc->conn) {
+		perror("nvmfd: queue pair");
+		free(rc);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rc};
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_conn_fd(rc->conn), &ev) < 0) {
+		perror("nvmfd: epoll");
+		nvmf_conn_close(rc->conn); /* on_close finds nothing: not yet listed */
+		nvmf_conn_put(rc->conn);
+		free(rc);
+		return;
+	}
+	rc->next = r->conns;
+	r->conns = rc;
+	r->nconns++;
+	/* The ICReq may already be waiting. */
+	nvmf_conn_process(rc->conn);
+	update_out_interest(rc);
+}
+
+void reactor_add_socket(struct reactor *r, int fd, uint16_t portid)
+{
+	struct new_socket *ns = malloc(sizeof(*ns));
+	if (!ns) {
+		close(fd);
+		return;
+	}
+	ns->r = r;
+	ns->fd = fd;
+	ns->portid = portid;
+	reactor_post(r, add_socket_msg, ns);
+}
+
+static int poll_once(struct reactor *r, int timeout_ms)
+{
+	struct epoll_event events[REACTOR_MAX_EVENTS];
+	int n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
+	int work = 0;
+	bool io_ready = false, msg_ready = false;
+	for (int i = 0; i < n; i++) {
+		void *tag = events[i].data.ptr;
+		if (tag == &r->msg_tag) {
+			msg_ready = true;
+		} else if (tag == &r->io_tag) {
+			io_ready = true;
+		} else {
+			struct reactor_conn *rc = tag;
+			if (rc->dead)
+				continue;
+			work += nvmf_conn_process(rc->conn);
+			update_out_interest(rc);
+		}
+	}
+	if (io_ready || nvmf_bdev_io_ctx_inflight(r->io))
+		work += nvmf_bdev_io_ctx_poll(r->io);
+	if (msg_ready)
+		work += run_messages(r);
+	/* Commands parked on an LBA range and output from completions. */
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+		if (rc->dead)
+			continue;
+		if (nvmf_conn_has_deferred(rc->conn) || nvmf_conn_want_write(rc->conn))
+			work += nvmf_conn_process(rc->conn);
+		update_out_interest(rc);
+	}
+	uint64_t now = nvmf_now_ms();
+	if (now >= r->next_timer_ms) {
+		r->next_timer_ms = now + REACTOR_TIMER_MS;
+		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+			if (!rc->dead)
+				nvmf_conn_timer(rc->conn, now);
+		}
+	}
+	reap(r);
+	return work;
+}
+
+static void *reactor_main(void *arg)
+{
+	struct reactor *r = arg;
+	uint64_t last_work = now_ns();
+	while (!atomic_load(&r->stopping)) {
+		bool spinning = now_ns() - last_work < REACTOR_SPIN_NS;
+		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS);
+		if (work > 0)
+			last_work = now_ns();
+	}
+	/* Close everything and wait for in-flight bdev I/O to drain. */
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+		if (!rc->dead)
+			nvmf_conn_close(rc->conn);
+	}
+	while (r->conns)
+		poll_once(r, 10);
+	run_messages(r);
+	return NULL;
+}
+
+int reactor_start(struct reactor *r)
+{
+	int rc = pthread_create(&r->thread, NULL, reactor_main, r);
+	if (rc)
+		return -rc;
+	r->started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "reactor%u", r->index);
+	pthread_setname_np(r->thread, name);
+	return 0;
+}
+
+void reactor_stop(struct reactor *r)
+{
+	if (!r->started)
+		return;
+	atomic_store(&r->stopping, true);
+	uint64_t one = 1;
+	ssize_t n = write(r->msgfd, &one, sizeof(one));
+	(void)n;
+	pthread_join(r->thread, NULL);
+	r->started = false;
+}
+
+void reactor_destroy(struct reactor *r)
+{
+	if (!r)
+		return;
+	reactor_stop(r);
+	/* Late teardown messages still hold references: run them, every reactor has stopped. */
+	run_messages(r);
+	if (r->io)
+		nvmf_bdev_io_ctx_destroy(r->io);
+	if (r->msgfd >= 0)
+		close(r->msgfd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	pthread_mutex_destroy(&r->msg_lock);
+	free(r);
+}
