@@ -366,7 +366,16 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 		.error_cb = error_cb,
 		.cb_arg = conn,
 	};
-	conn->qp = nvmf_qpair_create(tgt->assoc_tcp, &qp);
+	struct nvmf_association *na = nvmf_association_create(NVMF_TRTYPE_TCP, true, &tgt->assoc_params);
+	if (!na) {
+		int e = errno;
+		close(fd);
+		nvmf_conn_put(conn);
+		errno = e;
+		return NULL;
+	}
+	conn->qp = nvmf_qpair_create(na, &qp);
+	nvmf_association_free(na); /* the queue pair holds its own reference */
 	if (!conn->qp) {
 		int e = errno;
 		nvmf_conn_put(conn);

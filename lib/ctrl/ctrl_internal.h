@@ -78,7 +78,9 @@ struct nvmf_tgt {
 	struct nvmf_port *ports;
 	unsigned nports;
 	atomic_uint_fast64_t genctr;
-	struct nvmf_association *assoc_tcp;
+	/* Each connection makes its own association from these: the transport's
+	 * association reference count is not thread-safe, and connections live on many threads. */
+	struct nvmf_association_params assoc_params;
 };
 
 void nvmf_tgt_changed(struct nvmf_tgt *tgt); /* bump genctr, tell discovery controllers */
@@ -221,7 +223,7 @@ struct nvmf_controller {
 	uint64_t created_ms;
 
 	pthread_mutex_t lock; /* queues, registers, events */
-	bool dead;
+	atomic_bool dead; /* read without the lock by I/O queues */
 	struct nvmf_conn *admin;
 	struct nvmf_conn_env admin_env; /* to reach the admin queue's thread */
 	struct nvmf_conn *io[NVMF_CTRL_MAX_IO_QUEUES + 1];

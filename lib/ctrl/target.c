@@ -25,7 +25,7 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 		free(tgt);
 		return NULL;
 	}
-	struct nvmf_association_params p = {
+	tgt->assoc_params = (struct nvmf_association_params){
 		.sq_flow_control = false, /* hosts may disable it */
 		.header_digests = true,
 		.data_digests = true,
@@ -33,12 +33,6 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 		.maxh2cdata = 128 * 1024,
 		.ioccsz = NVMF_CTRL_IOCCSZ_BYTES,
 	};
-	tgt->assoc_tcp = nvmf_association_create(NVMF_TRTYPE_TCP, true, &p);
-	if (!tgt->assoc_tcp) {
-		nvmf_subsystem_destroy(tgt->discovery);
-		free(tgt);
-		return NULL;
-	}
 	return tgt;
 }
 
@@ -58,7 +52,6 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		free(tgt->ports[i].subnqns);
 	}
 	free(tgt->ports);
-	nvmf_association_free(tgt->assoc_tcp);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
 }

@@ -639,7 +639,13 @@ static void *cas_worker_main(void *arg)
 {
 	struct cas_worker *w = arg;
 	struct nvmf_qpair *qp = NULL;
-	CHECK(host_connect_io(w->h, w->qid, w->h->cntlid, 32, &qp, NULL) == 0);
+	/* An association per thread: the transport's reference counts are per thread. */
+	struct host local = *w->h;
+	struct nvmf_association_params p = {.sq_flow_control = true};
+	local.na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &p);
+	CHECK(local.na);
+	CHECK(host_connect_io(&local, w->qid, w->h->cntlid, 32, &qp, NULL) == 0);
+	nvmf_association_free(local.na);
 	uint8_t *cur = calloc(1, 4096), *next = calloc(1, 4096);
 	CHECK(cur && next);
 	for (int i = 0; i < 300; i++) {
