@@ -366,16 +366,17 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 		.error_cb = error_cb,
 		.cb_arg = conn,
 	};
-	struct nvmf_association *na = nvmf_association_create(NVMF_TRTYPE_TCP, true, &tgt->assoc_params);
+	/* Ports are never removed while connections are accepted on them. */
+	pthread_mutex_lock(&tgt->lock);
+	struct nvmf_association *na = nvmf_tgt_port_association(tgt, portid);
+	pthread_mutex_unlock(&tgt->lock);
 	if (!na) {
-		int e = errno;
 		close(fd);
 		nvmf_conn_put(conn);
-		errno = e;
+		errno = ENOENT;
 		return NULL;
 	}
-	conn->qp = nvmf_qpair_create(na, &qp);
-	nvmf_association_free(na); /* the queue pair holds its own reference */
+	conn->qp = nvmf_qpair_create(na, &qp); /* takes its own reference */
 	if (!conn->qp) {
 		int e = errno;
 		nvmf_conn_put(conn);

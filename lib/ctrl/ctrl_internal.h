@@ -64,10 +64,14 @@ void nvmf_derive_id(uint8_t out[16], const char *a, const char *b, const char *c
 struct nvmf_port {
 	uint16_t portid;
 	struct nvmf_port_addr addr;
+	struct nvmf_association *na; /* shared by every queue pair accepted here */
 	bool all_subsystems;
 	char **subnqns;
 	unsigned nsubnqns;
 };
+
+/* The association of a port's queue pairs; call with tgt->lock held. */
+struct nvmf_association *nvmf_tgt_port_association(struct nvmf_tgt *tgt, uint16_t portid);
 
 struct nvmf_subsystem;
 

@@ -50,6 +50,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		for (unsigned j = 0; j < tgt->ports[i].nsubnqns; j++)
 			free(tgt->ports[i].subnqns[j]);
 		free(tgt->ports[i].subnqns);
+		nvmf_association_free(tgt->ports[i].na);
 	}
 	free(tgt->ports);
 	pthread_mutex_destroy(&tgt->lock);
@@ -73,9 +74,15 @@ int nvmf_tgt_add_port(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_p
 		pthread_mutex_unlock(&tgt->lock);
 		return -EEXIST;
 	}
+	struct nvmf_association *na = nvmf_association_create(addr->trtype, true, &tgt->assoc_params);
+	if (!na) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -errno;
+	}
 	struct nvmf_port *ports = realloc(tgt->ports, (tgt->nports + 1) * sizeof(*ports));
 	if (!ports) {
 		pthread_mutex_unlock(&tgt->lock);
+		nvmf_association_free(na);
 		return -ENOMEM;
 	}
 	tgt->ports = ports;
@@ -83,10 +90,17 @@ int nvmf_tgt_add_port(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_p
 	memset(p, 0, sizeof(*p));
 	p->portid = portid;
 	p->addr = *addr;
+	p->na = na;
 	p->all_subsystems = all_subsystems;
 	pthread_mutex_unlock(&tgt->lock);
 	nvmf_tgt_changed(tgt);
 	return 0;
+}
+
+struct nvmf_association *nvmf_tgt_port_association(struct nvmf_tgt *tgt, uint16_t portid)
+{
+	struct nvmf_port *p = find_port(tgt, portid);
+	return p ? p->na : NULL;
 }
 
 int nvmf_tgt_set_port_trsvcid(struct nvmf_tgt *tgt, uint16_t portid, const char *trsvcid)

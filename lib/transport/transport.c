@@ -42,13 +42,13 @@ struct nvmf_association *nvmf_association_create(enum nvmf_trtype trtype, bool c
 	na->ops = ops;
 	na->controller = controller;
 	na->params = *params;
-	na->refs = 1;
+	atomic_init(&na->refs, 1);
 	return na;
 }
 
 static void association_put(struct nvmf_association *na)
 {
-	if (--na->refs > 0)
+	if (atomic_fetch_sub_explicit(&na->refs, 1, memory_order_acq_rel) > 1)
 		return;
 	if (na->ops->association_free)
 		na->ops->association_free(na);
@@ -97,7 +97,7 @@ struct nvmf_qpair *nvmf_qpair_create(struct nvmf_association *na, const struct n
 		return NULL; /* the transport closed the fd */
 	qp->ops = na->ops;
 	qp->na = na;
-	na->refs++;
+	atomic_fetch_add_explicit(&na->refs, 1, memory_order_relaxed);
 	qp->admin = params->admin;
 	qp->receive_cb = params->receive_cb;
 	qp->error_cb = params->error_cb;

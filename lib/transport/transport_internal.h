@@ -7,6 +7,8 @@
 #ifndef NVMF_TRANSPORT_INTERNAL_H
 #define NVMF_TRANSPORT_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include <nvmf/transport.h>
 
 struct nvmf_transport_ops {
@@ -45,7 +47,9 @@ struct nvmf_association {
 	const struct nvmf_transport_ops *ops;
 	bool controller;
 	struct nvmf_association_params params;
-	unsigned refs; /* the creator's plus one per queue pair */
+	/* The creator's plus one per queue pair; atomic since the queue pairs
+	 * of one association are owned by different threads. */
+	atomic_uint refs;
 };
 
 struct nvmf_qpair {
