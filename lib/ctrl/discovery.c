@@ -20,9 +20,10 @@ static void fill_entry(struct nvmf_discovery_log_entry *e, const struct nvmf_por
 	e->asqsz = NVMF_CTRL_MQES + 1;
 	if (subtype == NVMF_SUBTYPE_DISCOVERY_CURRENT)
 		e->eflags = NVMF_EFLAGS_EPCSD;
-	strncpy(e->trsvcid, port->addr.trsvcid, sizeof(e->trsvcid));
-	strncpy(e->traddr, port->addr.traddr, sizeof(e->traddr));
-	strncpy(e->subnqn, nqn, sizeof(e->subnqn) - 1);
+	/* Fixed-width fields, zero padded (the entry was cleared above). */
+	memcpy(e->trsvcid, port->addr.trsvcid, strnlen(port->addr.trsvcid, sizeof(e->trsvcid)));
+	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
+	memcpy(e->subnqn, nqn, strnlen(nqn, sizeof(e->subnqn) - 1));
 	e->tsas[0] = NVMF_TCP_SECTYPE_NONE;
 }
 
