@@ -237,7 +237,7 @@ struct nvmf_controller {
 	atomic_uint_fast64_t last_seen_ms;
 	uint32_t num_io_queues; /* granted by Set Features */
 	uint32_t aec;
-	bool vwc_enabled;
+	atomic_bool vwc_enabled; /* set on the admin queue, read by I/O queues on other reactors */
 	uint32_t changed_ns[NVME_CHANGED_NS_MAX];
 	unsigned nchanged;
 	bool changed_overflow;

@@ -137,7 +137,8 @@ static void write_submit(struct nvmf_request *req)
 		return;
 	}
 	req->range_held = true;
-	bool fua = req->cmd.cdw12 & NVME_RW_FUA;
+	/* With the volatile write cache turned off every write is write-through. */
+	bool fua = (req->cmd.cdw12 & NVME_RW_FUA) || !req->conn->ctrl->vwc_enabled;
 	nvmf_conn_track_bdev(req->conn, true);
 	if (nvmf_bdev_writev(req->conn->env.io, req->ns->bdev, &req->iov, 1, req_offset(req), fua, write_done, req) < 0)
 		bdev_submit_failed(req);
@@ -344,7 +345,7 @@ static void fused_read_done(void *arg, int rc)
 		nvmf_conn_track_bdev(conn, false);
 		return;
 	}
-	bool fua = second->cmd.cdw12 & NVME_RW_FUA;
+	bool fua = (second->cmd.cdw12 & NVME_RW_FUA) || !conn->ctrl->vwc_enabled;
 	nvmf_conn_track_bdev(conn, true);
 	if (nvmf_bdev_writev(conn->env.io, first->ns->bdev, &second->iov, 1, req_offset(first), fua, fused_write_done,
 			     first) < 0) {
