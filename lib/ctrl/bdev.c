@@ -138,6 +138,11 @@ bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b)
 	return b->volatile_cache;
 }
 
+bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b)
+{
+	return b->reads_zeros;
+}
+
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b)
 {
 	return b->supports_deallocate;

@@ -36,6 +36,8 @@ const char *nvmf_bdev_spec(const struct nvmf_bdev *b);
 bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b);
 /* Deallocate frees space / reads back zeros afterwards. */
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b);
+/* Every read returns zeros (null): a caller may skip the read and use zeros of its own. */
+bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b);
 
 /* Per-thread I/O context.  depth: most requests in flight. */
 struct nvmf_bdev_io_ctx *nvmf_bdev_io_ctx_create(unsigned depth);

@@ -62,6 +62,7 @@ struct nvmf_bdev {
 	uint32_t block_size;
 	bool volatile_cache;
 	bool supports_deallocate;
+	bool reads_zeros; /* see nvmf_bdev_reads_zeros() */
 	void *priv; /* backend state */
 };
 

@@ -1,7 +1,8 @@
 /*
  * Null backend for benchmarks: writes are discarded, reads return zeros.
  * Reads do fill the buffer (a memset, far cheaper than moving the data over
- * a network) so a host never sees stale target memory from earlier I/O.
+ * a network) so a host never sees stale target memory from earlier I/O; the
+ * controller's reads skip the backend (reads_zeros) and send shared zeros.
  */
 #include <string.h>
 
@@ -73,5 +74,6 @@ int nvmf_bdev_null_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t er
 	b->size = size;
 	b->volatile_cache = false;
 	b->supports_deallocate = true; /* every read returns zeros */
+	b->reads_zeros = true;
 	return 0;
 }

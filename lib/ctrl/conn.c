@@ -134,12 +134,17 @@ static void data_sent(void *arg, struct nvmf_capsule *nc, int error)
 
 void nvmf_request_send_buf(struct nvmf_request *req, size_t len)
 {
+	nvmf_request_send(req, req->buf, len);
+}
+
+void nvmf_request_send(struct nvmf_request *req, const void *data, size_t len)
+{
 	if (!conn_can_send(req->conn)) {
 		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_SQ_DELETION), 0);
 		return;
 	}
 	req->data_pending = true;
-	int rc = nvmf_controller_send_data(req->nc, 0, req->buf, len, true, data_sent, req);
+	int rc = nvmf_controller_send_data(req->nc, 0, data, len, true, data_sent, req);
 	if (rc < 0) {
 		req->data_pending = false;
 		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR), 0);
@@ -283,8 +288,7 @@ static void dispatch(struct nvmf_request *req)
 	struct nvmf_conn *conn = req->conn;
 
 	if (req->cmd.opc == NVME_OPC_FABRICS) {
-		if (conn->ctrl)
-			nvmf_ctrl_touch(conn->ctrl);
+		conn->seen = true;
 		handle_fabrics(req);
 		return;
 	}
@@ -292,7 +296,7 @@ static void dispatch(struct nvmf_request *req)
 		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR), 0);
 		return;
 	}
-	nvmf_ctrl_touch(conn->ctrl);
+	conn->seen = true;
 	uint16_t st = nvmf_capsule_validate_command(req->nc);
 	if (st) {
 		nvmf_request_complete(req, st | NVME_STATUS_DNR, 0);
@@ -409,6 +413,12 @@ int nvmf_conn_process(struct nvmf_conn *conn)
 	if (work < 0) {
 		conn->failed = true;
 		work = 1;
+	}
+	/* One sign of life per batch of commands, not one per command. */
+	if (conn->seen) {
+		conn->seen = false;
+		if (conn->ctrl)
+			nvmf_ctrl_touch(conn->ctrl);
 	}
 	/* Retry what waited for an LBA range. */
 	struct nvmf_request *list = conn->deferred;

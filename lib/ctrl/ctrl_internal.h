@@ -167,6 +167,8 @@ int nvmf_request_buf2(struct nvmf_request *req, size_t len);
 void nvmf_request_complete(struct nvmf_request *req, uint16_t status, uint32_t cdw0);
 /* Send len bytes of req->buf to the host, then the response with success. */
 void nvmf_request_send_buf(struct nvmf_request *req, size_t len);
+/* Same from data, which stays untouched until the request is released. */
+void nvmf_request_send(struct nvmf_request *req, const void *data, size_t len);
 /* Fetch the command's data into req->buf, then run next (or complete with an error). */
 void nvmf_request_receive_buf(struct nvmf_request *req, size_t len, nvmf_request_step next);
 /* Run step again on a later nvmf_conn_process. */
@@ -189,6 +191,8 @@ struct nvmf_conn {
 	bool closing;
 	bool closed;
 	bool failed;
+	/* A command came in this nvmf_conn_process: the controller is touched once, at its end. */
+	bool seen;
 	struct nvmf_request *reqs;
 	unsigned nreqs;
 	struct nvmf_request *free_reqs;

@@ -87,25 +87,43 @@ static uint64_t req_offset(const struct nvmf_request *req)
 
 /* ---- Read ---- */
 
-static void read_done(void *arg, int rc)
+/*
+ * The data of every read of a backend whose reads are all zeros (null):
+ * never written, so its pages all map the kernel's one zero page, which
+ * stays in cache however many reads are in flight.
+ */
+static uint8_t zero_data[NVMF_CTRL_MAX_XFER];
+
+static void read_finish(struct nvmf_request *req, const void *data)
 {
-	struct nvmf_request *req = arg;
 	struct nvmf_conn *conn = req->conn;
-	if (rc || conn->closing) {
-		bdev_step_done(req, rc ? media_status(rc, false) : ST_ABORTED);
-		return;
-	}
 	struct nvmf_smart_counters *s = &conn->ctrl->smart;
 	atomic_fetch_add_explicit(&s->read_cmds, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->blocks512_read, req->len / 512, memory_order_relaxed);
-	nvmf_request_send_buf(req, req->len);
+	nvmf_request_send(req, data, req->len);
 	nvmf_conn_track_bdev(conn, false);
+}
+
+static void read_done(void *arg, int rc)
+{
+	struct nvmf_request *req = arg;
+	if (rc || req->conn->closing) {
+		bdev_step_done(req, rc ? media_status(rc, false) : ST_ABORTED);
+		return;
+	}
+	read_finish(req, req->buf);
 }
 
 static void do_read(struct nvmf_request *req)
 {
 	if (!check_lba_command(req, true))
 		return;
+	if (nvmf_bdev_reads_zeros(req->ns->bdev)) {
+		/* Nothing to read and no buffer to fill (nor one to leave stale data in). */
+		nvmf_conn_track_bdev(req->conn, true);
+		read_finish(req, zero_data);
+		return;
+	}
 	if (nvmf_request_buf(req, req->len) < 0) {
 		nvmf_request_complete(req, ST_INTERNAL, 0);
 		return;

@@ -228,7 +228,7 @@ void reactor_add_socket(struct reactor *r, int fd, uint16_t portid)
 	reactor_post(r, add_socket_msg, ns);
 }
 
-static int poll_once(struct reactor *r, int timeout_ms)
+static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 {
 	struct epoll_event events[REACTOR_MAX_EVENTS];
 	int n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
@@ -260,7 +260,8 @@ static int poll_once(struct reactor *r, int timeout_ms)
 			work += nvmf_conn_process(rc->conn);
 		update_out_interest(rc);
 	}
-	uint64_t now = nvmf_now_ms();
+	/* A sleeping wait may have lasted: read the clock again only then. */
+	uint64_t now = timeout_ms ? nvmf_now_ms() : now_ms;
 	if (now >= r->next_timer_ms) {
 		r->next_timer_ms = now + REACTOR_TIMER_MS;
 		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
@@ -276,11 +277,13 @@ static void *reactor_main(void *arg)
 {
 	struct reactor *r = arg;
 	uint64_t last_work = now_ns();
+	/* One clock read per turn: the turn's start stands for its work and its timers. */
 	while (!atomic_load(&r->stopping)) {
-		bool spinning = now_ns() - last_work < REACTOR_SPIN_NS;
-		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS);
+		uint64_t now = now_ns();
+		bool spinning = now - last_work < REACTOR_SPIN_NS;
+		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS, now / 1000000u);
 		if (work > 0)
-			last_work = now_ns();
+			last_work = spinning ? now : now_ns();
 	}
 	/* Close everything and wait for in-flight bdev I/O to drain. */
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
@@ -288,7 +291,7 @@ static void *reactor_main(void *arg)
 			nvmf_conn_close(rc->conn);
 	}
 	while (r->conns)
-		poll_once(r, 10);
+		poll_once(r, 10, 0);
 	run_messages(r);
 	return NULL;
 }

@@ -211,7 +211,10 @@ void host_enable(struct host *h)
 void host_setup(struct host *h, const char *port, const char *subnqn, const char *hostnqn)
 {
 	memset(h, 0, sizeof(*h));
-	CHECK(host_connect_admin(h, port, subnqn, hostnqn, 0, 32, NULL) == 0);
+	int rc = host_connect_admin(h, port, subnqn, hostnqn, 0, 32, NULL);
+	if (rc)
+		fprintf(stderr, "admin connect to port %s: %d (%s)\n", port, rc, rc < 0 ? strerror(-rc) : "NVMe status");
+	CHECK(rc == 0);
 	host_enable(h);
 	struct nvme_command sf = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0x00030003};
 	CHECK(exec(h->admin, &sf, NULL, 0, false, NULL) == 0);
