@@ -450,7 +450,8 @@ void nvmf_conn_timer(struct nvmf_conn *conn, uint64_t now_ms)
 	if (conn->closing)
 		return;
 	if (!conn->connected) {
-		if (now_ms - conn->created_ms > NVMF_CONNECT_DEADLINE_MS)
+		/* now_ms may predate created_ms: compare without wrapping. */
+		if (now_ms > conn->created_ms && now_ms - conn->created_ms > NVMF_CONNECT_DEADLINE_MS)
 			nvmf_conn_close(conn);
 		return;
 	}

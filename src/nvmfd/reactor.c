@@ -263,6 +263,8 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 	/* A sleeping wait may have lasted: read the clock again only then. */
 	uint64_t now = timeout_ms ? nvmf_now_ms() : now_ms;
 	if (now >= r->next_timer_ms) {
+		/* The turn's clock predates what this turn created: timers get a fresh one. */
+		now = nvmf_now_ms();
 		r->next_timer_ms = now + REACTOR_TIMER_MS;
 		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
 			if (!rc->dead)
