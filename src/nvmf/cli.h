@@ -34,6 +34,12 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 struct nvmf_host_ctrl *cli_connect(struct cli *cli, bool discovery);
 /* Disconnect; returns the exit status contribution (0, or 1 when the shutdown failed). */
 int cli_disconnect(struct cli *cli, struct nvmf_host_ctrl *ctrl);
+struct json_object;
+/*
+ * End a command: print root as JSON (when not NULL and rc is 0) and free it;
+ * on rc != 0 report the controller's error, close, return 1; else cli_disconnect().
+ */
+int cli_finish(struct cli *cli, struct nvmf_host_ctrl *ctrl, struct json_object *root, int rc);
 /* Print "nvmf CMD: message" to stderr. */
 void cli_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -206,17 +206,7 @@ int cmd_identify(int argc, char **argv)
 	}
 	free(list);
 	free(ns);
-	if (root) {
-		if (rc == 0)
-			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-		json_object_put(root);
-	}
-	if (rc) {
-		cli_error(&cli, "%s", nvmf_host_ctrl_error(c));
-		nvmf_host_disconnect(c);
-		return 1;
-	}
-	return cli_disconnect(&cli, c);
+	return cli_finish(&cli, c, root, rc);
 }
 
 int cmd_list(int argc, char **argv)
@@ -258,15 +248,5 @@ int cmd_list(int argc, char **argv)
 		}
 	}
 	free(list);
-	if (root) {
-		if (rc == 0)
-			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-		json_object_put(root);
-	}
-	if (rc) {
-		cli_error(&cli, "%s", nvmf_host_ctrl_error(c));
-		nvmf_host_disconnect(c);
-		return 1;
-	}
-	return cli_disconnect(&cli, c);
+	return cli_finish(&cli, c, root, rc);
 }

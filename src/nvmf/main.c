@@ -1,4 +1,5 @@
 /* nvmf: a command-line NVMe over Fabrics host.  Subcommand dispatch and shared options. */
+#include <json-c/json.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -251,6 +252,21 @@ int cli_disconnect(struct cli *cli, struct nvmf_host_ctrl *ctrl)
 		cli_error(cli, "disconnect: %s", nvmf_host_ctrl_error(ctrl));
 	nvmf_host_disconnect(ctrl);
 	return rc ? 1 : 0;
+}
+
+int cli_finish(struct cli *cli, struct nvmf_host_ctrl *ctrl, struct json_object *root, int rc)
+{
+	if (root) {
+		if (rc == 0)
+			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+		json_object_put(root);
+	}
+	if (rc) {
+		cli_error(cli, "%s", nvmf_host_ctrl_error(ctrl));
+		nvmf_host_disconnect(ctrl);
+		return 1;
+	}
+	return cli_disconnect(cli, ctrl);
 }
 
 static const struct {

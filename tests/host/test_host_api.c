@@ -19,18 +19,7 @@
 
 #define NQN "nqn.2024-01.io.nvmf:apitest"
 
-static int failures;
-#define CHECK(cond, ...)                                                                                             \
-	do {                                                                                                         \
-		if (cond) {                                                                                          \
-			printf("ok - ");                                                                             \
-		} else {                                                                                             \
-			printf("FAIL (%s:%d) - ", __FILE__, __LINE__);                                               \
-			failures++;                                                                                  \
-		}                                                                                                    \
-		printf(__VA_ARGS__);                                                                                 \
-		printf("\n");                                                                                        \
-	} while (0)
+#include "check.h"
 
 static const char *nvmfd_path;
 static struct nvmfd_proc target;

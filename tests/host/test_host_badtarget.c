@@ -18,18 +18,7 @@
 #include <nvmf/host.h>
 #include <nvmf/tcp_spec.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                                             \
-	do {                                                                                                         \
-		if (cond) {                                                                                          \
-			printf("ok - ");                                                                             \
-		} else {                                                                                             \
-			printf("FAIL (%s:%d) - ", __FILE__, __LINE__);                                               \
-			failures++;                                                                                  \
-		}                                                                                                    \
-		printf(__VA_ARGS__);                                                                                 \
-		printf("\n");                                                                                        \
-	} while (0)
+#include "check.h"
 
 enum misbehaviour {
 	BAD_PDU_TYPE,      /* answer Property Get CAP with an undefined PDU type */
