@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctrl/bdev.h"
+#include "bdev/bdev.h"
 
 #define BS 4096u
 

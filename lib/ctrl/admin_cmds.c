@@ -6,9 +6,12 @@
 
 #define FIRMWARE_REVISION "0.1.0"
 
-static const uint16_t st_invalid_field = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | NVME_STATUS_DNR;
-static const uint16_t st_invalid_ns =
-	NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_NAMESPACE_OR_FORMAT) | NVME_STATUS_DNR;
+/* A handler waited for a buffer: run it again from the start (nothing has changed yet). */
+static void admin_resume(struct nvmf_request *req)
+{
+	if (nvmf_admin_execute(req) == NVMF_EXEC_COMPLETE)
+		nvmf_request_finish(req);
+}
 
 static void pad_ascii(char *dst, size_t n, const char *src)
 {
@@ -17,32 +20,32 @@ static void pad_ascii(char *dst, size_t n, const char *src)
 	memcpy(dst, src, len);
 }
 
-/* Fill a zeroed 4096-byte identify buffer and send what the host asked for. */
+/* A zeroed 4096-byte identify buffer, or NULL when the request went to wait for one. */
 static void *identify_buf(struct nvmf_request *req)
 {
-	if (nvmf_request_buf(req, NVME_IDENTIFY_DATA_SIZE) < 0) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
+	if (!nvmf_request_alloc_buf(req, NVME_IDENTIFY_DATA_SIZE, admin_resume))
 		return NULL;
-	}
 	memset(req->buf, 0, NVME_IDENTIFY_DATA_SIZE);
 	return req->buf;
 }
 
-static void send_identify(struct nvmf_request *req)
+/* Send what the host asked for of the identify data. */
+static enum nvmf_exec send_identify(struct nvmf_request *req)
 {
 	size_t len = nvmf_capsule_data_len(req->nc);
 	if (len > NVME_IDENTIFY_DATA_SIZE)
 		len = NVME_IDENTIFY_DATA_SIZE;
-	nvmf_request_send_buf(req, len);
+	nvmf_request_send_data(req, req->buf, len);
+	return NVMF_EXEC_ASYNC;
 }
 
-static void identify_ctrl(struct nvmf_request *req)
+static enum nvmf_exec identify_ctrl(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
 	struct nvmf_subsystem *ss = ctrl->ss;
 	struct nvme_id_ctrl *id = identify_buf(req);
 	if (!id)
-		return;
+		return NVMF_EXEC_ASYNC;
 	pthread_mutex_lock(&ss->lock);
 	pad_ascii(id->sn, sizeof(id->sn), ss->serial);
 	pad_ascii(id->mn, sizeof(id->mn), ss->model);
@@ -82,20 +85,18 @@ static void identify_ctrl(struct nvmf_request *req)
 		id->ioccsz = (64 + NVMF_CTRL_IOCCSZ_BYTES) / 16;
 		id->ofcs = 0x1; /* Disconnect of I/O queues */
 	}
-	send_identify(req);
+	return send_identify(req);
 }
 
-static void identify_ns(struct nvmf_request *req)
+static enum nvmf_exec identify_ns(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
 	uint32_t nsid = req->cmd.nsid;
-	if (nsid == 0 || nsid == NVME_NSID_ALL || nsid > nvmf_subsystem_max_nsid(ctrl->ss)) {
-		nvmf_request_complete(req, st_invalid_ns, 0);
-		return;
-	}
+	if (nsid == 0 || nsid == NVME_NSID_ALL || nsid > nvmf_subsystem_max_nsid(ctrl->ss))
+		return nvmf_req_status(req, NVMF_ST_INVALID_NS);
 	struct nvme_id_ns *id = identify_buf(req);
 	if (!id)
-		return;
+		return NVMF_EXEC_ASYNC;
 	struct nvmf_namespace *ns = nvmf_subsystem_get_ns(ctrl->ss, nsid);
 	if (ns) {
 		/* An inactive NSID reads as zeros. */
@@ -110,20 +111,18 @@ static void identify_ns(struct nvmf_request *req)
 		memcpy(id->eui64, ns->eui64, 8);
 		nvmf_ns_put(ns);
 	}
-	send_identify(req);
+	return send_identify(req);
 }
 
-static void identify_active_ns_list(struct nvmf_request *req)
+static enum nvmf_exec identify_active_ns_list(struct nvmf_request *req)
 {
+	if (req->cmd.nsid >= 0xfffffffeu)
+		return nvmf_req_status(req, NVMF_ST_INVALID_NS);
 	uint32_t *list = identify_buf(req);
 	if (!list)
-		return;
-	if (req->cmd.nsid >= 0xfffffffeu) {
-		nvmf_request_complete(req, st_invalid_ns, 0);
-		return;
-	}
+		return NVMF_EXEC_ASYNC;
 	nvmf_subsystem_active_nsids(req->conn->ctrl->ss, req->cmd.nsid, list, NVME_IDENTIFY_DATA_SIZE / 4);
-	send_identify(req);
+	return send_identify(req);
 }
 
 static uint8_t *put_desc(uint8_t *p, uint8_t type, const void *id, uint8_t len)
@@ -134,87 +133,64 @@ static uint8_t *put_desc(uint8_t *p, uint8_t type, const void *id, uint8_t len)
 	return p + sizeof(d) + len;
 }
 
-static void identify_ns_descs(struct nvmf_request *req)
+static enum nvmf_exec identify_ns_descs(struct nvmf_request *req)
 {
-	struct nvmf_namespace *ns = nvmf_subsystem_get_ns(req->conn->ctrl->ss, req->cmd.nsid);
-	if (!ns) {
-		nvmf_request_complete(req, st_invalid_ns, 0);
-		return;
-	}
 	uint8_t *p = identify_buf(req);
-	if (p) {
-		uint8_t csi = NVME_CSI_NVM;
-		p = put_desc(p, NVME_NIDT_EUI64, ns->eui64, NVME_NIDT_EUI64_LEN);
-		p = put_desc(p, NVME_NIDT_NGUID, ns->nguid, NVME_NIDT_NGUID_LEN);
-		p = put_desc(p, NVME_NIDT_UUID, ns->uuid, NVME_NIDT_UUID_LEN);
-		put_desc(p, NVME_NIDT_CSI, &csi, NVME_NIDT_CSI_LEN);
-		send_identify(req);
-	}
+	if (!p)
+		return NVMF_EXEC_ASYNC;
+	struct nvmf_namespace *ns = nvmf_subsystem_get_ns(req->conn->ctrl->ss, req->cmd.nsid);
+	if (!ns)
+		return nvmf_req_status(req, NVMF_ST_INVALID_NS);
+	uint8_t csi = NVME_CSI_NVM;
+	p = put_desc(p, NVME_NIDT_EUI64, ns->eui64, NVME_NIDT_EUI64_LEN);
+	p = put_desc(p, NVME_NIDT_NGUID, ns->nguid, NVME_NIDT_NGUID_LEN);
+	p = put_desc(p, NVME_NIDT_UUID, ns->uuid, NVME_NIDT_UUID_LEN);
+	put_desc(p, NVME_NIDT_CSI, &csi, NVME_NIDT_CSI_LEN);
 	nvmf_ns_put(ns);
+	return send_identify(req);
 }
 
-static void identify(struct nvmf_request *req)
+static enum nvmf_exec identify(struct nvmf_request *req)
 {
 	uint8_t cns = NVME_IDENTIFY_CNS(req->cmd.cdw10);
-	bool discovery = req->conn->ctrl->discovery;
 
-	if (cns == NVME_CNS_CONTROLLER) {
-		identify_ctrl(req);
-		return;
-	}
-	if (discovery) {
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
-	}
+	if (cns == NVME_CNS_CONTROLLER)
+		return identify_ctrl(req);
+	if (req->conn->ctrl->discovery)
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	switch (cns) {
 	case NVME_CNS_NAMESPACE:
-		identify_ns(req);
-		return;
+		return identify_ns(req);
 	case NVME_CNS_ACTIVE_NS_LIST:
-		identify_active_ns_list(req);
-		return;
+		return identify_active_ns_list(req);
 	case NVME_CNS_NS_ID_DESCRIPTORS:
-		identify_ns_descs(req);
-		return;
+		return identify_ns_descs(req);
 	default:
 		/* CNS 5/6/7 (command set specific) and the rest are not supported. */
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	}
 }
 
 /* ---- Log pages ---- */
 
-void nvmf_admin_send_log(struct nvmf_request *req, const void *log, size_t size)
+/*
+ * Get Log Page: the window [offset, offset + len) of a log of size bytes.
+ * The buffer is taken before any log is built, so that a handler that had
+ * to wait for it runs again without having changed anything (reading the
+ * changed namespace list clears it).
+ */
+static enum nvmf_exec send_log(struct nvmf_request *req, const void *log, size_t size)
 {
 	uint64_t offset = NVME_LOG_OFFSET(req->cmd.cdw12, req->cmd.cdw13);
-	uint64_t want = NVME_LOG_LEN(req->cmd.cdw10, req->cmd.cdw11);
-	size_t sgl = nvmf_capsule_data_len(req->nc);
-
-	if ((offset & 3) || offset > size) {
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
-	}
-	/* Admin transfers obey MDTS too (Linux splits larger log reads). */
-	if (want > NVMF_CTRL_MAX_XFER) {
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
-	}
-	if (want > sgl) {
-		nvmf_request_complete(req,
-				      NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_SGL_LENGTH_INVALID) | NVME_STATUS_DNR, 0);
-		return;
-	}
-	if (nvmf_request_buf(req, want) < 0) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
-		return;
-	}
+	if ((offset & 3) || offset > size)
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	/* Bytes past the end of the log read as zeros. */
 	size_t avail = size - offset;
-	size_t n = want < avail ? want : avail;
+	size_t n = req->len < avail ? req->len : avail;
 	memcpy(req->buf, (const uint8_t *)log + offset, n);
-	memset((uint8_t *)req->buf + n, 0, want - n);
-	nvmf_request_send_buf(req, want);
+	memset((uint8_t *)req->buf + n, 0, req->len - n);
+	nvmf_request_send_data(req, req->buf, req->len);
+	return NVMF_EXEC_ASYNC;
 }
 
 static void put_u128(uint8_t out[16], uint64_t v)
@@ -223,7 +199,7 @@ static void put_u128(uint8_t out[16], uint64_t v)
 	memcpy(out, &v, sizeof(v)); /* little endian */
 }
 
-static void log_smart(struct nvmf_request *req)
+static enum nvmf_exec log_smart(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
 	struct nvme_smart_log log;
@@ -242,31 +218,28 @@ static void log_smart(struct nvmf_request *req)
 	put_u128(log.power_cycles, 1);
 	put_u128(log.power_on_hours, (nvmf_now_ms() - ctrl->created_ms) / 3600000);
 	put_u128(log.num_err_log_entries, atomic_load(&ctrl->error_count));
-	nvmf_admin_send_log(req, &log, sizeof(log));
+	return send_log(req, &log, sizeof(log));
 }
 
-static void log_fw_slot(struct nvmf_request *req)
+static enum nvmf_exec log_fw_slot(struct nvmf_request *req)
 {
 	struct nvme_fw_slot_log log;
 	memset(&log, 0, sizeof(log));
 	log.afi = 1;
 	pad_ascii(log.frs[0], sizeof(log.frs[0]), FIRMWARE_REVISION);
-	nvmf_admin_send_log(req, &log, sizeof(log));
+	return send_log(req, &log, sizeof(log));
 }
 
-static void log_changed_ns(struct nvmf_request *req)
+static enum nvmf_exec log_changed_ns(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
-	struct nvme_changed_ns_log *log = calloc(1, sizeof(*log));
-	if (!log) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
-		return;
-	}
+	struct nvme_changed_ns_log log;
+	memset(&log, 0, sizeof(log));
 	pthread_mutex_lock(&ctrl->lock);
 	if (ctrl->changed_overflow)
-		log->nsid[0] = NVME_NSID_ALL;
+		log.nsid[0] = NVME_NSID_ALL;
 	else
-		memcpy(log->nsid, ctrl->changed_ns, ctrl->nchanged * sizeof(uint32_t));
+		memcpy(log.nsid, ctrl->changed_ns, ctrl->nchanged * sizeof(uint32_t));
 	if (!NVME_LOG_RAE(req->cmd.cdw10)) {
 		/* Read: clear the list and let the next change raise an event. */
 		ctrl->nchanged = 0;
@@ -274,143 +247,122 @@ static void log_changed_ns(struct nvmf_request *req)
 		ctrl->ns_event_masked = false;
 	}
 	pthread_mutex_unlock(&ctrl->lock);
-	nvmf_admin_send_log(req, log, sizeof(*log));
-	free(log);
+	return send_log(req, &log, sizeof(log));
 }
 
-static void log_cmd_effects(struct nvmf_request *req)
+static enum nvmf_exec log_cmd_effects(struct nvmf_request *req)
 {
-	struct nvme_cmd_effects_log *log = calloc(1, sizeof(*log));
-	if (!log) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
-		return;
-	}
 	static const uint8_t admin_ops[] = {NVME_OPC_GET_LOG_PAGE, NVME_OPC_IDENTIFY, NVME_OPC_ABORT,
 					    NVME_OPC_SET_FEATURES, NVME_OPC_GET_FEATURES, NVME_OPC_ASYNC_EVENT_REQUEST,
 					    NVME_OPC_KEEP_ALIVE};
+	struct nvme_cmd_effects_log log;
+	memset(&log, 0, sizeof(log));
 	for (size_t i = 0; i < sizeof(admin_ops); i++)
-		log->acs[admin_ops[i]] = NVME_CMD_EFFECTS_CSUPP;
-	log->iocs[NVME_OPC_FLUSH] = NVME_CMD_EFFECTS_CSUPP;
-	log->iocs[NVME_OPC_READ] = NVME_CMD_EFFECTS_CSUPP;
-	log->iocs[NVME_OPC_COMPARE] = NVME_CMD_EFFECTS_CSUPP;
-	log->iocs[NVME_OPC_VERIFY] = NVME_CMD_EFFECTS_CSUPP;
-	log->iocs[NVME_OPC_WRITE] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
-	log->iocs[NVME_OPC_WRITE_ZEROES] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
-	log->iocs[NVME_OPC_DATASET_MANAGEMENT] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
-	nvmf_admin_send_log(req, log, sizeof(*log));
-	free(log);
+		log.acs[admin_ops[i]] = NVME_CMD_EFFECTS_CSUPP;
+	log.iocs[NVME_OPC_FLUSH] = NVME_CMD_EFFECTS_CSUPP;
+	log.iocs[NVME_OPC_READ] = NVME_CMD_EFFECTS_CSUPP;
+	log.iocs[NVME_OPC_COMPARE] = NVME_CMD_EFFECTS_CSUPP;
+	log.iocs[NVME_OPC_VERIFY] = NVME_CMD_EFFECTS_CSUPP;
+	log.iocs[NVME_OPC_WRITE] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
+	log.iocs[NVME_OPC_WRITE_ZEROES] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
+	log.iocs[NVME_OPC_DATASET_MANAGEMENT] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
+	return send_log(req, &log, sizeof(log));
 }
 
-static void log_discovery(struct nvmf_request *req)
+static enum nvmf_exec log_discovery(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
 	size_t len = 0;
 	void *log = nvmf_discovery_log_build(ctrl->tgt, ctrl->hostnqn, &len);
-	if (!log) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
-		return;
-	}
+	if (!log)
+		return nvmf_req_status(req, NVMF_ST_INTERNAL);
 	if (!NVME_LOG_RAE(req->cmd.cdw10)) {
 		pthread_mutex_lock(&ctrl->lock);
 		ctrl->disc_event_masked = false;
 		pthread_mutex_unlock(&ctrl->lock);
 	}
-	nvmf_admin_send_log(req, log, len);
+	enum nvmf_exec r = send_log(req, log, len);
 	free(log);
+	return r;
 }
 
-static void get_log_page(struct nvmf_request *req)
+static enum nvmf_exec get_log_page(struct nvmf_request *req)
 {
-	uint8_t lid = NVME_LOG_LID(req->cmd.cdw10);
-	bool discovery = req->conn->ctrl->discovery;
 	static const struct nvme_error_log_entry no_errors[1];
+	uint8_t lid = NVME_LOG_LID(req->cmd.cdw10);
+	uint64_t want = NVME_LOG_LEN(req->cmd.cdw10, req->cmd.cdw11);
 
-	if (discovery) {
-		if (lid == NVME_LOG_DISCOVERY)
-			log_discovery(req);
-		else
-			nvmf_request_complete(req, NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_LOG_PAGE) |
-							   NVME_STATUS_DNR,
-					      0);
-		return;
-	}
+	/* Admin transfers obey MDTS too (Linux splits larger log reads). */
+	if (want > NVMF_CTRL_MAX_XFER)
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
+	if (want > nvmf_capsule_data_len(req->nc))
+		return nvmf_req_status(req, NVMF_ST_SGL_LENGTH_INVALID);
+	if (!nvmf_request_alloc_buf(req, want, admin_resume))
+		return NVMF_EXEC_ASYNC;
+	if (req->conn->ctrl->discovery)
+		return lid == NVME_LOG_DISCOVERY ? log_discovery(req) : nvmf_req_status(req, NVMF_ST_INVALID_LOG_PAGE);
 	switch (lid) {
 	case NVME_LOG_ERROR:
-		nvmf_admin_send_log(req, no_errors, sizeof(no_errors));
-		return;
+		return send_log(req, no_errors, sizeof(no_errors));
 	case NVME_LOG_SMART:
-		log_smart(req);
-		return;
+		return log_smart(req);
 	case NVME_LOG_FW_SLOT:
-		log_fw_slot(req);
-		return;
+		return log_fw_slot(req);
 	case NVME_LOG_CHANGED_NS:
-		log_changed_ns(req);
-		return;
+		return log_changed_ns(req);
 	case NVME_LOG_CMD_EFFECTS:
-		log_cmd_effects(req);
-		return;
+		return log_cmd_effects(req);
 	default:
-		nvmf_request_complete(req,
-				      NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_INVALID_LOG_PAGE) | NVME_STATUS_DNR, 0);
-		return;
+		return nvmf_req_status(req, NVMF_ST_INVALID_LOG_PAGE);
 	}
 }
 
 /* ---- Features ---- */
 
-static void set_features(struct nvmf_request *req)
+/* Set Features with ctrl->lock held. */
+static enum nvmf_exec set_feature_locked(struct nvmf_request *req, struct nvmf_controller *ctrl)
 {
-	struct nvmf_controller *ctrl = req->conn->ctrl;
 	uint32_t cdw11 = req->cmd.cdw11;
-	uint8_t fid = NVME_FEAT_FID(req->cmd.cdw10);
-	uint32_t dw0 = 0;
 
-	if (NVME_FEAT_SV(req->cmd.cdw10)) {
-		nvmf_request_complete(req,
-				      NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_FEATURE_NOT_SAVEABLE) | NVME_STATUS_DNR,
-				      0);
-		return;
-	}
-	pthread_mutex_lock(&ctrl->lock);
-	switch (fid) {
+	switch (NVME_FEAT_FID(req->cmd.cdw10)) {
 	case NVME_FEAT_NUM_QUEUES: {
 		uint32_t nsqr = cdw11 & 0xffff, ncqr = cdw11 >> 16;
-		if (ctrl->discovery || nsqr == 0xffff || ncqr == 0xffff) {
-			pthread_mutex_unlock(&ctrl->lock);
-			nvmf_request_complete(req, st_invalid_field, 0);
-			return;
-		}
+		if (ctrl->discovery || nsqr == 0xffff || ncqr == 0xffff)
+			return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 		/* Both 0's based; grant the smaller of the two, up to our limit. */
 		uint32_t want = (nsqr < ncqr ? nsqr : ncqr) + 1;
 		ctrl->num_io_queues = want < NVMF_CTRL_MAX_IO_QUEUES ? want : NVMF_CTRL_MAX_IO_QUEUES;
-		dw0 = NVME_FEAT_NUM_QUEUES_VALUE(ctrl->num_io_queues - 1, ctrl->num_io_queues - 1);
-		break;
+		return nvmf_req_success(req,
+					NVME_FEAT_NUM_QUEUES_VALUE(ctrl->num_io_queues - 1, ctrl->num_io_queues - 1));
 	}
 	case NVME_FEAT_ASYNC_EVENT:
 		ctrl->aec = cdw11;
-		break;
+		return NVMF_EXEC_COMPLETE;
 	case NVME_FEAT_KATO:
 		ctrl->kato_ms = cdw11;
-		break;
+		return NVMF_EXEC_COMPLETE;
 	case NVME_FEAT_VOLATILE_WC:
-		if (ctrl->discovery) {
-			pthread_mutex_unlock(&ctrl->lock);
-			nvmf_request_complete(req, st_invalid_field, 0);
-			return;
-		}
+		if (ctrl->discovery)
+			return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 		ctrl->vwc_enabled = cdw11 & 1;
-		break;
+		return NVMF_EXEC_COMPLETE;
 	default:
-		pthread_mutex_unlock(&ctrl->lock);
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	}
-	pthread_mutex_unlock(&ctrl->lock);
-	nvmf_request_complete(req, NVME_SC_SUCCESS, dw0);
 }
 
-static void get_features(struct nvmf_request *req)
+static enum nvmf_exec set_features(struct nvmf_request *req)
+{
+	struct nvmf_controller *ctrl = req->conn->ctrl;
+	if (NVME_FEAT_SV(req->cmd.cdw10))
+		return nvmf_req_status(req, NVMF_SPECIFIC(NVME_SC_FEATURE_NOT_SAVEABLE));
+	pthread_mutex_lock(&ctrl->lock);
+	enum nvmf_exec r = set_feature_locked(req, ctrl);
+	pthread_mutex_unlock(&ctrl->lock);
+	return r;
+}
+
+static enum nvmf_exec get_features(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
 	uint8_t fid = NVME_FEAT_FID(req->cmd.cdw10);
@@ -421,8 +373,7 @@ static void get_features(struct nvmf_request *req)
 		/* Capabilities: changeable, not saveable, not namespace specific. */
 		bool known = fid == NVME_FEAT_NUM_QUEUES || fid == NVME_FEAT_ASYNC_EVENT || fid == NVME_FEAT_KATO ||
 			     fid == NVME_FEAT_VOLATILE_WC;
-		nvmf_request_complete(req, known ? NVME_SC_SUCCESS : st_invalid_field, known ? 0x4 : 0);
-		return;
+		return known ? nvmf_req_success(req, 0x4) : nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	}
 	pthread_mutex_lock(&ctrl->lock);
 	switch (fid) {
@@ -440,58 +391,44 @@ static void get_features(struct nvmf_request *req)
 		break;
 	default:
 		pthread_mutex_unlock(&ctrl->lock);
-		nvmf_request_complete(req, st_invalid_field, 0);
-		return;
+		return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 	}
 	pthread_mutex_unlock(&ctrl->lock);
-	nvmf_request_complete(req, NVME_SC_SUCCESS, dw0);
+	return nvmf_req_success(req, dw0);
 }
 
-static void async_event_request(struct nvmf_request *req)
+static enum nvmf_exec async_event_request(struct nvmf_request *req)
 {
-	struct nvmf_conn *conn = req->conn;
-	if (conn->naers > NVMF_CTRL_AERL) {
-		nvmf_request_complete(req, NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED) |
-						   NVME_STATUS_DNR,
-				      0);
-		return;
-	}
-	/* Held, unanswered, until an event comes (see nvmf_ctrl_deliver_events). */
-	conn->aers[conn->naers++] = req;
-	nvmf_ctrl_deliver_events(conn->ctrl);
+	struct nvmf_controller *ctrl = req->conn->ctrl;
+	if (!nvmf_ctrl_hold_aer(ctrl, req))
+		return nvmf_req_status(req, NVMF_SPECIFIC(NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED));
+	/* Held, unanswered, until an event comes. */
+	nvmf_ctrl_deliver_events(ctrl);
+	return NVMF_EXEC_ASYNC;
 }
 
-void nvmf_admin_execute(struct nvmf_request *req)
+enum nvmf_exec nvmf_admin_execute(struct nvmf_request *req)
 {
-	bool discovery = req->conn->ctrl->discovery;
 	switch (req->cmd.opc) {
 	case NVME_OPC_IDENTIFY:
-		identify(req);
-		return;
+		return identify(req);
 	case NVME_OPC_GET_LOG_PAGE:
-		get_log_page(req);
-		return;
+		return get_log_page(req);
 	case NVME_OPC_SET_FEATURES:
-		set_features(req);
-		return;
+		return set_features(req);
 	case NVME_OPC_GET_FEATURES:
-		get_features(req);
-		return;
+		return get_features(req);
 	case NVME_OPC_KEEP_ALIVE:
-		nvmf_request_complete(req, NVME_SC_SUCCESS, 0);
-		return;
+		return NVMF_EXEC_COMPLETE;
 	case NVME_OPC_ASYNC_EVENT_REQUEST:
-		async_event_request(req);
-		return;
+		return async_event_request(req);
 	case NVME_OPC_ABORT:
-		if (!discovery) {
-			/* Commands finish fast here; none is ever aborted. */
-			nvmf_request_complete(req, NVME_SC_SUCCESS, NVME_ABORT_NOT_ABORTED);
-			return;
-		}
+		/* Commands finish fast here; none is ever aborted. */
+		if (!req->conn->ctrl->discovery)
+			return nvmf_req_success(req, NVME_ABORT_NOT_ABORTED);
 		break;
 	default:
 		break;
 	}
-	nvmf_request_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR, 0);
+	return nvmf_req_status(req, NVMF_ST_INVALID_OPCODE);
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -11,7 +12,9 @@
 #include <nvmf/nvme_admin_spec.h>
 #include <nvmf/transport.h>
 
-#include "bdev.h"
+#include "bdev/bdev.h"
+#include "buf_pool.h"
+#include "status.h"
 #include "target.h"
 
 /* Capabilities every controller advertises. */
@@ -85,9 +88,12 @@ struct nvmf_tgt {
 	/* Each connection makes its own association from these: the transport's
 	 * association reference count is not thread-safe, and connections live on many threads. */
 	struct nvmf_association_params assoc_params;
+	/* Data buffers of every request, under one process-wide budget. */
+	struct nvmf_buf_pool *bufs;
 };
 
-void nvmf_tgt_changed(struct nvmf_tgt *tgt); /* bump genctr, tell discovery controllers */
+/* events.c: the discovery log changed (bump genctr, tell discovery controllers). */
+void nvmf_tgt_changed(struct nvmf_tgt *tgt);
 /* The port's subsystem list allows nqn (locks tgt). */
 bool nvmf_tgt_port_allows(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn);
 
@@ -127,57 +133,25 @@ void nvmf_subsystem_remove_ctrl(struct nvmf_subsystem *ss, struct nvmf_controlle
 /* A reference to the controller cntlid, or NULL. */
 struct nvmf_controller *nvmf_subsystem_get_ctrl(struct nvmf_subsystem *ss, uint16_t cntlid);
 
-/* ---- Requests ---- */
+/* ---- Connections ---- */
 
 struct nvmf_conn;
 struct nvmf_request;
 
-typedef void (*nvmf_request_step)(struct nvmf_request *req);
-
-struct nvmf_request {
-	struct nvmf_conn *conn;
-	struct nvmf_capsule *nc;
-	struct nvme_command cmd;
-	struct nvme_completion cqe;
-	/* Data buffer, grown on demand and kept for the next command. */
-	void *buf;
-	size_t buf_cap;
-	size_t len;
-	/* Second buffer for Compare (the media's data). */
-	void *buf2;
-	size_t buf2_cap;
-	struct iovec iov;
-	struct nvmf_namespace *ns;
-	struct nvmf_range range;
-	bool range_held;
-	bool in_bdev; /* a bdev call is in flight */
-	bool data_pending; /* a send_data callback is outstanding */
-	bool response_sent;
-	/* Fused Compare and Write: the Write half. */
-	struct nvmf_request *fused_second;
-	/* Retried by nvmf_conn_process (range lock busy). */
-	nvmf_request_step deferred_step;
-	struct nvmf_request *next;
+/*
+ * What the layers below conn.c may ask of a queue without calling up into
+ * it: the dispatcher registers these when it creates the connection.
+ */
+struct nvmf_queue_ops {
+	/* Close the queue on its own thread; callable from any thread. */
+	void (*post_close)(struct nvmf_conn *conn);
+	/* The queue is closing and its last backend request has finished. */
+	void (*drained)(struct nvmf_conn *conn);
 };
-
-/* Allocate the request's buffer of len bytes (kept across commands). */
-int nvmf_request_buf(struct nvmf_request *req, size_t len);
-int nvmf_request_buf2(struct nvmf_request *req, size_t len);
-/* Answer and release the request. */
-void nvmf_request_complete(struct nvmf_request *req, uint16_t status, uint32_t cdw0);
-/* Send len bytes of req->buf to the host, then the response with success. */
-void nvmf_request_send_buf(struct nvmf_request *req, size_t len);
-/* Same from data, which stays untouched until the request is released. */
-void nvmf_request_send(struct nvmf_request *req, const void *data, size_t len);
-/* Fetch the command's data into req->buf, then run next (or complete with an error). */
-void nvmf_request_receive_buf(struct nvmf_request *req, size_t len, nvmf_request_step next);
-/* Run step again on a later nvmf_conn_process. */
-void nvmf_request_defer(struct nvmf_request *req, nvmf_request_step step);
-
-/* ---- Connections ---- */
 
 struct nvmf_conn {
 	atomic_int refs;
+	const struct nvmf_queue_ops *ops;
 	struct nvmf_tgt *tgt;
 	struct nvmf_qpair *qp;
 	struct nvmf_conn_env env;
@@ -193,23 +167,16 @@ struct nvmf_conn {
 	bool failed;
 	/* A command came in this nvmf_conn_process: the controller is touched once, at its end. */
 	bool seen;
-	struct nvmf_request *reqs;
-	unsigned nreqs;
 	struct nvmf_request *free_reqs;
-	unsigned busy; /* requests taken */
-	unsigned in_bdev; /* requests waiting on the bdev */
+	unsigned nreqs;
+	unsigned busy;	  /* requests taken */
+	unsigned in_bdev; /* requests waiting on the backend */
+	/* Requests waiting to be resumed on the next pass (buffers, LBA ranges). */
 	struct nvmf_request *deferred;
 	struct nvmf_request *deferred_tail;
 	/* Fused first half waiting for its second command. */
 	struct nvmf_request *fused_first;
-	/* Held AERs (admin queue). */
-	struct nvmf_request *aers[NVMF_CTRL_AERL + 1];
-	unsigned naers;
 };
-
-void nvmf_conn_track_bdev(struct nvmf_conn *conn, bool start);
-/* Connect told the queue size: preallocate its requests. */
-int nvmf_conn_size_queue(struct nvmf_conn *conn, unsigned qsize);
 
 /* ---- Controllers ---- */
 
@@ -250,39 +217,68 @@ struct nvmf_controller {
 	bool disc_event_masked; /* until the discovery log is read */
 	struct nvmf_smart_counters smart;
 	atomic_uint_fast64_t error_count;
+	/* Held AERs (admin queue thread only). */
+	struct nvmf_request *aers[NVMF_CTRL_AERL + 1];
+	unsigned naers;
 };
 
-/* Handle a Connect capsule on an unconnected queue (req owns it). */
-void nvmf_ctrl_connect(struct nvmf_request *req);
-/* Property Get / Set (admin queue). */
-void nvmf_ctrl_property_get(struct nvmf_request *req);
-void nvmf_ctrl_property_set(struct nvmf_request *req);
+static inline void nvmf_ctrl_get(struct nvmf_controller *ctrl)
+{
+	atomic_fetch_add(&ctrl->refs, 1);
+}
+
+static inline void nvmf_ctrl_put(struct nvmf_controller *ctrl)
+{
+	if (atomic_fetch_sub(&ctrl->refs, 1) != 1)
+		return;
+	pthread_mutex_destroy(&ctrl->lock);
+	free(ctrl);
+}
+
+/* controller.c: lifecycle and registers. */
+
+/* A new controller for the admin queue conn (the Connect's host identity); NULL when none can be made. */
+struct nvmf_controller *nvmf_ctrl_create(struct nvmf_conn *conn, struct nvmf_subsystem *ss, const char *hostnqn,
+					 const uint8_t hostid[16], uint32_t kato_ms);
+/*
+ * Join I/O queue conn (qid) to ctrl, checked and done under one lock so a
+ * reset cannot slip between them.  0, or the Connect status to answer with.
+ */
+uint16_t nvmf_ctrl_add_io_queue(struct nvmf_controller *ctrl, struct nvmf_conn *conn, uint16_t qid);
 /* The controller accepts commands (CC.EN = 1 and CSTS.RDY = 1). */
 bool nvmf_ctrl_ready(struct nvmf_controller *ctrl);
-void nvmf_ctrl_get(struct nvmf_controller *ctrl);
-void nvmf_ctrl_put(struct nvmf_controller *ctrl);
+uint32_t nvmf_ctrl_get_cc(struct nvmf_controller *ctrl);
+/* Write CC: enable, reset (I/O queues closed) and shutdown.  False when the value is invalid. */
+bool nvmf_ctrl_set_cc(struct nvmf_controller *ctrl, uint32_t cc);
 /* A queue of ctrl closed (on the queue's thread). */
 void nvmf_ctrl_queue_closed(struct nvmf_controller *ctrl, struct nvmf_conn *conn);
 /* Tear the association down: close every queue, free the controller ID. */
 void nvmf_ctrl_destroy(struct nvmf_controller *ctrl, const char *why);
-/* Keep alive: the host showed life; the timer check (admin queue thread). */
+
+/* keepalive.c: the host showed life; the timer check (admin queue thread). */
 void nvmf_ctrl_touch(struct nvmf_controller *ctrl);
 void nvmf_ctrl_keepalive_check(struct nvmf_controller *ctrl, uint64_t now_ms);
-/* Asynchronous events. */
+
+/* events.c: asynchronous events and the AERs held for them. */
 void nvmf_ctrl_ns_changed(struct nvmf_controller *ctrl, uint32_t nsid);
 void nvmf_ctrl_discovery_changed(struct nvmf_controller *ctrl);
+/* Hold an AER (admin queue thread).  False when AERL are already held. */
+bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req);
 /* Complete held AERs with pending events (admin queue thread). */
 void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl);
+/* Answer every held AER with Aborted - SQ Deletion (admin queue closing). */
+void nvmf_ctrl_abort_aers(struct nvmf_controller *ctrl);
 
-/* ---- Commands ---- */
+/* ---- Command handlers (dispatched by conn.c) ---- */
 
-void nvmf_admin_execute(struct nvmf_request *req);
-void nvmf_io_execute(struct nvmf_request *req);
+#include "request.h"
+
+enum nvmf_exec nvmf_fabrics_execute(struct nvmf_request *req);
+enum nvmf_exec nvmf_admin_execute(struct nvmf_request *req);
+enum nvmf_exec nvmf_io_execute(struct nvmf_request *req);
 /* Fused Compare then Write: both halves collected. */
 void nvmf_io_execute_fused(struct nvmf_request *first, struct nvmf_request *second);
 /* The discovery log page, built fresh for the host (malloc'd, *len bytes). */
 void *nvmf_discovery_log_build(struct nvmf_tgt *tgt, const char *hostnqn, size_t *len);
-/* Copy the window [offset, offset + len) of a log of size bytes into req->buf and send it. */
-void nvmf_admin_send_log(struct nvmf_request *req, const void *log, size_t size);
 
 #endif

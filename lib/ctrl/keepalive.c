@@ -4,10 +4,11 @@
  * a sign of life, so a busy host needs no Keep Alive commands.
  */
 #include "ctrl_internal.h"
+#include "util/clock.h"
 
 void nvmf_ctrl_touch(struct nvmf_controller *ctrl)
 {
-	atomic_store_explicit(&ctrl->last_seen_ms, nvmf_now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&ctrl->last_seen_ms, nvmf_clock_ms(), memory_order_relaxed);
 }
 
 void nvmf_ctrl_keepalive_check(struct nvmf_controller *ctrl, uint64_t now_ms)

@@ -2,15 +2,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctrl_internal.h"
+#include "util/clock.h"
 
 uint64_t nvmf_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return nvmf_clock_ms();
 }
 
 struct nvmf_tgt *nvmf_tgt_create(void)
@@ -20,8 +18,10 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 		return NULL;
 	pthread_mutex_init(&tgt->lock, NULL);
 	atomic_init(&tgt->genctr, 1);
-	tgt->discovery = nvmf_subsystem_create_discovery(tgt);
+	tgt->bufs = nvmf_buf_pool_create(NVMF_DEFAULT_BUFFER_BUDGET);
+	tgt->discovery = tgt->bufs ? nvmf_subsystem_create_discovery(tgt) : NULL;
 	if (!tgt->discovery) {
+		nvmf_buf_pool_destroy(tgt->bufs);
 		free(tgt);
 		return NULL;
 	}
@@ -53,6 +53,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		nvmf_association_free(tgt->ports[i].na);
 	}
 	free(tgt->ports);
+	nvmf_buf_pool_destroy(tgt->bufs);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
 }
@@ -158,21 +159,17 @@ bool nvmf_tgt_port_allows(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn
 	return ok;
 }
 
+void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes)
+{
+	nvmf_buf_pool_set_budget(tgt->bufs, bytes);
+}
+
+size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt)
+{
+	return nvmf_buf_pool_held(tgt->bufs);
+}
+
 uint64_t nvmf_tgt_genctr(struct nvmf_tgt *tgt)
 {
 	return atomic_load(&tgt->genctr);
-}
-
-void nvmf_tgt_changed(struct nvmf_tgt *tgt)
-{
-	atomic_fetch_add(&tgt->genctr, 1);
-	struct nvmf_subsystem *d = tgt->discovery;
-	if (!d)
-		return;
-	pthread_mutex_lock(&d->lock);
-	for (unsigned id = 1; id <= NVMF_MAX_CNTLID; id++) {
-		if (d->ctrls[id])
-			nvmf_ctrl_discovery_changed(d->ctrls[id]);
-	}
-	pthread_mutex_unlock(&d->lock);
 }

@@ -45,6 +45,15 @@ int nvmf_tgt_add_port(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_p
 /* Update a port's service id once the listener knows its real port (port 0 listeners). */
 int nvmf_tgt_set_port_trsvcid(struct nvmf_tgt *tgt, uint16_t portid, const char *trsvcid);
 int nvmf_tgt_port_link(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn);
+/*
+ * Bytes of request data buffers the process may hold at once (default
+ * NVMF_DEFAULT_BUFFER_BUDGET).  When they are spent, commands wait for
+ * buffers to be returned instead of the process growing.
+ */
+#define NVMF_DEFAULT_BUFFER_BUDGET (256u * 1024 * 1024)
+void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes);
+/* Bytes of data buffers held now (in use or cached for reuse). */
+size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt);
 /* Discovery log generation counter (bumped on every change). */
 uint64_t nvmf_tgt_genctr(struct nvmf_tgt *tgt);
 

@@ -34,8 +34,6 @@ int tcp_ctrl_icreq(struct tcp_qpair *tq, const uint8_t *hdr)
 		tq->qp.hdgst = (r->dgst & NVME_TCP_DGST_HDGST_ENABLE) && ap->header_digests;
 		tq->qp.ddgst = (r->dgst & NVME_TCP_DGST_DDGST_ENABLE) && ap->data_digests;
 		tq->txpda = r->hpda;
-		/* Until Connect says which queue this is, allow at least the Connect data. */
-		tq->icd_limit = NVMF_ADMIN_INCAPSULE_DATA > ap->ioccsz ? NVMF_ADMIN_INCAPSULE_DATA : ap->ioccsz;
 		size_t n = nvmf_tcp_build_icresp(it->hdr, tq->rxpda, tq->qp.hdgst, tq->qp.ddgst, tq->maxh2cdata);
 		tcp_tx_queue(tq, it, n, NULL, 0, false);
 		tq->qp.ready = true;
@@ -79,60 +77,24 @@ int tcp_ctrl_cmd_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 	return 0;
 }
 
-static int queue_response(struct tcp_qpair *tq, struct tcp_capsule *tc, const struct nvme_completion *cqe)
+/* The generic layer has filled CID, SQID and SQHD. */
+static int queue_response(struct tcp_qpair *tq, const struct nvme_completion *cqe)
 {
 	struct tcp_tx_item *it = tcp_tx_alloc(tq, 0);
-	struct nvme_completion c = *cqe;
 
 	if (it == NULL)
 		return -ENOMEM;
-	c.cid = tc->nc.sqe.cid;
-	c.sqid = htole16(tq->qp.qid);
-	/* Without SQ flow control SQHD is reserved: cleared, as FreeBSD does. */
-	c.sqhd = htole16(tq->qp.sq_flow_control ? tq->sqhd : 0);
-	c.status &= htole16(0xfffe);
-	size_t n = nvmf_tcp_build_capsule_resp(it->hdr, &c, tq->qp.hdgst);
+	size_t n = nvmf_tcp_build_capsule_resp(it->hdr, cqe, tq->qp.hdgst);
 	tcp_tx_queue(tq, it, n, NULL, 0, false);
 	return 0;
-}
-
-/* Answer a command the transport itself rejects, and drop it. */
-static void reject(struct tcp_qpair *tq, struct tcp_capsule *tc, uint16_t status)
-{
-	struct nvme_completion cqe = {.status = htole16(status)};
-
-	(void)queue_response(tq, tc, &cqe);
-	nvmf_capsule_free(&tc->nc);
 }
 
 void tcp_ctrl_cmd_done(struct tcp_qpair *tq, bool digest_ok)
 {
 	struct tcp_capsule *tc = tq->rx_tc;
-	const struct nvmf_connect_command *cc = (const void *)&tc->nc.sqe;
 
 	tq->rx_tc = NULL;
-	if (tq->qp.qsize)
-		tq->sqhd = (uint16_t)((tq->sqhd + 1) % tq->qp.qsize);
-	if (!digest_ok) {
-		reject(tq, tc, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_TRANSIENT_TRANSPORT_ERROR));
-		return;
-	}
-	if (!tq->connected) {
-		if (cc->opc != NVME_OPC_FABRICS || cc->fctype != NVMF_FCTYPE_CONNECT) {
-			reject(tq, tc, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR) | NVME_STATUS_DNR);
-			return;
-		}
-		const struct nvmf_association_params *ap = &tq->qp.na->params;
-		tq->connected = true;
-		tq->qp.qid = le16toh(cc->qid);
-		tq->qp.admin = tq->qp.qid == 0;
-		tq->qp.qsize = (uint16_t)(le16toh(cc->sqsize) + 1); /* 0 for SQSIZE 0xffff: the core rejects it */
-		/* A controller whose params keep flow control ignores a request to disable it. */
-		tq->qp.sq_flow_control = !(cc->cattr & NVMF_CONNECT_ATTR_DISABLE_SQ_FC) || ap->sq_flow_control;
-		tq->sqhd = tq->qp.qsize ? 1 % tq->qp.qsize : 0;
-		tq->icd_limit = tq->qp.admin ? NVMF_ADMIN_INCAPSULE_DATA : ap->ioccsz;
-	}
-	nvmf_qpair_deliver(&tq->qp, &tc->nc);
+	nvmf_qpair_command_received(&tq->qp, &tc->nc, digest_ok);
 }
 
 /* ---- R2T / H2CData ---- */
@@ -427,7 +389,7 @@ int tcp_ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_completion
 {
 	if (TQ(nc->qp)->dead)
 		return -ENOTCONN;
-	return queue_response(TQ(nc->qp), TC(nc), cqe);
+	return queue_response(TQ(nc->qp), cqe);
 }
 
 /* ---- Command inspection ---- */

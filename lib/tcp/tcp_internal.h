@@ -158,9 +158,6 @@ struct tcp_qpair {
 	uint16_t sq_tail, sq_head;
 
 	/* Controller */
-	bool connected;
-	uint16_t sqhd;
-	uint32_t icd_limit;
 	struct tcp_pool xfer_pool;
 	struct tcp_r2t *r2ts;
 	unsigned nr2ts;

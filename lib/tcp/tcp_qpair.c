@@ -56,7 +56,6 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 		const struct nvmf_association_params *ap = &na->params;
 		tq->rxpda = ap->pda;
 		tq->maxh2cdata = ap->maxh2cdata ? ap->maxh2cdata : TCP_DEFAULT_MAXH2CDATA;
-		tq->qp.sq_flow_control = true;
 	} else {
 		tq->qp.qid = p->qid;
 		tq->qp.qsize = p->qsize;
@@ -211,7 +210,7 @@ static uint32_t max_data_for(const struct tcp_qpair *tq, uint8_t type)
 {
 	switch (type) {
 	case NVME_TCP_PDU_CAPSULE_CMD:
-		return tq->icd_limit;
+		return nvmf_qpair_incapsule_limit(&tq->qp);
 	case NVME_TCP_PDU_H2C_DATA:
 		return tq->maxh2cdata;
 	default:

@@ -1,4 +1,5 @@
 /* Transport-independent layer: associations, queue pairs and capsules dispatched to a transport's ops. */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,17 @@ struct nvmf_qpair *nvmf_qpair_create(struct nvmf_association *na, const struct n
 	qp->error_cb = params->error_cb;
 	qp->cb_arg = params->cb_arg;
 	qp->refs = 1;
+	if (na->controller) {
+		qp->sq_flow_control = true;
+		qp->cid_busy = calloc(65536 / 64, sizeof(uint64_t));
+		if (qp->cid_busy == NULL) {
+			qp->user_freed = true;
+			qp->ops->qpair_close(qp);
+			nvmf_qpair_put(qp);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	return qp;
 }
 
@@ -111,6 +123,7 @@ void nvmf_qpair_put(struct nvmf_qpair *qp)
 	if (--qp->refs > 0)
 		return;
 	struct nvmf_association *na = qp->na;
+	free(qp->cid_busy);
 	qp->ops->qpair_destroy(qp);
 	association_put(na);
 }
@@ -158,7 +171,7 @@ void nvmf_qpair_set_callbacks(struct nvmf_qpair *qp, nvmf_receive_cb receive_cb,
 	}
 }
 
-void nvmf_qpair_deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
+static void deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
 {
 	if (qp->receive_cb) {
 		qp->receive_cb(qp->cb_arg, qp, nc);
@@ -170,6 +183,105 @@ void nvmf_qpair_deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
 	else
 		qp->rxq_head = nc;
 	qp->rxq_tail = nc;
+}
+
+static int transmit_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe);
+
+static bool cid_test_and_set(struct nvmf_qpair *qp, uint16_t cid)
+{
+	uint64_t bit = 1ull << (cid & 63);
+	bool busy = qp->cid_busy[cid >> 6] & bit;
+	qp->cid_busy[cid >> 6] |= bit;
+	return busy;
+}
+
+/* A command leaves the queue: its response went out or it was dropped. */
+static void command_retired(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
+{
+	if (!nc->pending)
+		return;
+	nc->pending = false;
+	uint16_t cid = le16toh(nc->sqe.cid);
+	qp->cid_busy[cid >> 6] &= ~(1ull << (cid & 63));
+	qp->commands--;
+	if (qp->connect_nc == nc)
+		qp->connect_nc = NULL;
+}
+
+/* Answer a command the transport-independent layer rejects, and drop it. */
+static void reject_command(struct nvmf_capsule *nc, uint16_t status)
+{
+	(void)nvmf_controller_send_status(nc, status, 0);
+	nvmf_capsule_free(nc);
+}
+
+/* Take the queue's identity from a Connect (answered later by the owner). */
+static void connect_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
+{
+	const struct nvmf_connect_command *cc = (const void *)&nc->sqe;
+	qp->connect_state = NVMF_QP_CONNECTING;
+	qp->connect_nc = nc;
+	qp->qid = le16toh(cc->qid);
+	qp->admin = qp->qid == 0;
+	qp->qsize = (uint16_t)(le16toh(cc->sqsize) + 1); /* 0 for SQSIZE 0xffff: the core rejects it */
+	/* A controller whose params keep flow control ignores a request to disable it. */
+	qp->sq_flow_control = !(cc->cattr & NVMF_CONNECT_ATTR_DISABLE_SQ_FC) || qp->na->params.sq_flow_control;
+	/* The Connect itself took the first SQ entry. */
+	qp->sqhd = qp->qsize ? 1 % qp->qsize : 0;
+}
+
+/* The Connect was answered: the queue is connected, or back to its first state. */
+static void connect_answered(struct nvmf_qpair *qp, uint16_t status)
+{
+	if ((status & 0xfffe) == 0) {
+		qp->connect_state = NVMF_QP_CONNECTED;
+		return;
+	}
+	qp->connect_state = NVMF_QP_UNCONNECTED;
+	qp->qid = 0;
+	qp->admin = false;
+	qp->qsize = 0;
+	qp->sqhd = 0;
+	qp->sq_flow_control = true;
+}
+
+void nvmf_qpair_command_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc, bool digest_ok)
+{
+	const struct nvmf_fabrics_command *fc = (const void *)&nc->sqe;
+
+	if (qp->qsize)
+		qp->sqhd = (uint16_t)((qp->sqhd + 1) % qp->qsize);
+	if (cid_test_and_set(qp, le16toh(nc->sqe.cid))) {
+		/* The CID's bit stays with the command that holds it. */
+		struct nvme_completion cqe = {
+			.status = htole16(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_ID_CONFLICT) | NVME_STATUS_DNR)};
+		(void)transmit_response(nc, &cqe);
+		nvmf_capsule_free(nc);
+		return;
+	}
+	nc->pending = true;
+	qp->commands++;
+	if (!digest_ok) {
+		reject_command(nc, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_TRANSIENT_TRANSPORT_ERROR));
+		return;
+	}
+	if (qp->connect_state != NVMF_QP_CONNECTED) {
+		bool is_connect = fc->opc == NVME_OPC_FABRICS && fc->fctype == NVMF_FCTYPE_CONNECT;
+		if (qp->connect_state == NVMF_QP_CONNECTING || !is_connect) {
+			reject_command(nc, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR) | NVME_STATUS_DNR);
+			return;
+		}
+		connect_received(qp, nc);
+	}
+	deliver(qp, nc);
+}
+
+uint32_t nvmf_qpair_incapsule_limit(const struct nvmf_qpair *qp)
+{
+	uint32_t io = qp->na->params.ioccsz;
+	if (qp->connect_state == NVMF_QP_UNCONNECTED)
+		return NVMF_ADMIN_INCAPSULE_DATA > io ? NVMF_ADMIN_INCAPSULE_DATA : io;
+	return qp->admin ? NVMF_ADMIN_INCAPSULE_DATA : io;
 }
 
 void nvmf_qpair_report_error(struct nvmf_qpair *qp, int error, const char *why)
@@ -221,7 +333,10 @@ uint16_t nvmf_qpair_qsize(const struct nvmf_qpair *qp) { return qp->qsize; }
 bool nvmf_qpair_sq_flow_control(const struct nvmf_qpair *qp) { return qp->sq_flow_control; }
 bool nvmf_qpair_header_digests(const struct nvmf_qpair *qp) { return qp->hdgst; }
 bool nvmf_qpair_data_digests(const struct nvmf_qpair *qp) { return qp->ddgst; }
-unsigned nvmf_qpair_outstanding(const struct nvmf_qpair *qp) { return qp->ops->outstanding(qp); }
+unsigned nvmf_qpair_outstanding(const struct nvmf_qpair *qp)
+{
+	return qp->na->controller ? qp->commands : qp->ops->outstanding(qp);
+}
 
 /* ---- Capsules ---- */
 
@@ -297,6 +412,7 @@ void nvmf_capsule_free(struct nvmf_capsule *nc)
 	if (nc == NULL)
 		return;
 	struct nvmf_qpair *qp = nc->qp;
+	command_retired(qp, nc);
 	qp->ops->capsule_free(nc);
 	nvmf_qpair_put(qp);
 }
@@ -359,8 +475,12 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
 		len += iov[i].iov_len;
 	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
 		return -EFAULT;
+	if (!nc->pending)
+		return -EALREADY;
 	nvmf_qpair_enter(qp);
 	int rc = qp->ops->send_data(nc, offset, iov, iovcnt, last, cb, arg);
+	if (rc == NVMF_SUCCESS_SENT)
+		command_retired(qp, nc);
 	nvmf_qpair_leave(qp);
 	return rc;
 }
@@ -373,18 +493,37 @@ int nvmf_controller_send_data(struct nvmf_capsule *nc, uint32_t offset, const vo
 	return nvmf_controller_send_datav(nc, offset, &iov, 1, last, cb, arg);
 }
 
+/* Fill what the transport-independent layer owns in a response and queue it. */
+static int transmit_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
+{
+	struct nvmf_qpair *qp = nc->qp;
+	struct nvme_completion c = *cqe;
+
+	c.cid = nc->sqe.cid;
+	c.sqid = htole16(qp->qid);
+	/* Without SQ flow control SQHD is reserved: cleared, as FreeBSD does. */
+	c.sqhd = htole16(qp->sq_flow_control ? qp->sqhd : 0);
+	c.status &= htole16(0xfffe); /* the phase bit means nothing on fabrics */
+	if (qp->connect_nc == nc)
+		connect_answered(qp, le16toh(c.status));
+	command_retired(qp, nc);
+	nvmf_qpair_enter(qp);
+	int rc = qp->ops->send_response(nc, &c);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
 int nvmf_controller_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
 {
 	struct nvmf_qpair *qp = nc->qp;
 
-	if (!qp->na->controller)
+	if (!qp->na->controller || !nc->pending)
 		return -EINVAL;
-	if (qp->failed || qp->user_freed)
+	if (qp->failed || qp->user_freed) {
+		command_retired(qp, nc);
 		return -ENOTCONN;
-	nvmf_qpair_enter(qp);
-	int rc = qp->ops->send_response(nc, cqe);
-	nvmf_qpair_leave(qp);
-	return rc;
+	}
+	return transmit_response(nc, cqe);
 }
 
 int nvmf_controller_send_status(struct nvmf_capsule *nc, uint16_t status, uint32_t cdw0)

@@ -52,6 +52,12 @@ struct nvmf_association {
 	atomic_uint refs;
 };
 
+enum nvmf_qpair_connect_state {
+	NVMF_QP_UNCONNECTED, /* only a Connect is accepted */
+	NVMF_QP_CONNECTING,  /* a Connect is with the controller core, unanswered */
+	NVMF_QP_CONNECTED,   /* the Connect succeeded: qid, qsize, SQ flow control fixed */
+};
+
 struct nvmf_qpair {
 	const struct nvmf_transport_ops *ops;
 	struct nvmf_association *na;
@@ -65,6 +71,14 @@ struct nvmf_qpair {
 	bool ready;
 	bool failed;
 	char error[128];
+
+	/* Controller: Connect, queue size and SQ head, kept here once for every
+	 * transport (see nvmf_qpair_command_received). */
+	enum nvmf_qpair_connect_state connect_state;
+	struct nvmf_capsule *connect_nc; /* the Connect whose response is pending */
+	uint16_t sqhd;
+	unsigned commands; /* received and not yet answered */
+	uint64_t *cid_busy; /* bitmap of CIDs in use: a reuse is a Command ID Conflict */
 
 	nvmf_receive_cb receive_cb;
 	nvmf_error_cb error_cb;
@@ -89,6 +103,8 @@ struct nvmf_capsule {
 	size_t transferred;
 	nvmf_command_done_cb done;
 	void *done_arg;
+	/* Controller: holds a CID and a place in the queue until answered. */
+	bool pending;
 	/* Blocking-layer receive queue link. */
 	struct nvmf_capsule *rxq_next;
 };
@@ -98,8 +114,16 @@ const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype);
 
 /* Called by a transport: a capsule for a command just received (holds a queue pair reference). */
 struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp);
-/* Called by a transport: hand a received command to the owner (callback or blocking queue). */
-void nvmf_qpair_deliver(struct nvmf_qpair *qp, struct nvmf_capsule *nc);
+/*
+ * Called by a controller-side transport for each command capsule received
+ * whole (digest_ok false: its data digest failed).  Advances the SQ head,
+ * answers what the transport-independent rules reject (a data digest error,
+ * a CID still in use, a command before Connect) and takes the queue's ID,
+ * size and SQ flow control from a Connect; hands the rest to the owner.
+ */
+void nvmf_qpair_command_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc, bool digest_ok);
+/* In-capsule data the queue accepts now (before Connect: enough for either queue type). */
+uint32_t nvmf_qpair_incapsule_limit(const struct nvmf_qpair *qp);
 /* Called by a transport when the queue pair fails: records why and calls error_cb once. */
 void nvmf_qpair_report_error(struct nvmf_qpair *qp, int error, const char *why);
 

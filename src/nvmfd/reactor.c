@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctrl/bdev.h"
+#include "bdev/bdev.h"
 #include "ctrl/target.h"
 #include "reactor.h"
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ctrl/bdev.h"
+#include "bdev/bdev.h"
 
 #define SKIP_CODE 77 /* meson's "skipped" exit status */
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "bdev_test.h"
-#include "ctrl/bdev_internal.h"
+#include "bdev/bdev_internal.h"
 
 #define MIB (1024u * 1024)
 

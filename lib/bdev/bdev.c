@@ -143,6 +143,13 @@ bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b)
 	return b->reads_zeros;
 }
 
+const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)
+{
+	if (!b->memory || offset > b->size || len > b->size - offset)
+		return NULL;
+	return (const uint8_t *)b->memory + offset;
+}
+
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b)
 {
 	return b->supports_deallocate;

@@ -100,6 +100,7 @@ int nvmf_bdev_ram_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t err
 	}
 	b->ops = &ram_ops;
 	b->priv = mem;
+	b->memory = mem;
 	b->size = size;
 	b->volatile_cache = false;
 	b->supports_deallocate = true;

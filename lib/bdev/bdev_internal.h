@@ -1,6 +1,6 @@
 /* Internals shared by the bdev dispatcher, its backends and the I/O context. */
-#ifndef NVMF_CTRL_BDEV_INTERNAL_H
-#define NVMF_CTRL_BDEV_INTERNAL_H
+#ifndef NVMF_BDEV_INTERNAL_H
+#define NVMF_BDEV_INTERNAL_H
 
 #include <liburing.h>
 
@@ -63,6 +63,7 @@ struct nvmf_bdev {
 	bool volatile_cache;
 	bool supports_deallocate;
 	bool reads_zeros; /* see nvmf_bdev_reads_zeros() */
+	void *memory; /* see nvmf_bdev_memory(): the whole device in memory, or NULL */
 	void *priv; /* backend state */
 };
 

@@ -4,8 +4,8 @@
  * io_uring for file backends) so that a reactor never blocks on a disk.
  * A bdev may be used from several threads at once, each with its own context.
  */
-#ifndef NVMF_CTRL_BDEV_H
-#define NVMF_CTRL_BDEV_H
+#ifndef NVMF_BDEV_H
+#define NVMF_BDEV_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +38,13 @@ bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b);
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b);
 /* Every read returns zeros (null): a caller may skip the read and use zeros of its own. */
 bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b);
+/*
+ * The backend's bytes [offset, offset + len) where they live in this
+ * process's memory (RAM), for sending reads without a copy; NULL for
+ * other backends or a range outside the device.  The memory stays mapped
+ * until nvmf_bdev_close(); concurrent writes may change it.
+ */
+const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
 
 /* Per-thread I/O context.  depth: most requests in flight. */
 struct nvmf_bdev_io_ctx *nvmf_bdev_io_ctx_create(unsigned depth);
