@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bdev_internal.h"
+#include "util/size.h"
 
 #define BDEV_MAX_BLOCK 65536u
 
@@ -17,42 +18,14 @@ static int parse_size(const char *spec, const char *s, uint64_t *out, char *err,
 		snprintf(err, errlen, "bdev '%s': missing size (e.g. %s1G)", spec, spec);
 		return -1;
 	}
-	uint64_t v = 0;
-	const char *p = s;
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			goto too_big;
-		v = v * 10 + d;
-	}
-	if (p == s)
-		goto bad;
-	unsigned shift = 0;
-	switch (toupper((unsigned char)*p)) {
-	case '\0': break;
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	default: goto bad;
-	}
-	if (shift && *++p != '\0')
-		goto bad;
-	if (shift && v > (UINT64_MAX >> shift))
-		goto too_big;
-	v <<= shift;
-	if (v == 0) {
+	int rc = nvmf_parse_size(s, out);
+	if (rc == -ERANGE)
+		snprintf(err, errlen, "bdev '%s': size '%s' is too large", spec, s);
+	else if (rc < 0)
+		snprintf(err, errlen, "bdev '%s': invalid size '%s' (a number with an optional K/M/G/T suffix)", spec, s);
+	else if (*out == 0)
 		snprintf(err, errlen, "bdev '%s': size must not be zero", spec);
-		return -1;
-	}
-	*out = v;
-	return 0;
-bad:
-	snprintf(err, errlen, "bdev '%s': invalid size '%s' (a number with an optional K/M/G/T suffix)", spec, s);
-	return -1;
-too_big:
-	snprintf(err, errlen, "bdev '%s': size '%s' is too large", spec, s);
-	return -1;
+	return rc < 0 || *out == 0 ? -1 : 0;
 }
 
 struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen)

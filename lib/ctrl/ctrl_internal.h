@@ -88,8 +88,9 @@ struct nvmf_tgt {
 	/* Each connection makes its own association from these: the transport's
 	 * association reference count is not thread-safe, and connections live on many threads. */
 	struct nvmf_association_params assoc_params;
-	/* Data buffers of every request, under one process-wide budget. */
+	/* Data buffers of every request, under one process-wide budget; a queue may hold this much of it. */
 	struct nvmf_buf_pool *bufs;
+	atomic_size_t queue_buffer_cap;
 };
 
 /* events.c: the discovery log changed (bump genctr, tell discovery controllers). */
@@ -171,6 +172,7 @@ struct nvmf_conn {
 	unsigned nreqs;
 	unsigned busy;	  /* requests taken */
 	unsigned in_bdev; /* requests waiting on the backend */
+	size_t buf_bytes; /* data buffers its requests hold */
 	/* Requests waiting to be resumed on the next pass (buffers, LBA ranges). */
 	struct nvmf_request *deferred;
 	struct nvmf_request *deferred_tail;

@@ -66,20 +66,22 @@ static struct nvmf_buf_pool *pool_of(const struct nvmf_request *req)
 	return req->conn->tgt->bufs;
 }
 
+static void put_buf(struct nvmf_request *req, void **buf, size_t *cap)
+{
+	if (!*buf)
+		return;
+	nvmf_buf_put(pool_of(req), *buf, *cap);
+	req->conn->buf_bytes -= *cap;
+	*buf = NULL;
+	*cap = 0;
+}
+
 /* Give back everything but the capsule's data in flight; the request returns to the free list. */
 static void request_release(struct nvmf_request *req)
 {
 	struct nvmf_conn *conn = req->conn;
-	if (req->buf) {
-		nvmf_buf_put(pool_of(req), req->buf, req->buf_cap);
-		req->buf = NULL;
-		req->buf_cap = 0;
-	}
-	if (req->buf2) {
-		nvmf_buf_put(pool_of(req), req->buf2, req->buf2_cap);
-		req->buf2 = NULL;
-		req->buf2_cap = 0;
-	}
+	put_buf(req, &req->buf, &req->buf_cap);
+	put_buf(req, &req->buf2, &req->buf2_cap);
 	/* Held until now: read data may have been sent from the namespace's memory. */
 	if (req->ns) {
 		nvmf_ns_put(req->ns);
@@ -153,16 +155,16 @@ static bool alloc_into(struct nvmf_request *req, void **buf, size_t *cap, size_t
 		nvmf_request_complete(req, NVMF_ST_INVALID_FIELD, 0);
 		return false;
 	}
-	if (*buf) {
-		nvmf_buf_put(pool_of(req), *buf, *cap);
-		*buf = NULL;
-	}
-	void *b = nvmf_buf_get(pool_of(req), len, cap);
+	put_buf(req, buf, cap);
+	struct nvmf_conn *conn = req->conn;
+	/* A queue's share, or the process's budget, is spent: wait for buffers to come back. */
+	void *b = conn->buf_bytes + len > atomic_load(&conn->tgt->queue_buffer_cap) ? NULL
+										     : nvmf_buf_get(pool_of(req), len, cap);
 	if (!b) {
-		/* The budget is spent: wait for buffers to come back. */
 		nvmf_request_defer(req, NVMF_REQ_NEED_BUFFER, step);
 		return false;
 	}
+	conn->buf_bytes += *cap;
 	*buf = b;
 	return true;
 }

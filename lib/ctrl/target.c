@@ -19,6 +19,7 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 	pthread_mutex_init(&tgt->lock, NULL);
 	atomic_init(&tgt->genctr, 1);
 	tgt->bufs = nvmf_buf_pool_create(NVMF_DEFAULT_BUFFER_BUDGET);
+	atomic_init(&tgt->queue_buffer_cap, NVMF_DEFAULT_BUFFER_BUDGET / 4);
 	tgt->discovery = tgt->bufs ? nvmf_subsystem_create_discovery(tgt) : NULL;
 	if (!tgt->discovery) {
 		nvmf_buf_pool_destroy(tgt->bufs);
@@ -161,7 +162,10 @@ bool nvmf_tgt_port_allows(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn
 
 void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes)
 {
+	if (bytes < NVMF_MIN_BUFFER_BUDGET)
+		bytes = NVMF_MIN_BUFFER_BUDGET;
 	nvmf_buf_pool_set_budget(tgt->bufs, bytes);
+	atomic_store(&tgt->queue_buffer_cap, bytes / 4);
 }
 
 size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt)

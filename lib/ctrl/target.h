@@ -47,10 +47,12 @@ int nvmf_tgt_set_port_trsvcid(struct nvmf_tgt *tgt, uint16_t portid, const char 
 int nvmf_tgt_port_link(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn);
 /*
  * Bytes of request data buffers the process may hold at once (default
- * NVMF_DEFAULT_BUFFER_BUDGET).  When they are spent, commands wait for
+ * NVMF_DEFAULT_BUFFER_BUDGET, at least NVMF_MIN_BUFFER_BUDGET).  One queue
+ * may hold a quarter of it.  When they are spent, commands wait for
  * buffers to be returned instead of the process growing.
  */
 #define NVMF_DEFAULT_BUFFER_BUDGET (256u * 1024 * 1024)
+#define NVMF_MIN_BUFFER_BUDGET (4u * 1024 * 1024)
 void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes);
 /* Bytes of data buffers held now (in use or cached for reuse). */
 size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ctrl/target.h"
 #include "reactor.h"
+#include "util/size.h"
 
 #define DEFAULT_NQN "nqn.2024-01.io.nvmf:default"
 #define DEFAULT_NAMESPACE "ram:1G"
@@ -38,12 +39,13 @@ struct options {
 	unsigned nsubsystems;
 	const char *config;
 	unsigned reactors;
+	uint64_t buffer_budget; /* 0: the default */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
-		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N]\n"
+		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--buffer-budget SIZE]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n");
 }
@@ -64,6 +66,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},     {"subsystem", required_argument, NULL, 's'},
 		{"namespace", required_argument, NULL, 'n'},  {"allow-host", required_argument, NULL, 'a'},
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
+		{"buffer-budget", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -105,6 +108,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->reactors = (unsigned)n;
 			break;
 		}
+		case 'b':
+			/* At least one largest transfer must fit, or no command could ever get its buffer. */
+			if (nvmf_parse_size(optarg, &o->buffer_budget) < 0 || o->buffer_budget < NVMF_MIN_BUFFER_BUDGET) {
+				fprintf(stderr, "nvmfd: --buffer-budget wants a size of at least %uK (e.g. 256M)\n",
+					NVMF_MIN_BUFFER_BUDGET / 1024);
+				return -1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -222,6 +233,8 @@ int main(int argc, char **argv)
 		perror("nvmfd: target");
 		return 1;
 	}
+	if (o.buffer_budget)
+		nvmf_tgt_set_buffer_budget(tgt, (size_t)o.buffer_budget);
 	for (unsigned i = 0; i < o.reactors; i++) {
 		reactors[i] = reactor_create(tgt, i);
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {

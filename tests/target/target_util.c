@@ -2,6 +2,7 @@
 #include "target_util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -274,5 +275,29 @@ void fill_pattern(void *buf, size_t len, unsigned seed)
 	for (size_t i = 0; i < len; i++) {
 		x = x * 1103515245u + 12345u;
 		p[i] = (uint8_t)(x >> 16);
+	}
+}
+
+void raw_write(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		CHECK(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void raw_read(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		CHECK(poll(&pfd, 1, TEST_TIMEOUT_MS) == 1);
+		ssize_t n = read(fd, p, len);
+		CHECK(n > 0);
+		p += n;
+		len -= (size_t)n;
 	}
 }

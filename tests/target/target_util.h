@@ -91,6 +91,10 @@ uint16_t get_log(struct nvmf_qpair *qp, uint8_t lid, uint64_t offset, void *buf,
 uint16_t rw(struct nvmf_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb, void *buf, size_t len,
 	    uint32_t cdw12_flags);
 
+/* Blocking raw socket I/O for hand-made PDUs; any failure fails the test. */
+void raw_write(int fd, const void *buf, size_t len);
+void raw_read(int fd, void *buf, size_t len);
+
 void fill_pattern(void *buf, size_t len, unsigned seed);
 void sleep_ms(int ms);
 

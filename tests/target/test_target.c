@@ -388,30 +388,6 @@ static void case_nosqfc(const char *port)
 
 /* ---- SGL descriptors, over a hand-made NVMe/TCP connection ---- */
 
-static void raw_write(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		CHECK(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-static void raw_read(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	while (len) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		CHECK(poll(&pfd, 1, TEST_TIMEOUT_MS) == 1);
-		ssize_t n = read(fd, p, len);
-		CHECK(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Send a command capsule with icd_len bytes of in-capsule data; return the response status. */
 static uint16_t raw_command(int fd, const struct nvme_command *sqe, const void *icd, uint32_t icd_len,
 			    struct nvme_completion *out)
