@@ -975,8 +975,9 @@ static void host_case_c2h(const char *name, int which)
 		n[0] = c2h(pdu[0], cid, 0, 2048, false, false);
 		n[1] = c2h(pdu[1], cid, 0, 2048, true, false), npdu = 2, fei = 12;
 		break;
-	case 2: /* SUCCESS while SQ flow control is on */
-		n[0] = c2h(pdu[0], cid, 0, 4096, true, true), fei = 1;
+	case 2: /* SUCCESS before all the data, SQ flow control on (SUCCESS itself is fine:
+		 * test_lb_c2h_success) */
+		n[0] = c2h(pdu[0], cid, 0, 2048, true, true), fei = 1;
 		break;
 	case 3: /* SUCCESS without LAST_PDU (checked with the common header) */
 		n[0] = c2h(pdu[0], cid, 0, 4096, false, true), fei = 1;
@@ -1389,7 +1390,7 @@ int main(void)
 	host_case_early_resp();
 	host_case_c2h("C2HData with a gap", 0);
 	host_case_c2h("C2HData overlapping", 1);
-	host_case_c2h("C2HData SUCCESS under SQ flow control", 2);
+	host_case_c2h("C2HData SUCCESS before all the data, SQ flow control on", 2);
 	host_case_c2h("C2HData SUCCESS without LAST_PDU", 3);
 	host_case_c2h("C2HData SUCCESS before all the data", 4);
 	host_case_c2h("response after C2HData SUCCESS", 5);
