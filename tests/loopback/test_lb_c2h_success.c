@@ -12,6 +12,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -230,6 +232,8 @@ int main(void)
 
 	lb_pair(&a, &b);
 	f.fd = b;
+	int one = 1; /* the fake writes headers and data apart: no Nagle delays */
+	CHECK(setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
 	struct nvmf_association_params ap = {.sq_flow_control = true};
 	struct nvmf_association *na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &ap);
 	CHECK(na);
