@@ -149,7 +149,8 @@ unsigned nvmf_qpair_outstanding(const struct nvmf_qpair *qp);
 
 /*
  * Host: a command completed.  cqe is the controller's response (or a
- * success synthesized from a C2HData SUCCESS flag) and error is 0; or cqe
+ * success synthesized from a C2HData SUCCESS flag: CID, SQID, and SQHD as
+ * the host knows it; DW0, DW1 and status zero) and error is 0; or cqe
  * is NULL and error is a negative errno when the queue pair failed.
  * The caller may free nc from inside the callback.
  */
@@ -171,7 +172,8 @@ void nvmf_capsule_set_done(struct nvmf_capsule *nc, nvmf_command_done_cb cb, voi
  * Host: queue the command.  The transport assigns the CID, sets PSDT to
  * SGL and fills the SGL descriptor (in-capsule when the data fits the
  * controller's limit, else a transport SGL).  -EBUSY when the queue is
- * full (all CIDs in use or the SQ full by the controller's SQHD);
+ * full (all CIDs in use, or with SQ flow control the SQ full by the
+ * controller's SQHD and the commands completed by C2HData SUCCESS);
  * -EAGAIN before the transport handshake has completed.
  */
 int nvmf_capsule_transmit(struct nvmf_capsule *nc);

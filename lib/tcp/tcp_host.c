@@ -86,6 +86,20 @@ static void release_cid(struct tcp_qpair *tq, uint16_t cid)
 	tq->outstanding--;
 }
 
+/*
+ * The controller has taken the SQ entries before pos: move our view of its SQ head
+ * there, only forward and never past our tail, so neither a stale SQHD (SPDK counts
+ * completions, which may come out of order) nor a bogus one can make the queue look
+ * fuller or emptier than it is.
+ */
+static void sq_head_advance(struct tcp_qpair *tq, uint16_t pos)
+{
+	const unsigned qsize = tq->qp.qsize;
+
+	if (pos < qsize && (pos + qsize - tq->sq_head) % qsize <= (tq->sq_tail + qsize - tq->sq_head) % qsize)
+		tq->sq_head = pos;
+}
+
 /* The command's response is in: release the CID and tell the owner. */
 static void complete(struct tcp_qpair *tq, struct tcp_capsule *tc, uint16_t cid, const struct nvme_completion *cqe)
 {
@@ -125,9 +139,7 @@ int tcp_host_resp(struct tcp_qpair *tq, const uint8_t *hdr)
 			      r->ch.hlen, "response for an unknown CID");
 		return -1;
 	}
-	const uint16_t sqhd = le16toh(r->cqe.sqhd);
-	if (sqhd < tq->qp.qsize)
-		tq->sq_head = sqhd;
+	sq_head_advance(tq, le16toh(r->cqe.sqhd));
 	complete(tq, tc, cid, &r->cqe);
 	return 0;
 }
@@ -135,8 +147,11 @@ int tcp_host_resp(struct tcp_qpair *tq, const uint8_t *hdr)
 /*
  * C2HData must fill the command's buffer in order, without gaps or overlap
  * (DATAO = bytes received so far), as the Linux host also demands.  SUCCESS
- * needs LAST_PDU (checked with the common header), SQ flow control disabled
- * and the whole command's data.  FEI is reserved (0) for FES 04h and 05h.
+ * needs LAST_PDU (checked with the common header) and the whole command's
+ * data.  It is accepted with SQ flow control on too, as Linux does: SPDK's
+ * target sends it whenever the completion's DW0 and DW1 are zero (nvmfd sends
+ * it only when the host disabled SQ flow control).  FEI is reserved (0) for
+ * FES 04h and 05h.
  */
 int tcp_host_c2h_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 {
@@ -158,8 +173,7 @@ int tcp_host_c2h_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 		fes = NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, fei = 0;
 	else if (tc != &orphan && datao != tc->nc.transferred)
 		fei = FEI_DATAO;
-	else if (success && (tq->qp.sq_flow_control ||
-			     (tc != &orphan && (uint64_t)datao + datal != tc->nc.data_len)))
+	else if (success && tc != &orphan && (uint64_t)datao + datal != tc->nc.data_len)
 		fei = offsetof(struct nvme_tcp_common_header, flags);
 	else {
 		tq->rx_tc = tc;
@@ -184,7 +198,10 @@ void tcp_host_c2h_done(struct tcp_qpair *tq, bool digest_ok)
 			tc->ddgst_error = true;
 	}
 	if (tq->rx_flags & NVME_TCP_F_DATA_SUCCESS) {
-		struct nvme_completion cqe = {.cid = htole16(tq->rx_cid), .sqid = htole16(tq->qp.qid)};
+		/* As if a CapsuleResp had come: the controller has taken this command. */
+		sq_head_advance(tq, tq->h2c_slots[tq->rx_cid].sq_next);
+		struct nvme_completion cqe = {.cid = htole16(tq->rx_cid), .sqid = htole16(tq->qp.qid),
+					      .sqhd = htole16(tq->sq_head)};
 		complete(tq, tc, tq->rx_cid, &cqe);
 	}
 }
@@ -313,6 +330,7 @@ int tcp_host_transmit(struct nvmf_capsule *nc)
 	tq->cids[cid] = tc;
 	tq->outstanding++;
 	tq->sq_tail = (uint16_t)((tq->sq_tail + 1) % qsize);
+	tq->h2c_slots[cid].sq_next = tq->sq_tail;
 	return 0;
 }
 

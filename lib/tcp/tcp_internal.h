@@ -90,11 +90,12 @@ struct tcp_xfer {
 	void *cb_arg;
 };
 
-/* Host: H2CData queued under one CID.  Kept by CID, not by capsule, so that the CID
- * stays busy until the data has left even when its capsule was freed first. */
+/* Host: per-CID state, kept by CID, not by capsule, so that it outlives a capsule freed
+ * first: the CID stays busy until its H2CData has left. */
 struct tcp_h2c_slot {
 	struct tcp_qpair *tq;
 	uint16_t cid;
+	uint16_t sq_next; /* SQ tail just past this command: SQ head once the controller took it */
 	unsigned pending; /* H2CData PDUs not yet written */
 	unsigned r2t_out; /* R2Ts whose H2CData is not all written */
 };
@@ -155,6 +156,8 @@ struct tcp_qpair {
 	uint16_t *cid_free;
 	unsigned ncid_free;
 	unsigned outstanding;
+	/* SQ flow control: the controller's SQ head as far as we know it (from SQHD, or from
+	 * a C2HData SUCCESS that completed a command, which the controller must have taken). */
 	uint16_t sq_tail, sq_head;
 
 	/* Controller */

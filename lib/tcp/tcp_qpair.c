@@ -156,6 +156,15 @@ void tcp_fatal_pdu(struct tcp_qpair *tq, uint16_t fes, uint32_t fei, const void 
 	if (tq->dead)
 		return;
 	snprintf(tq->term_why, sizeof(tq->term_why), "%s (FES %u, FEI %u)", why, fes, fei);
+	/* A termination request in error is not answered with one: just close (NVMe/TCP
+	 * transport errors), so two peers never trade them. */
+	const uint8_t type = hdr_len ? *(const uint8_t *)hdr : 0;
+	if (type == NVME_TCP_PDU_H2C_TERM_REQ || type == NVME_TCP_PDU_C2H_TERM_REQ) {
+		snprintf(tq->term_why, sizeof(tq->term_why), "malformed %s (FES %u, FEI %u): closed",
+			 nvmf_tcp_pdu_name(type), fes, fei);
+		tcp_fail(tq, -EPROTO, tq->term_why);
+		return;
+	}
 	/* Queued output would only reach the peer ahead of the TermReq, or never: drop it
 	 * (except a PDU already partly written), and fail every pending operation now. */
 	tq->dead = true;

@@ -1,10 +1,12 @@
 /*
  * A raw-socket fake target that misbehaves at a chosen step: the host
  * library (and the nvmf command) must end the association with a clear
- * error and not crash.  usage: test_host_badtarget NVMF
+ * error and not crash.  And one that behaves as SPDK's target does, which
+ * everything must work with.  usage: test_host_badtarget NVMF
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,13 +35,18 @@ enum misbehaviour {
 	IO_UNKNOWN_CID,
 	IO_C2H_PAST_BUFFER,
 	IO_C2H_PARTIAL_CLOSE,
+	/* Not a misbehaviour: as SPDK's target (c2h_success, its default), end each read
+	 * whose completion has DW0 and DW1 zero with C2HData SUCCESS and send no
+	 * CapsuleResp, although the host kept SQ flow control on. */
+	SPDK_C2H_SUCCESS,
 };
 
 static const char *names[] = {"undefined PDU type", "response for an unknown command ID", "C2HData past the buffer",
 			      "connection closed mid-transfer", "no response", "CapsuleResp with a bad HLEN",
 			      "Identify with another cntlid",
 			      "Read answered with an undefined PDU type", "Read answered for an unknown command ID",
-			      "Read data past the buffer", "Read connection closed mid-transfer"};
+			      "Read data past the buffer", "Read connection closed mid-transfer",
+			      "C2HData SUCCESS with SQ flow control on"};
 
 struct fake {
 	int lfd;
@@ -93,11 +100,11 @@ static void send_resp(int fd, uint16_t cid, uint16_t sqhd, uint32_t dw0, uint32_
 	write_full(fd, &r, sizeof(r));
 }
 
-static void send_c2h(int fd, uint16_t cid, uint32_t off, const void *data, uint32_t len, bool last)
+static void send_c2h_flags(int fd, uint16_t cid, uint32_t off, const void *data, uint32_t len, uint8_t flags)
 {
 	struct nvme_tcp_data_pdu h = {0};
 	h.ch.pdu_type = NVME_TCP_PDU_C2H_DATA;
-	h.ch.flags = last ? NVME_TCP_F_DATA_LAST : 0;
+	h.ch.flags = flags;
 	h.ch.hlen = sizeof(h);
 	h.ch.pdo = sizeof(h);
 	h.ch.plen = sizeof(h) + len;
@@ -106,6 +113,22 @@ static void send_c2h(int fd, uint16_t cid, uint32_t off, const void *data, uint3
 	h.datal = len;
 	write_full(fd, &h, sizeof(h));
 	write_full(fd, data, len);
+}
+
+static void send_c2h(int fd, uint16_t cid, uint32_t off, const void *data, uint32_t len, bool last)
+{
+	send_c2h_flags(fd, cid, off, data, len, last ? NVME_TCP_F_DATA_LAST : 0);
+}
+
+/* A successful read's data and completion: SPDK's way (SQHD then counts it all the same) or the usual one. */
+static void send_read_ok(int fd, enum misbehaviour how, uint16_t cid, uint16_t sqhd, const void *data, uint32_t len)
+{
+	if (how == SPDK_C2H_SUCCESS) {
+		send_c2h_flags(fd, cid, 0, data, len, NVME_TCP_F_DATA_LAST | NVME_TCP_F_DATA_SUCCESS);
+		return;
+	}
+	send_c2h(fd, cid, 0, data, len, true);
+	send_resp(fd, cid, sqhd, 0, 0, 0);
 }
 
 static void identify_data(uint8_t cns, uint8_t *id, enum misbehaviour how)
@@ -138,10 +161,13 @@ static void *serve_conn(void *arg)
 {
 	struct conn *cn = arg;
 	struct fake *f = cn->f;
-	int fd = cn->fd;
+	int fd = cn->fd, one = 1;
 	free(cn);
-	uint8_t *buf = malloc(65536), *id = malloc(4096);
-	uint16_t qid = 0;
+	/* Headers and data go in separate writes: without this, Nagle and delayed ACKs
+	 * add 40 ms to each command at depth 1. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	uint8_t *buf = malloc(65536), *id = malloc(131072);
+	uint16_t qid = 0, qsize = 32;
 	struct nvme_tcp_icreq icreq;
 	if (!read_full(fd, &icreq, sizeof(icreq)))
 		goto out;
@@ -164,9 +190,12 @@ static void *serve_conn(void *arg)
 			continue;
 		struct nvme_command *sqe = &((struct nvme_tcp_capsule_cmd *)buf)->sqe;
 		struct nvmf_fabrics_command *fc = (struct nvmf_fabrics_command *)sqe;
-		sqhd = (uint16_t)((sqhd + 1) % 32);
 		if (sqe->opc == NVME_OPC_FABRICS && fc->fctype == NVMF_FCTYPE_CONNECT) {
 			qid = ((struct nvmf_connect_command *)sqe)->qid;
+			qsize = (uint16_t)(((struct nvmf_connect_command *)sqe)->sqsize + 1);
+		}
+		sqhd = (uint16_t)((sqhd + 1) % qsize);
+		if (sqe->opc == NVME_OPC_FABRICS && fc->fctype == NVMF_FCTYPE_CONNECT) {
 			send_resp(fd, sqe->cid, sqhd, 1, 0, 0);
 		} else if (qid != 0 && sqe->opc == NVME_OPC_READ) {
 			memset(id, 0x42, 4096);
@@ -183,8 +212,11 @@ static void *serve_conn(void *arg)
 				usleep(100 * 1000);
 				break;
 			} else {
-				send_c2h(fd, sqe->cid, 0, id, 4096, true);
-				send_resp(fd, sqe->cid, sqhd, 0, 0, 0);
+				uint32_t len = sqe->dptr.sgl.length;
+				if (len > 131072)
+					len = 131072;
+				memset(id, 0x42, len);
+				send_read_ok(fd, f->how, sqe->cid, sqhd, id, len);
 			}
 		} else if (sqe->opc == NVME_OPC_FABRICS && fc->fctype == NVMF_FCTYPE_PROPERTY_GET) {
 			struct nvmf_property_get_command *pg = (struct nvmf_property_get_command *)sqe;
@@ -233,8 +265,7 @@ static void *serve_conn(void *arg)
 				usleep(100 * 1000);
 				break;
 			} else {
-				send_c2h(fd, sqe->cid, 0, id, 4096, true);
-				send_resp(fd, sqe->cid, sqhd, 0, 0, 0);
+				send_read_ok(fd, f->how, sqe->cid, sqhd, id, 4096);
 			}
 		} else if (sqe->opc == NVME_OPC_SET_FEATURES || sqe->opc == NVME_OPC_GET_FEATURES ||
 			   sqe->opc == NVME_OPC_KEEP_ALIVE) {
@@ -350,6 +381,128 @@ static void run_library_io(enum misbehaviour how, const char *expect_what)
 	fake_stop(&f, th);
 }
 
+struct spdk_reads {
+	unsigned done, bad;
+};
+
+static void spdk_read_done(void *arg, const struct nvmf_host_completion *cpl)
+{
+	struct spdk_reads *r = arg;
+	r->done++;
+	if (cpl->error || cpl->status || cpl->transferred != 4096)
+		r->bad++;
+}
+
+/* SPDK's C2HData SUCCESS with SQ flow control on: Identify and reads complete, far past
+ * the queue size, synchronously and at the queue's full depth. */
+static void run_library_spdk(void)
+{
+	struct fake f = {.how = SPDK_C2H_SUCCESS};
+	if (fake_listen(&f)) {
+		CHECK(0, "listen");
+		return;
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, fake_main, &f);
+	struct nvmf_host_addr addr;
+	char uri[128], err[1024] = "";
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/nqn.2024-01.io.test:fake", f.port);
+	nvmf_host_parse_address(uri, &addr, err, sizeof(err));
+	struct nvmf_host_opts o;
+	nvmf_host_opts_default(&o);
+	o.nr_io_queues = 1;
+	o.io_qsize = 8;
+	o.timeout_ms = 5000;
+	struct nvmf_host_ctrl *c = NULL;
+	int rc = nvmf_host_connect(&addr, &o, &c, err, sizeof(err));
+	CHECK(rc == 0, "%s: connect (Identify by SUCCESS) %s", names[SPDK_C2H_SUCCESS], err);
+	if (rc) {
+		fake_stop(&f, th);
+		return;
+	}
+	uint8_t id[4096];
+	rc = 0;
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = nvmf_host_identify(c, NVME_CNS_CONTROLLER, 0, 0, id);
+	CHECK(rc == 0 && memcmp(((struct nvme_id_ctrl *)id)->mn, "fake", 4) == 0,
+	      "%s: 100 Identify on an admin queue of 32: %s", names[SPDK_C2H_SUCCESS], nvmf_host_ctrl_error(c));
+	struct nvmf_host_qpair *q = nvmf_host_ctrl_io_qpair(c, 0);
+	static uint8_t bufs[8][4096];
+	struct nvmf_host_completion cpl = {0};
+	rc = 0;
+	for (int i = 0; i < 50 && rc == 0; i++) {
+		bufs[0][4095] = 0;
+		rc = nvmf_host_read_sync(q, 1, (uint64_t)i, 8, bufs[0], 4096, &cpl);
+		if (rc == 0 && (cpl.status || bufs[0][4095] != 0x42))
+			rc = -EIO;
+	}
+	CHECK(rc == 0, "%s: 50 reads at depth 1 on an I/O queue of 8: %s", names[SPDK_C2H_SUCCESS],
+	      nvmf_host_qpair_error(q));
+	/* At the queue's depth: every slot busy, refilled as completions come. */
+	struct spdk_reads r = {0};
+	unsigned depth = nvmf_host_qpair_depth(q), sent = 0;
+	for (int spin = 0; r.done < 2000 && spin < 100000; spin++) {
+		while (sent < 2000 && nvmf_host_qpair_outstanding(q) < depth) {
+			if (nvmf_host_read(q, 1, sent % 1024, 8, bufs[sent % depth], 4096, spdk_read_done, &r))
+				break;
+			sent++;
+		}
+		if (nvmf_host_qpair_wait(q, 5000) < 0)
+			break;
+	}
+	CHECK(r.done == 2000 && r.bad == 0, "%s: 2000 reads at depth %u: %u done, %u bad %s", names[SPDK_C2H_SUCCESS],
+	      depth, r.done, r.bad, nvmf_host_qpair_error(q));
+	CHECK(nvmf_host_disconnect(c) == 0, "%s: clean shutdown", names[SPDK_C2H_SUCCESS]);
+	fake_stop(&f, th);
+}
+
+/* nvmf identify and nvmf perf against the SPDK-like target: exit status 0. */
+static void run_command_spdk(const char *nvmf, bool perf)
+{
+	struct fake f = {.how = SPDK_C2H_SUCCESS};
+	if (fake_listen(&f)) {
+		CHECK(0, "listen");
+		return;
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, fake_main, &f);
+	char uri[128];
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/nqn.2024-01.io.test:fake", f.port);
+	int pfd[2];
+	if (pipe(pfd))
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], STDERR_FILENO);
+		dup2(pfd[1], STDOUT_FILENO);
+		close(pfd[0]);
+		if (perf)
+			execl(nvmf, nvmf, "perf", uri, "-q", "16", "-o", "4096", "-w", "randread", "-n", "3000",
+			      "--timeout", "5000", (char *)NULL);
+		else
+			execl(nvmf, nvmf, "identify", uri, "--timeout", "5000", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	char out[8192] = "";
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(out) - 1 && (n = read(pfd[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(pfd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		  (perf ? strstr(out, "I/Os: 3000 (3000 reads, 0 writes)") && strstr(out, "errors 0;")
+			: strstr(out, "fake") != NULL);
+	CHECK(ok, "nvmf %s vs %s: exit %d", perf ? "perf -q 16 -n 3000" : "identify", names[SPDK_C2H_SUCCESS],
+	      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (!ok)
+		printf("%s\n", out);
+	fake_stop(&f, th);
+}
+
 /* The command against the fake target: exit status 1 and a message, no signal. */
 static void run_command(const char *nvmf, enum misbehaviour how)
 {
@@ -408,6 +561,7 @@ int main(int argc, char **argv)
 	run_library_io(IO_UNKNOWN_CID, "I/O queue 1: connection failed");
 	run_library_io(IO_C2H_PAST_BUFFER, "I/O queue 1: connection failed");
 	run_library_io(IO_C2H_PARTIAL_CLOSE, "(1536 bytes moved)");
+	run_library_spdk();
 	if (argc > 1 && access(argv[1], X_OK) == 0) {
 		run_command(argv[1], BAD_PDU_TYPE);
 		run_command(argv[1], UNKNOWN_CID);
@@ -415,6 +569,8 @@ int main(int argc, char **argv)
 		run_command(argv[1], IO_UNKNOWN_CID);
 		run_command(argv[1], IO_C2H_PAST_BUFFER);
 		run_command(argv[1], IO_C2H_PARTIAL_CLOSE);
+		run_command_spdk(argv[1], false);
+		run_command_spdk(argv[1], true);
 	}
 	printf("%d failed\n", failures);
 	return failures ? 1 : 0;

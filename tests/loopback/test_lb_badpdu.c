@@ -532,6 +532,70 @@ static void ctrl_case_termreq_in(void)
 	printf("ok: H2CTermReq received\n");
 }
 
+/*
+ * A termination request that is itself in error is not answered with one: the
+ * receiver just closes (NVMe/TCP transport errors), on both sides.  The reason
+ * recorded tells a malformed one from a well-formed one.
+ */
+enum bad_term { TERM_OK_MAX, TERM_PLEN_BIG, TERM_PLEN_SMALL, TERM_HLEN, TERM_PDO, TERM_HDGST, TERM_WRONG_DIR };
+
+static size_t bad_term_req(uint8_t *pdu, bool from_ctrl, enum bad_term how)
+{
+	uint8_t junk[NVME_TCP_TERM_REQ_MAX_DATA];
+	lb_fill_pattern(junk, sizeof(junk), 9);
+	const bool as_ctrl = how == TERM_WRONG_DIR ? !from_ctrl : from_ctrl;
+	size_t n = nvmf_tcp_build_term_req(pdu, as_ctrl, NVME_TCP_FES_PDU_SEQUENCE_ERROR, 0, junk,
+					   how == TERM_OK_MAX ? sizeof(junk) : 16);
+	struct nvme_tcp_common_header *ch = (void *)pdu;
+	switch (how) {
+	case TERM_PLEN_BIG: /* 160 bytes: past the 152 a TermReq may have */
+		memset(pdu + n, 0, 160 - n);
+		n = 160;
+		ch->plen = htole32(160);
+		break;
+	case TERM_PLEN_SMALL: /* shorter than its own header */
+		ch->plen = htole32(20);
+		n = 20;
+		break;
+	case TERM_HLEN:
+		ch->hlen = 28;
+		break;
+	case TERM_PDO:
+		ch->pdo = 24;
+		break;
+	case TERM_HDGST: /* TermReqs never carry digests */
+		ch->flags = NVME_TCP_F_HDGST;
+		break;
+	case TERM_OK_MAX:
+	case TERM_WRONG_DIR:
+		break;
+	}
+	return n;
+}
+
+static void check_term_reason(struct nvmf_qpair *qp, enum bad_term how)
+{
+	const char *why = nvmf_qpair_error(qp);
+	if (how == TERM_OK_MAX ? !strstr(why, "peer sent") : !strstr(why, "malformed"))
+		fprintf(stderr, "reason: %s\n", why);
+	CHECK(how == TERM_OK_MAX ? strstr(why, "peer sent") != NULL : strstr(why, "malformed") != NULL);
+}
+
+static void ctrl_case_bad_termreq(const char *name, enum bad_term how)
+{
+	struct raw r;
+	raw_host_open(&r, false, false, 0);
+	raw_connect(&r);
+	uint8_t pdu[256];
+	size_t n = bad_term_req(pdu, false, how);
+	raw_send(&r, pdu, n);
+	raw_expect_closed(&r); /* fails if any byte, such as a C2HTermReq, arrives first */
+	CHECK(nvmf_qpair_failed(r.st.qp) && r.st.errors == 1);
+	check_term_reason(r.st.qp, how);
+	raw_close(&r);
+	printf("ok: %s: closed, nothing sent back\n", name);
+}
+
 /* Bad ICReq fields. */
 static void ctrl_case_icreq(const char *name, int off, uint8_t val, uint32_t fei)
 {
@@ -904,6 +968,39 @@ static void host_case_early_resp(void)
 	printf("ok: response before our H2CData left\n");
 }
 
+/* The host side of the same: a malformed C2HTermReq is not answered either. */
+static void host_case_bad_termreq(const char *name, enum bad_term how)
+{
+	struct raw r;
+	struct hdone d = {0};
+	static uint8_t buf[4096];
+
+	host_errors = 0;
+	raw_ctrl_open(&r, 65536, false);
+	for (int i = 0; i < 2000 && !nvmf_qpair_ready(r.hq); i++) {
+		lib_pump(&r);
+		usleep(500);
+	}
+	CHECK(nvmf_qpair_ready(r.hq));
+	struct nvme_command sqe = {.opc = NVME_OPC_IDENTIFY};
+	struct nvmf_capsule *nc = nvmf_capsule_alloc_command(r.hq, &sqe);
+	CHECK(nvmf_capsule_append_data(nc, buf, sizeof(buf), false) == 0);
+	nvmf_capsule_set_done(nc, h_done, &d);
+	CHECK(nvmf_capsule_transmit(nc) == 0);
+	struct nvme_tcp_capsule_cmd cmd;
+	raw_read(&r, &cmd, sizeof(cmd));
+	uint8_t pdu[256];
+	size_t n = bad_term_req(pdu, true, how);
+	raw_send(&r, pdu, n);
+	raw_expect_closed(&r); /* fails if any byte, such as an H2CTermReq, arrives first */
+	CHECK(d.done && d.error < 0);
+	CHECK(host_errors == 1 && nvmf_qpair_failed(r.hq));
+	check_term_reason(r.hq, how);
+	nvmf_capsule_free(nc);
+	raw_close(&r);
+	printf("ok: %s: closed, nothing sent back\n", name);
+}
+
 /* ---- Hostile controllers: C2HData order, SUCCESS, responses, R2Ts ---- */
 
 static struct nvmf_association *host_nofc_na;
@@ -975,8 +1072,9 @@ static void host_case_c2h(const char *name, int which)
 		n[0] = c2h(pdu[0], cid, 0, 2048, false, false);
 		n[1] = c2h(pdu[1], cid, 0, 2048, true, false), npdu = 2, fei = 12;
 		break;
-	case 2: /* SUCCESS while SQ flow control is on */
-		n[0] = c2h(pdu[0], cid, 0, 4096, true, true), fei = 1;
+	case 2: /* SUCCESS before all the data, SQ flow control on (SUCCESS itself is fine:
+		 * test_lb_c2h_success) */
+		n[0] = c2h(pdu[0], cid, 0, 2048, true, true), fei = 1;
 		break;
 	case 3: /* SUCCESS without LAST_PDU (checked with the common header) */
 		n[0] = c2h(pdu[0], cid, 0, 4096, false, true), fei = 1;
@@ -1375,6 +1473,13 @@ int main(void)
 	ctrl_case_icreq("ICReq with reserved digest bits", 11, 0x04, 11);
 	ctrl_case_ddgst();
 	ctrl_case_termreq_in();
+	ctrl_case_bad_termreq("H2CTermReq with 128 bytes of data (the most)", TERM_OK_MAX);
+	ctrl_case_bad_termreq("H2CTermReq with PLEN 160", TERM_PLEN_BIG);
+	ctrl_case_bad_termreq("H2CTermReq with PLEN 20", TERM_PLEN_SMALL);
+	ctrl_case_bad_termreq("H2CTermReq with HLEN 28", TERM_HLEN);
+	ctrl_case_bad_termreq("H2CTermReq with PDO 24", TERM_PDO);
+	ctrl_case_bad_termreq("H2CTermReq with HDGSTF", TERM_HDGST);
+	ctrl_case_bad_termreq("C2HTermReq from a host", TERM_WRONG_DIR);
 	ctrl_case_stall();
 	ctrl_case_no_connect();
 	ctrl_case_validate();
@@ -1384,12 +1489,19 @@ int main(void)
 	host_case("response for an unknown CID", 0);
 	host_case("C2HData past the buffer", 1);
 	host_case("C2HTermReq received", 2);
+	host_case_bad_termreq("C2HTermReq with 128 bytes of data (the most)", TERM_OK_MAX);
+	host_case_bad_termreq("C2HTermReq with PLEN 160", TERM_PLEN_BIG);
+	host_case_bad_termreq("C2HTermReq with PLEN 20", TERM_PLEN_SMALL);
+	host_case_bad_termreq("C2HTermReq with HLEN 28", TERM_HLEN);
+	host_case_bad_termreq("C2HTermReq with PDO 24", TERM_PDO);
+	host_case_bad_termreq("C2HTermReq with HDGSTF", TERM_HDGST);
+	host_case_bad_termreq("H2CTermReq from a controller", TERM_WRONG_DIR);
 	host_case("ICResp with MAXH2CDATA 1000", 3);
 	host_case("C2HData data digest error", 4);
 	host_case_early_resp();
 	host_case_c2h("C2HData with a gap", 0);
 	host_case_c2h("C2HData overlapping", 1);
-	host_case_c2h("C2HData SUCCESS under SQ flow control", 2);
+	host_case_c2h("C2HData SUCCESS before all the data, SQ flow control on", 2);
 	host_case_c2h("C2HData SUCCESS without LAST_PDU", 3);
 	host_case_c2h("C2HData SUCCESS before all the data", 4);
 	host_case_c2h("response after C2HData SUCCESS", 5);
