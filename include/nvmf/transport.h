@@ -232,6 +232,17 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
 			       bool last, nvmf_data_done_cb cb, void *arg);
 
 /*
+ * Controller: command nc may stay unanswered without limit (an Asynchronous
+ * Event Request).  A host that reuses its CID (SPDK's host does so after
+ * giving up on its AERs at shutdown) has abandoned it: the new command is
+ * accepted rather than answered Command ID Conflict, and nc's own response,
+ * when it comes, is dropped.  At most NVMF_HELD_COMMANDS per queue pair;
+ * returns 0 or -ENOSPC.
+ */
+#define NVMF_HELD_COMMANDS 8
+int nvmf_controller_hold_command(struct nvmf_capsule *nc);
+
+/*
  * Controller: queue the response to command nc.  The transport fills CID,
  * SQID and SQHD; status and DW0/DW1 come from cqe.  nc may be freed right after.
  */

@@ -76,6 +76,8 @@ bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req)
 	bool ok = ctrl->naers <= NVMF_CTRL_AERL;
 	if (ok) {
 		nvmf_request_hold(req);
+		/* A host may give up on its AERs and reuse their CIDs (SPDK does at shutdown). */
+		(void)nvmf_controller_hold_command(req->nc);
 		ctrl->aers[ctrl->naers++] = req;
 	}
 	pthread_mutex_unlock(&ctrl->lock);

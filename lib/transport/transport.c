@@ -195,17 +195,45 @@ static bool cid_test_and_set(struct nvmf_qpair *qp, uint16_t cid)
 	return busy;
 }
 
+static void unhold(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
+{
+	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++)
+		if (qp->held[i] == nc)
+			qp->held[i] = NULL;
+}
+
 /* A command leaves the queue: its response went out or it was dropped. */
 static void command_retired(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
 {
 	if (!nc->pending)
 		return;
 	nc->pending = false;
+	unhold(qp, nc);
 	uint16_t cid = le16toh(nc->sqe.cid);
 	qp->cid_busy[cid >> 6] &= ~(1ull << (cid & 63));
 	qp->commands--;
 	if (qp->connect_nc == nc)
 		qp->connect_nc = NULL;
+}
+
+/* The host reused the CID of a held command: it gave that one up (its answer will be dropped). */
+static void abandon_held(struct nvmf_qpair *qp, uint16_t cid)
+{
+	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++)
+		if (qp->held[i] && qp->held[i]->sqe.cid == cid)
+			command_retired(qp, qp->held[i]);
+}
+
+int nvmf_controller_hold_command(struct nvmf_capsule *nc)
+{
+	struct nvmf_qpair *qp = nc->qp;
+	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++) {
+		if (!qp->held[i]) {
+			qp->held[i] = nc;
+			return 0;
+		}
+	}
+	return -ENOSPC;
 }
 
 /* Answer a command the transport-independent layer rejects, and drop it. */
@@ -251,6 +279,7 @@ void nvmf_qpair_command_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc,
 
 	if (qp->qsize)
 		qp->sqhd = (uint16_t)((qp->sqhd + 1) % qp->qsize);
+	abandon_held(qp, nc->sqe.cid);
 	if (cid_test_and_set(qp, le16toh(nc->sqe.cid))) {
 		/* The CID's bit stays with the command that holds it. */
 		struct nvme_completion cqe = {

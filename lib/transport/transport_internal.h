@@ -79,6 +79,7 @@ struct nvmf_qpair {
 	uint16_t sqhd;
 	unsigned commands; /* received and not yet answered */
 	uint64_t *cid_busy; /* bitmap of CIDs in use: a reuse is a Command ID Conflict */
+	struct nvmf_capsule *held[NVMF_HELD_COMMANDS]; /* see nvmf_controller_hold_command */
 
 	nvmf_receive_cb receive_cb;
 	nvmf_error_cb error_cb;

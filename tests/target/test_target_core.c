@@ -51,7 +51,7 @@ static void raw_send(int fd, const struct nvme_command *sqe_in, const void *icd,
 		raw_write(fd, icd, icd_len);
 }
 
-/* The next response on fd (data PDUs skipped). */
+/* The next response on fd (C2HData and R2T skipped). */
 static struct nvme_completion raw_response(int fd)
 {
 	for (;;) {
@@ -65,7 +65,7 @@ static struct nvme_completion raw_response(int fd)
 			memcpy(&c, rest, sizeof(c));
 			return c;
 		}
-		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA);
+		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA || ch.pdu_type == NVME_TCP_PDU_R2T);
 	}
 }
 
@@ -136,22 +136,38 @@ static void case_cid_conflict(const char *port)
 	int fd = raw_open(port);
 	struct nvme_completion c = raw_connect(fd, TEST_NQN, TEST_HOSTNQN, 0, 31, NVMF_CNTLID_DYNAMIC, 1);
 	CHECK((c.status & 0xfffe) == 0);
+	uint16_t cntlid = (uint16_t)c.cdw0;
 	c = raw_prop_set_cc(fd, CC_ENABLE, 2);
 	CHECK((c.status & 0xfffe) == 0);
-	/* An AER with CID 7 is held; a Keep Alive reusing CID 7 is a conflict. */
-	struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST, .flags = NVME_CMD_PSDT_SGL, .cid = 7};
-	raw_send(fd, &aer, NULL, 0);
-	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 7};
-	raw_send(fd, &ka, NULL, 0);
-	c = raw_response(fd);
+	int io = raw_open(port);
+	c = raw_connect(io, TEST_NQN, TEST_HOSTNQN, 1, 31, cntlid, 1);
+	CHECK((c.status & 0xfffe) == 0);
+	/* A write with CID 7 waits for its data (an R2T the host leaves unanswered)... */
+	struct nvme_command w = {.opc = NVME_OPC_WRITE, .flags = NVME_CMD_PSDT_SGL, .cid = 7, .nsid = 1};
+	w.dptr.sgl.type = NVME_SGL_TRANSPORT;
+	w.dptr.sgl.length = 512;
+	raw_send(io, &w, NULL, 0);
+	/* ...so a Flush reusing CID 7 is a conflict. */
+	struct nvme_command fl = {.opc = NVME_OPC_FLUSH, .flags = NVME_CMD_PSDT_SGL, .cid = 7, .nsid = 1};
+	raw_send(io, &fl, NULL, 0);
+	c = raw_response(io); /* the R2T is skipped: it is not a response */
 	CHECK(c.cid == 7);
 	CHECK_STATUS(c.status, NVME_SCT_GENERIC, NVME_SC_COMMAND_ID_CONFLICT);
 	CHECK(c.status & NVME_STATUS_DNR);
-	/* Other CIDs go on; CID 2, answered before, may be used again. */
-	ka.cid = 2;
+	/* Other CIDs go on. */
+	fl.cid = 8;
+	raw_send(io, &fl, NULL, 0);
+	c = raw_response(io);
+	CHECK(c.cid == 8 && (c.status & 0xfffe) == 0);
+	close(io);
+	/* An AER's CID reused by the host (SPDK does at shutdown) means it gave the AER up: no conflict. */
+	struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST, .flags = NVME_CMD_PSDT_SGL, .cid = 9};
+	raw_send(fd, &aer, NULL, 0);
+	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 9};
 	raw_send(fd, &ka, NULL, 0);
 	c = raw_response(fd);
-	CHECK(c.cid == 2 && (c.status & 0xfffe) == 0);
+	CHECK(c.cid == 9);
+	CHECK((c.status & 0xfffe) == 0);
 	close(fd);
 }
 
