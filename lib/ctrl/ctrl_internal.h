@@ -50,6 +50,9 @@ struct nvmf_namespace {
 
 struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+/* Same on an open bdev; takes over the caller's reference to it (closed on failure). */
+struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid, struct nvmf_bdev *bdev,
+					      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
 void nvmf_ns_get(struct nvmf_namespace *ns);
 void nvmf_ns_put(struct nvmf_namespace *ns);
 /* Try to hold [slba, slba + nlb); false when it conflicts (retry later). */
@@ -82,6 +85,10 @@ struct nvmf_tgt {
 	struct nvmf_port *ports;
 	unsigned nports;
 	atomic_uint_fast64_t genctr;
+	/* Deleted subsystems: controllers may still point at them until the target goes. */
+	struct nvmf_subsystem *retired;
+	struct nvmf_association **retired_assocs; /* of removed ports */
+	unsigned nretired_assocs;
 	/* Each connection makes its own association from these: the transport's
 	 * association reference count is not thread-safe, and connections live on many threads. */
 	struct nvmf_association_params assoc_params;
@@ -111,6 +118,10 @@ struct nvmf_subsystem {
 	uint32_t ns_slots;
 	struct nvmf_controller **ctrls; /* indexed by cntlid */
 	uint16_t next_cntlid;
+	/* Limits set at creation (target_mgmt.c); 0: none. */
+	uint32_t max_namespaces;
+	uint16_t min_cntlid, max_cntlid;
+	struct nvmf_subsystem *retired_next; /* deleted, freed with the target */
 };
 
 struct nvmf_subsystem *nvmf_subsystem_create_discovery(struct nvmf_tgt *tgt);

@@ -45,6 +45,11 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		tgt->subsystems = s->next;
 		nvmf_subsystem_destroy(s);
 	}
+	while (tgt->retired) {
+		struct nvmf_subsystem *s = tgt->retired;
+		tgt->retired = s->retired_next;
+		nvmf_subsystem_destroy(s);
+	}
 	nvmf_subsystem_destroy(tgt->discovery);
 	for (unsigned i = 0; i < tgt->nports; i++) {
 		for (unsigned j = 0; j < tgt->ports[i].nsubnqns; j++)
@@ -53,6 +58,9 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		nvmf_association_free(tgt->ports[i].na);
 	}
 	free(tgt->ports);
+	for (unsigned i = 0; i < tgt->nretired_assocs; i++)
+		nvmf_association_free(tgt->retired_assocs[i]);
+	free(tgt->retired_assocs);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
 }
