@@ -87,6 +87,16 @@ bool nvmf_parse_hex_id(const char *s, uint8_t out[16]);
 
 struct nvmf_bdev;
 
+/* What every controller offers hosts (for listings of the transport). */
+struct nvmf_ctrl_limits {
+	uint32_t max_queue_depth; /* entries */
+	uint32_t max_io_queues;
+	uint32_t in_capsule_data_size;
+	uint32_t max_io_size;
+	uint32_t kas; /* keep alive granularity, 100 ms units */
+};
+void nvmf_ctrl_get_limits(struct nvmf_ctrl_limits *l);
+
 /* Limits of a new subsystem (before hosts connect): max_namespaces 0 is
  * unlimited; cntlid range within 1..0xffef.  0, or -EINVAL. */
 int nvmf_subsystem_set_limits(struct nvmf_subsystem *ss, uint32_t max_namespaces, uint16_t min_cntlid,

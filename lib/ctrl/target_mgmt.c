@@ -6,6 +6,15 @@
 
 #include "ctrl_internal.h"
 
+void nvmf_ctrl_get_limits(struct nvmf_ctrl_limits *l)
+{
+	l->max_queue_depth = NVMF_CTRL_MQES + 1;
+	l->max_io_queues = NVMF_CTRL_MAX_IO_QUEUES;
+	l->in_capsule_data_size = NVMF_CTRL_IOCCSZ_BYTES;
+	l->max_io_size = NVMF_CTRL_MAX_XFER;
+	l->kas = NVMF_CTRL_KAS;
+}
+
 /* ---- Subsystems ---- */
 
 int nvmf_subsystem_set_limits(struct nvmf_subsystem *ss, uint32_t max_namespaces, uint16_t min_cntlid,
