@@ -85,6 +85,8 @@ enum rpc_pflags {
 	RPC_DEFAULT_ONLY = 2,
 	/* A tuning knob of SPDK's with no effect on what hosts see: any value of the right type. */
 	RPC_IGNORED = 4,
+	/* A string that may come as a number (a port: `nvmf rpc` sends 4420 as a number). */
+	RPC_NUMBER_OK = 8,
 };
 
 struct rpc_param {

@@ -64,7 +64,7 @@ static bool decode_address(json_object *jaddr, struct nvmf_port_addr *pa, struct
 		{"trtype", RPC_STRING, RPC_REQUIRED, 0, NULL},
 		{"adrfam", RPC_STRING, 0, 0, NULL},
 		{"traddr", RPC_STRING, RPC_REQUIRED, 0, NULL},
-		{"trsvcid", RPC_STRING, 0, 0, NULL},
+		{"trsvcid", RPC_STRING, RPC_NUMBER_OK, 0, NULL},
 	};
 	json_object *v[COUNT(spec)];
 	if (!DECODE(jaddr, spec, v, err))

@@ -67,7 +67,8 @@ int rpc_decode(json_object *obj, const struct rpc_param *spec, unsigned n, json_
 			/* rpc.py drops None values, but a hand-written null means "absent". */
 			if (json_object_is_type(val, json_type_null))
 				continue;
-			if (!type_ok(val, spec[i].type)) {
+			bool number_ok = (spec[i].flags & RPC_NUMBER_OK) && json_object_is_type(val, json_type_int);
+			if (!type_ok(val, spec[i].type) && !number_ok) {
 				rpc_fail(err, RPC_INVALID_PARAMS, "Invalid parameters", "'%s' must be %s", key,
 					 type_name(spec[i].type));
 				return -1;

@@ -413,7 +413,7 @@ struct rpc_server *rpc_server_start(const char *path, struct rpc_ctx *ctx, char 
 	mode_t old = umask(0177);
 	int rc = bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (rc < 0 || listen(s->listen_fd, 16) < 0) {
+	if (rc < 0 || listen(s->listen_fd, SOMAXCONN) < 0) {
 		snprintf(err, errlen, "RPC socket %s: %s", path, strerror(errno));
 		goto fail;
 	}
