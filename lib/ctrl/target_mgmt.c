@@ -438,7 +438,7 @@ void nvmf_tgt_for_each_port(struct nvmf_tgt *tgt,
 	pthread_mutex_lock(&tgt->lock);
 	unsigned n = tgt->nports;
 	struct nvmf_port *copy = malloc((n ? n : 1) * sizeof(*copy));
-	if (copy)
+	if (copy && n)
 		memcpy(copy, tgt->ports, n * sizeof(*copy));
 	pthread_mutex_unlock(&tgt->lock);
 	for (unsigned i = 0; copy && i < n; i++)

@@ -44,15 +44,15 @@ class Daemon:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         DAEMONS.append(self.proc)
         self.port = None
-        self.lines = []
+        ready = False
         for line in self.proc.stdout:
             sys.stderr.write(line)
-            self.lines.append(line)
             if "listening on tcp 127.0.0.1:" in line and self.port is None:
                 self.port = int(line.split("127.0.0.1:")[1].split()[0])
             if "nvmfd: ready" in line:
+                ready = True
                 break
-        assert self.proc.poll() is None, "nvmfd did not start"
+        assert ready, "nvmfd did not start"
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
