@@ -16,6 +16,7 @@
 
 #include "acceptor.h"
 #include "config.h"
+#include "metrics.h"
 #include "ctrl/target.h"
 #include "reactor.h"
 #include "rpc.h"
@@ -41,12 +42,14 @@ struct options {
 	const char *config;
 	unsigned reactors;
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
+	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
+		   "             [--metrics ADDR:PORT]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n");
 }
@@ -67,7 +70,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},     {"subsystem", required_argument, NULL, 's'},
 		{"namespace", required_argument, NULL, 'n'},  {"allow-host", required_argument, NULL, 'a'},
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
-		{"rpc-socket", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+		{"rpc-socket", required_argument, NULL, 'R'}, {"metrics", required_argument, NULL, 'M'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -111,6 +115,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case 'R':
 			o->rpc_socket = optarg;
+			break;
+		case 'M':
+			o->metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -246,6 +253,7 @@ int main(int argc, char **argv)
 	struct reactor *reactors[MAX_REACTORS] = {0};
 	struct acceptor *acc = NULL;
 	struct rpc_server *server = NULL;
+	struct metrics_server *metrics = NULL;
 	struct rpc_ctx rpc = {0};
 	struct bdev_registry *bdevs = NULL;
 	struct nvmf_tgt *tgt = nvmf_tgt_create();
@@ -286,6 +294,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvmfd: no JSON-RPC: %s\n", err);
 	else
 		printf("nvmfd: JSON-RPC on %s\n", o.rpc_socket ? o.rpc_socket : RPC_DEFAULT_SOCKET);
+	if (o.metrics) {
+		struct nvmf_port_addr ma;
+		if (parse_listen_address(o.metrics, &ma) < 0) {
+			fprintf(stderr, "nvmfd: --metrics wants ADDR:PORT or [V6ADDR]:PORT, not '%s'\n", o.metrics);
+			goto out;
+		}
+		metrics = metrics_start(tgt, &ma, err, sizeof(err));
+		if (!metrics) {
+			fprintf(stderr, "nvmfd: %s\n", err);
+			goto out;
+		}
+		printf("nvmfd: metrics on http://%s%s%s:%s/metrics\n", ma.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", ma.traddr,
+		       ma.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", ma.trsvcid);
+	}
 	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
 	if (embedded) {
 		printf("nvmfd: connect with: nvme connect -t tcp -a %s -s %s -n %s\n", first_listener.traddr,
@@ -300,6 +322,7 @@ int main(int argc, char **argv)
 out:
 	/* No more changes; stop accepting, then close every connection on its reactor. */
 	rpc_server_stop(server);
+	metrics_stop(metrics);
 	acceptor_destroy(acc);
 	for (unsigned i = 0; i < o.reactors; i++) {
 		if (reactors[i])

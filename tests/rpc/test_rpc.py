@@ -45,7 +45,10 @@ class Daemon:
         DAEMONS.append(self.proc)
         self.port = None
         ready = False
+        self.metrics_port = None
         for line in self.proc.stdout:
+            if "metrics on http://127.0.0.1:" in line:
+                self.metrics_port = int(line.split("127.0.0.1:")[1].split("/")[0])
             sys.stderr.write(line)
             if "listening on tcp 127.0.0.1:" in line and self.port is None:
                 self.port = int(line.split("127.0.0.1:")[1].split()[0])
@@ -634,8 +637,76 @@ def case_host():
     d.stop()
 
 
+def http(port, request):
+    """Send raw request bytes; the status code and body."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(request)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    assert length == [len(body)], head
+    return status, body.decode()
+
+
+def parse_exposition(text):
+    """Prometheus text format: HELP and TYPE before a family's samples; samples 'name{labels} value'."""
+    typed, samples = set(), {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            name, kind = line.split()[2:4]
+            assert kind in ("gauge", "counter") and name not in typed, line
+            typed.add(name)
+            continue
+        key, value = line.rsplit(" ", 1)
+        name = key.split("{")[0]
+        assert name in typed, "sample before its TYPE: " + line
+        assert key not in samples, "duplicate sample " + line
+        samples[key] = float(value)
+    return samples
+
+
+def case_metrics():
+    d = Daemon(["--listen", "127.0.0.1:0", "--subsystem", BASE_NQN, "--namespace", "ram:1M",
+                "--metrics", "127.0.0.1:0"])
+    port = d.metrics_port
+    assert port
+    status, body = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    m = parse_exposition(body)
+    assert status == 200 and m["nvmfd_subsystems"] == 1 and m["nvmfd_listeners"] == 1
+    assert m['nvmfd_namespaces{subsystem="%s"}' % BASE_NQN] == 1
+    assert m['nvmfd_controllers{subsystem="%s"}' % BASE_NQN] == 0
+    g = m["nvmfd_discovery_generation"]
+    # Run-time changes show at the next scrape.
+    d.call("bdev_malloc_create", {"num_blocks": 64, "block_size": 512, "name": "M"})
+    d.call("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True})
+    d.call("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "M"}})
+    m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
+    assert m["nvmfd_subsystems"] == 2 and m['nvmfd_namespaces{subsystem="%s"}' % NQN] == 1
+    assert m["nvmfd_discovery_generation"] > g
+    # Anything else is refused as HTTP says; a client that says nothing does not stop the others.
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert http(port, b"GET /other HTTP/1.1\r\n\r\n")[0] == 404
+    assert http(port, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")[0] == 405
+    assert http(port, b"garbage\r\n\r\n")[0] == 400
+    assert http(port, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n")[0] == 431
+    assert http(port, b"HEAD /metrics HTTP/1.1\r\n\r\n") == (200, "")
+    idle.close()
+    assert http(port, b"GET /metrics HTTP/1.1\r\n\r\n")[0] == 200
+    d.alive()
+    d.stop()
+
+
 try:
-    {"methods": case_methods, "defaults": case_defaults, "bad_input": case_bad_input, "framing": case_framing,
+    {"metrics": case_metrics, "methods": case_methods, "defaults": case_defaults, "bad_input": case_bad_input, "framing": case_framing,
      "save_config": case_save_config, "cli": case_cli, "host": case_host}[CASE]()
     print("ok - rpc %s" % CASE)
 finally:

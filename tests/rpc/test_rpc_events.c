@@ -8,6 +8,7 @@
  *
  * usage: test_rpc_events NVMFD CASE
  */
+#include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include "target_util.h"
 
 static char sock_path[108];
+static char metrics_port[16];
 
 /* ---- A minimal JSON-RPC client ---- */
 
@@ -347,6 +349,82 @@ static void case_hosts(const char *port)
 	json_object_put(b);
 }
 
+/* GET /metrics: the body (malloc'd). */
+static char *scrape(void)
+{
+	int fd = tcp_connect(metrics_port);
+	CHECK(fd >= 0);
+	const char req[] = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
+	CHECK(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1);
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	CHECK(buf);
+	ssize_t n;
+	while ((n = recv(fd, buf + len, cap - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+	char *body = strstr(buf, "\r\n\r\n");
+	CHECK(body);
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+}
+
+/* The value of the sample with exactly this name and labels, or -1. */
+static long long sample(const char *text, const char *key)
+{
+	size_t k = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, k) == 0 && p[k] == ' ')
+			return atoll(p + k + 1);
+	}
+	return -1;
+}
+
+static void case_metrics(const char *port)
+{
+	struct host h;
+	host_setup(&h, port, TEST_NQN, TEST_HOSTNQN);
+	static uint8_t buf[4096];
+	fill_pattern(buf, sizeof(buf), 3);
+	CHECK(rw(h.io, NVME_OPC_WRITE, 1, 0, 8, buf, sizeof(buf), 0) == 0);
+	CHECK(rw(h.io, NVME_OPC_READ, 1, 0, 1, buf, 512, 0) == 0);
+	CHECK(rw(h.io, NVME_OPC_READ, 1, 8, 1, buf, 512, 0) == 0);
+	char key[512], *text = scrape();
+	const char *ss = "subsystem=\"" TEST_NQN "\"";
+	snprintf(key, sizeof(key), "nvmfd_controllers{%s}", ss);
+	CHECK(sample(text, key) == 1);
+	snprintf(key, sizeof(key), "nvmfd_io_qpairs{%s}", ss);
+	CHECK(sample(text, key) == 1);
+	snprintf(key, sizeof(key), "nvmfd_write_commands_total{%s,cntlid=\"%u\",hostnqn=\"%s\"}", ss, h.cntlid,
+		 TEST_HOSTNQN);
+	CHECK(sample(text, key) == 1);
+	snprintf(key, sizeof(key), "nvmfd_read_commands_total{%s,cntlid=\"%u\",hostnqn=\"%s\"}", ss, h.cntlid,
+		 TEST_HOSTNQN);
+	CHECK(sample(text, key) == 2);
+	snprintf(key, sizeof(key), "nvmfd_written_bytes_total{%s,cntlid=\"%u\",hostnqn=\"%s\"}", ss, h.cntlid,
+		 TEST_HOSTNQN);
+	CHECK(sample(text, key) == 4096);
+	snprintf(key, sizeof(key), "nvmfd_read_bytes_total{%s,cntlid=\"%u\",hostnqn=\"%s\"}", ss, h.cntlid,
+		 TEST_HOSTNQN);
+	CHECK(sample(text, key) == 1024);
+	free(text);
+	host_close(&h);
+}
+
+/* A port nobody listens on now (for --metrics). */
+static void pick_port(char *out, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	snprintf(out, len, "%u", ntohs(sa.sin_port));
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -356,8 +434,11 @@ int main(int argc, char **argv)
 	char dir[] = "/tmp/nvmfd-rpc-XXXXXX";
 	CHECK(mkdtemp(dir));
 	snprintf(sock_path, sizeof(sock_path), "%s/rpc.sock", dir);
+	pick_port(metrics_port, sizeof(metrics_port));
+	char metrics_addr[64];
+	snprintf(metrics_addr, sizeof(metrics_addr), "127.0.0.1:%s", metrics_port);
 	const char *args[] = {"--rpc-socket", sock_path, "--reactors", "2", "--subsystem", TEST_NQN, "--namespace",
-			      "ram:1M", NULL};
+			      "ram:1M", "--metrics", metrics_addr, NULL};
 	struct target t;
 	target_start(&t, argv[1], args);
 	if (!strcmp(argv[2], "namespaces"))
@@ -366,6 +447,8 @@ int main(int argc, char **argv)
 		case_controllers(t.port);
 	else if (!strcmp(argv[2], "hosts"))
 		case_hosts(t.port);
+	else if (!strcmp(argv[2], "metrics"))
+		case_metrics(t.port);
 	else
 		CHECK(!"unknown case");
 	target_stop(&t);
