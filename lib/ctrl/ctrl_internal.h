@@ -69,6 +69,7 @@ struct nvmf_port {
 	struct nvmf_port_addr addr;
 	struct nvmf_association *na; /* shared by every queue pair accepted here */
 	bool all_subsystems;
+	bool offline; /* its socket is closed for now: not in the discovery log */
 	char **subnqns;
 	unsigned nsubnqns;
 };

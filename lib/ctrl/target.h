@@ -163,6 +163,8 @@ bool nvmf_tgt_port_exports(struct nvmf_tgt *tgt, uint16_t portid, const char *nq
 /* Stop exporting nqn on the port (a port exporting every subsystem then lists
  * the others by name).  Returns how many subsystems it still exports. */
 int nvmf_tgt_port_unlink(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn);
+/* Leave a port out of the discovery log while its socket is closed (or back in).  0 or -ENOENT. */
+int nvmf_tgt_set_port_offline(struct nvmf_tgt *tgt, uint16_t portid, bool offline);
 /* Forget a port (its listening socket must be closed). 0 or -ENOENT. */
 int nvmf_tgt_remove_port(struct nvmf_tgt *tgt, uint16_t portid);
 /* Every port, in creation order; cb runs without locks held. */

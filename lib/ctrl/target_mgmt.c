@@ -405,6 +405,19 @@ int nvmf_tgt_port_unlink(struct nvmf_tgt *tgt, uint16_t portid, const char *subn
 	return left;
 }
 
+int nvmf_tgt_set_port_offline(struct nvmf_tgt *tgt, uint16_t portid, bool offline)
+{
+	pthread_mutex_lock(&tgt->lock);
+	struct nvmf_port *p = port_by_id(tgt, portid);
+	if (p)
+		p->offline = offline;
+	pthread_mutex_unlock(&tgt->lock);
+	if (!p)
+		return -ENOENT;
+	nvmf_tgt_changed(tgt);
+	return 0;
+}
+
 int nvmf_tgt_remove_port(struct nvmf_tgt *tgt, uint16_t portid)
 {
 	pthread_mutex_lock(&tgt->lock);

@@ -590,11 +590,13 @@ static json_object *listener_state(struct rpc_ctx *ctx, json_object *params, boo
 		if (acceptor_listen(ctx->acc, &pa, portid, why, sizeof(why)) < 0)
 			return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", "%s", why);
 		ctx->offline[idx] = ctx->offline[--ctx->noffline];
+		nvmf_tgt_set_port_offline(ctx->tgt, portid, false);
 	} else {
 		if (ctx->noffline == COUNT(ctx->offline))
 			return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", "too many listeners off line");
 		acceptor_unlisten(ctx->acc, portid);
 		ctx->offline[ctx->noffline++] = portid;
+		nvmf_tgt_set_port_offline(ctx->tgt, portid, true);
 		nvmf_tgt_disconnect_port(ctx->tgt, portid, "listener taken off line");
 	}
 	return json_object_new_boolean(1);

@@ -631,8 +631,14 @@ def case_host():
     assert nvmf("list", uri, "--hostnqn", HOST1, "--timeout", "2000", check=False).returncode != 0
     assert tcp_addr(port)["trsvcid"] not in [a["trsvcid"] for a in subsystem(d, NQN)["listen_addresses"]]
     nvmf("list", "tcp://127.0.0.1:%d/%s" % (port2, NQN), "--hostnqn", HOST1)
+
+    def discovered():
+        log = json.loads(nvmf("discover", "tcp://127.0.0.1:%d" % port2, "--hostnqn", HOST1, "--json").stdout)
+        return {int(r["trsvcid"]) for r in log["records"]}
+    assert port not in discovered() and port2 in discovered()
     d.call("nvmf_listener_set_online", {"listen_address": tcp_addr(port)})
     assert nsids() == [1, 2]
+    assert port in discovered()
     d.alive()
     d.stop()
 
