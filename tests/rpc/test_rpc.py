@@ -711,8 +711,44 @@ def case_metrics():
     d.stop()
 
 
+def case_churn():
+    """Configuration changing over and over while a host runs verified I/O: neither is harmed."""
+    d = started()
+    d.call("bdev_malloc_create", {"num_blocks": 8192, "block_size": 512, "name": "Busy"})
+    d.call("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True})
+    d.call("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "Busy", "nsid": 1}})
+    port = free_port()
+    d.call("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(port)})
+    perf = subprocess.Popen([NVMF, "perf", "tcp://127.0.0.1:%d/%s" % (port, NQN), "-q", "16", "-o", "4096",
+                             "-w", "randrw", "-n", "20000", "--verify", "--nsid", "1", "-P", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rounds = 0
+    while perf.poll() is None or rounds < 20:
+        name = "Churn%d" % rounds
+        d.call("bdev_malloc_create", {"num_blocks": 64, "block_size": 512, "name": name})
+        assert d.call("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": name, "nsid": 2}}) == 2
+        d.call("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOST1})
+        other = free_port()
+        d.call("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(other)})
+        for m in ("nvmf_subsystem_get_controllers", "nvmf_subsystem_get_qpairs", "nvmf_subsystem_get_io_stats"):
+            d.call(m, {"nqn": NQN})
+        d.call("nvmf_get_stats")
+        d.call("nvmf_subsystem_remove_listener", {"nqn": NQN, "listen_address": tcp_addr(other)})
+        d.call("nvmf_subsystem_remove_host", {"nqn": NQN, "host": HOST1})
+        d.call("nvmf_subsystem_remove_ns", {"nqn": NQN, "nsid": 2})
+        d.call("bdev_malloc_delete", {"name": name})
+        rounds += 1
+        if rounds > 5000:
+            break
+    out, err = perf.communicate(timeout=120)
+    assert perf.returncode == 0, "perf under churn: %s %s" % (out, err)
+    assert [n["nsid"] for n in subsystem(d, NQN)["namespaces"]] == [1]
+    d.alive()
+    d.stop()
+
+
 try:
-    {"metrics": case_metrics, "methods": case_methods, "defaults": case_defaults, "bad_input": case_bad_input, "framing": case_framing,
+    {"churn": case_churn, "metrics": case_metrics, "methods": case_methods, "defaults": case_defaults, "bad_input": case_bad_input, "framing": case_framing,
      "save_config": case_save_config, "cli": case_cli, "host": case_host}[CASE]()
     print("ok - rpc %s" % CASE)
 finally:
