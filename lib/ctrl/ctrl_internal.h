@@ -33,8 +33,14 @@ struct nvmf_range {
 	struct nvmf_range *next;
 };
 
+/* I/O completed on a namespace, for its statistics. */
+struct nvmf_ns_stats {
+	atomic_uint_fast64_t read_cmds, write_cmds, bytes_read, bytes_written;
+};
+
 struct nvmf_namespace {
 	atomic_int refs;
+	struct nvmf_ns_stats stats;
 	uint32_t nsid;
 	struct nvmf_bdev *bdev;
 	uint32_t block_size;
@@ -53,6 +59,12 @@ struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const c
 /* Same on an open bdev; takes over the caller's reference to it (closed on failure). */
 struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid, struct nvmf_bdev *bdev,
 					      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+/* Count a completed read or write of bytes on ns. */
+static inline void nvmf_ns_count_io(struct nvmf_namespace *ns, bool write, uint64_t bytes)
+{
+	atomic_fetch_add_explicit(write ? &ns->stats.write_cmds : &ns->stats.read_cmds, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(write ? &ns->stats.bytes_written : &ns->stats.bytes_read, bytes, memory_order_relaxed);
+}
 void nvmf_ns_get(struct nvmf_namespace *ns);
 void nvmf_ns_put(struct nvmf_namespace *ns);
 /* Try to hold [slba, slba + nlb); false when it conflicts (retry later). */

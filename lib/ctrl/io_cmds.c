@@ -100,6 +100,7 @@ static void read_finish(struct nvmf_request *req, const void *data)
 	struct nvmf_smart_counters *s = &conn->ctrl->smart;
 	atomic_fetch_add_explicit(&s->read_cmds, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->blocks512_read, req->len / 512, memory_order_relaxed);
+	nvmf_ns_count_io(req->ns, false, req->len);
 	nvmf_request_send(req, data, req->len);
 	nvmf_conn_track_bdev(conn, false);
 }
@@ -143,6 +144,7 @@ static void write_done(void *arg, int rc)
 		struct nvmf_smart_counters *s = &conn->ctrl->smart;
 		atomic_fetch_add_explicit(&s->write_cmds, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->blocks512_written, req->len / 512, memory_order_relaxed);
+		nvmf_ns_count_io(req->ns, true, req->len);
 	}
 	bdev_step_done(req, media_status(rc, true));
 }
@@ -340,6 +342,7 @@ static void fused_write_done(void *arg, int rc)
 		struct nvmf_smart_counters *s = &conn->ctrl->smart;
 		atomic_fetch_add_explicit(&s->write_cmds, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->blocks512_written, first->len / 512, memory_order_relaxed);
+		nvmf_ns_count_io(first->ns, true, first->len);
 	}
 	uint16_t st = media_status(rc, true);
 	fused_finish(first, rc ? NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_FAILED_FUSED) : NVME_SC_SUCCESS, st);

@@ -128,6 +128,7 @@ struct nvmf_ns_info {
 	uint8_t nguid[16], uuid[16], eui64[8];
 	uint32_t block_size;
 	uint64_t nblocks;
+	uint64_t read_cmds, write_cmds, bytes_read, bytes_written; /* completed, since it was added */
 };
 void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg, const struct nvmf_ns_info *ns),
 				void *arg);

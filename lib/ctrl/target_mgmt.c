@@ -200,6 +200,10 @@ void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg,
 			.bdev = ns->bdev,
 			.block_size = ns->block_size,
 			.nblocks = ns->nblocks,
+			.read_cmds = atomic_load(&ns->stats.read_cmds),
+			.write_cmds = atomic_load(&ns->stats.write_cmds),
+			.bytes_read = atomic_load(&ns->stats.bytes_read),
+			.bytes_written = atomic_load(&ns->stats.bytes_written),
 		};
 		memcpy(info.nguid, ns->nguid, 16);
 		memcpy(info.uuid, ns->uuid, 16);

@@ -91,6 +91,21 @@ static void ctrl_row(void *arg, const struct nvmf_ctrl_info *c)
 		    label(c->hostnqn, host, sizeof(host)), (unsigned long long)v[r->which]);
 }
 
+struct ns_rows {
+	struct text *t;
+	const char *nqn; /* escaped */
+	const char *metric;
+	int which;
+};
+
+static void ns_row(void *arg, const struct nvmf_ns_info *ns)
+{
+	struct ns_rows *r = arg;
+	uint64_t v[] = {ns->read_cmds, ns->write_cmds, ns->bytes_read, ns->bytes_written};
+	put(r->t, "%s{subsystem=\"%s\",nsid=\"%u\"} %llu\n", r->metric, r->nqn, ns->nsid,
+	    (unsigned long long)v[r->which]);
+}
+
 static void count_ns(void *arg, const struct nvmf_ns_info *ns)
 {
 	(void)ns;
@@ -157,6 +172,23 @@ char *metrics_render(struct nvmf_tgt *tgt)
 			struct ctrl_rows r = {.t = &t, .nqn = label(nvmf_subsystem_nqn(ss), nqn, sizeof(nqn)),
 					      .metric = per_ctrl[m].name, .which = (int)m};
 			nvmf_subsystem_for_each_ctrl(ss, ctrl_row, &r);
+		}
+	}
+	static const struct {
+		const char *name, *help;
+	} per_ns[] = {
+		{"nvmfd_namespace_read_commands_total", "Read commands completed, per namespace."},
+		{"nvmfd_namespace_write_commands_total", "Write commands completed, per namespace."},
+		{"nvmfd_namespace_read_bytes_total", "Bytes read, per namespace."},
+		{"nvmfd_namespace_written_bytes_total", "Bytes written, per namespace."},
+	};
+	for (size_t m = 0; m < sizeof(per_ns) / sizeof(per_ns[0]); m++) {
+		put(&t, "# HELP %s %s\n# TYPE %s counter\n", per_ns[m].name, per_ns[m].help, per_ns[m].name);
+		for (struct nvmf_subsystem *ss = nvmf_tgt_next_subsystem(tgt, NULL); ss;
+		     ss = nvmf_tgt_next_subsystem(tgt, ss)) {
+			char nqn[512];
+			struct ns_rows r = {&t, label(nvmf_subsystem_nqn(ss), nqn, sizeof(nqn)), per_ns[m].name, (int)m};
+			nvmf_subsystem_for_each_ns(ss, ns_row, &r);
 		}
 	}
 	if (t.failed) {

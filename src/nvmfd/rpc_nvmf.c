@@ -909,7 +909,20 @@ static void io_stats_cb(void *arg, const struct nvmf_ctrl_info *c)
 	json_object_array_add(arg, o);
 }
 
-/* nvmfd's own: I/O counters per controller. */
+static void ns_stats_cb(void *arg, const struct nvmf_ns_info *ns)
+{
+	struct ns_dump *d = arg;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "nsid", json_object_new_int64(ns->nsid));
+	json_object_object_add(o, "bdev_name", json_object_new_string(bdev_name_of(d->ctx, ns->bdev)));
+	json_object_object_add(o, "read_ops", json_object_new_uint64(ns->read_cmds));
+	json_object_object_add(o, "write_ops", json_object_new_uint64(ns->write_cmds));
+	json_object_object_add(o, "bytes_read", json_object_new_uint64(ns->bytes_read));
+	json_object_object_add(o, "bytes_written", json_object_new_uint64(ns->bytes_written));
+	json_object_array_add(d->list, o);
+}
+
+/* nvmfd's own: I/O counters per controller (while connected) and per namespace (since added). */
 static json_object *rpc_nvmf_subsystem_get_io_stats(struct rpc_ctx *ctx, json_object *params, struct rpc_error *err)
 {
 	struct nvmf_subsystem *ss = decode_nqn_only(ctx, params, err);
@@ -919,6 +932,9 @@ static json_object *rpc_nvmf_subsystem_get_io_stats(struct rpc_ctx *ctx, json_ob
 	nvmf_subsystem_for_each_ctrl(ss, io_stats_cb, list);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "controllers", list);
+	struct ns_dump d = {ctx, json_object_new_array()};
+	nvmf_subsystem_for_each_ns(ss, ns_stats_cb, &d);
+	json_object_object_add(o, "namespaces", d.list);
 	return o;
 }
 

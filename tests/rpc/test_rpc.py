@@ -236,7 +236,9 @@ def case_methods():
 
     assert d.call("nvmf_subsystem_get_controllers", {"nqn": NQN}) == []
     assert d.call("nvmf_subsystem_get_qpairs", {"nqn": NQN}) == []
-    assert d.call("nvmf_subsystem_get_io_stats", {"nqn": NQN}) == {"controllers": []}
+    io = d.call("nvmf_subsystem_get_io_stats", {"nqn": NQN})
+    assert io["controllers"] == [] and [n["nsid"] for n in io["namespaces"]] == [1, 3]
+    assert all(n["read_ops"] == n["write_ops"] == n["bytes_read"] == 0 for n in io["namespaces"])
     st = d.call("nvmf_get_stats")
     assert st["poll_groups"] and "current_io_qpairs" in st["poll_groups"][0]
     assert d.call("nvmf_subsystem_terminate_associations", {"nqn": NQN}) == {"terminated": 0}

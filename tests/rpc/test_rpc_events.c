@@ -207,7 +207,15 @@ static void case_namespaces(const char *port)
 	CHECK(memcmp(buf[0], buf[1], sizeof(buf[0])) == 0);
 	json_object *st = rpc("nvmf_subsystem_get_io_stats", "{\"nqn\":\"" TEST_NQN "\"}", NULL);
 	json_object *c0 = json_object_array_get_idx(json_object_object_get(st, "controllers"), 0);
-	CHECK(c0 && field(c0, "write_ops") >= 1 && field(c0, "read_ops") >= 1 && field(c0, "bytes_written") >= 4096);
+	CHECK(c0 && field(c0, "write_ops") == 1 && field(c0, "read_ops") == 1 && field(c0, "bytes_written") == 4096);
+	json_object *nss = json_object_object_get(st, "namespaces");
+	CHECK(nss && json_object_array_length(nss) == 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_object *n = json_object_array_get_idx(nss, i);
+		bool five = field(n, "nsid") == 5;
+		CHECK(field(n, "write_ops") == five && field(n, "read_ops") == five);
+		CHECK(field(n, "bytes_written") == (five ? 4096 : 0) && field(n, "bytes_read") == (five ? 4096 : 0));
+	}
 	json_object_put(st);
 
 	/* Removed with writes in flight: each completes (done or refused), none hangs, then the event. */
@@ -409,6 +417,10 @@ static void case_metrics(const char *port)
 	snprintf(key, sizeof(key), "nvmfd_read_bytes_total{%s,cntlid=\"%u\",hostnqn=\"%s\"}", ss, h.cntlid,
 		 TEST_HOSTNQN);
 	CHECK(sample(text, key) == 1024);
+	snprintf(key, sizeof(key), "nvmfd_namespace_read_commands_total{%s,nsid=\"1\"}", ss);
+	CHECK(sample(text, key) == 2);
+	snprintf(key, sizeof(key), "nvmfd_namespace_written_bytes_total{%s,nsid=\"1\"}", ss);
+	CHECK(sample(text, key) == 4096);
 	free(text);
 	host_close(&h);
 }
