@@ -5,7 +5,10 @@
  *   rpc_server.c     the Unix socket, framing, request checks, dispatch
  *   rpc_params.c     parameter decoding against a table per method
  *   rpc_framework.c  rpc_get_methods, spdk_get_version, framework_*, config replay
- *   rpc_nvmf.c       nvmf_* (transport, subsystems, listeners, namespaces, hosts, controllers)
+ *   rpc_nvmf.c       nvmf_* for the transport, subsystems, namespaces, hosts
+ *   rpc_listener.c   nvmf_* for listeners
+ *   rpc_ctrl.c       nvmf_* for controllers, queue pairs, statistics
+ *   rpc_nvmf_util.c  what those share (rpc_nvmf.h)
  *   rpc_bdev.c       bdev_* (the named backends namespaces are made from)
  *
  * Every method runs on the server's one thread, so methods never race each other.
@@ -66,6 +69,8 @@ struct rpc_method {
 
 extern const struct rpc_method rpc_framework_methods[];
 extern const struct rpc_method rpc_nvmf_methods[];
+extern const struct rpc_method rpc_listener_methods[];
+extern const struct rpc_method rpc_ctrl_methods[];
 extern const struct rpc_method rpc_bdev_methods[];
 
 /* Look a method up in every table; NULL when unknown. */

@@ -45,7 +45,8 @@ struct rpc_server {
 
 /* ---- Methods ---- */
 
-static const struct rpc_method *const method_tables[] = {rpc_framework_methods, rpc_nvmf_methods, rpc_bdev_methods};
+static const struct rpc_method *const method_tables[] = {rpc_framework_methods, rpc_nvmf_methods, rpc_listener_methods,
+							 rpc_ctrl_methods, rpc_bdev_methods};
 
 const struct rpc_method *rpc_find_method(const char *name)
 {

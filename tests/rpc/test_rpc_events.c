@@ -443,7 +443,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s NVMFD CASE\n", argv[0]);
 		return 2;
 	}
-	char dir[] = "/tmp/nvmfd-rpc-XXXXXX";
+	char dir[96];
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/nvmfd-rpc-XXXXXX", tmpdir && *tmpdir && strlen(tmpdir) < 48 ? tmpdir : "/tmp");
 	CHECK(mkdtemp(dir));
 	snprintf(sock_path, sizeof(sock_path), "%s/rpc.sock", dir);
 	pick_port(metrics_port, sizeof(metrics_port));
