@@ -51,6 +51,7 @@ struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *er
 		snprintf(err, errlen, "bdev '%s': out of memory", spec);
 		return NULL;
 	}
+	atomic_init(&b->refs, 1);
 	int r;
 	bool ram = strncmp(spec, "ram:", 4) == 0;
 	if (ram || strncmp(spec, "null:", 5) == 0) {
@@ -77,9 +78,14 @@ struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *er
 	return b;
 }
 
+void nvmf_bdev_get(struct nvmf_bdev *b)
+{
+	atomic_fetch_add(&b->refs, 1);
+}
+
 void nvmf_bdev_close(struct nvmf_bdev *b)
 {
-	if (!b)
+	if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
 		return;
 	b->ops->close(b);
 	free(b->spec);

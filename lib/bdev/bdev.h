@@ -24,7 +24,10 @@ struct nvmf_bdev_io_ctx;
  * NULL on failure with a message in err.
  */
 struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen);
+/* Drop a reference; the last one closes the backend. */
 void nvmf_bdev_close(struct nvmf_bdev *b);
+/* One more reference (a registry and the namespaces on it share one bdev). */
+void nvmf_bdev_get(struct nvmf_bdev *b);
 
 uint64_t nvmf_bdev_size(const struct nvmf_bdev *b); /* bytes, a multiple of the block size */
 uint32_t nvmf_bdev_block_size(const struct nvmf_bdev *b);

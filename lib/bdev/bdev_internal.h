@@ -3,6 +3,7 @@
 #define NVMF_BDEV_INTERNAL_H
 
 #include <liburing.h>
+#include <stdatomic.h>
 
 #include "bdev.h"
 
@@ -56,6 +57,7 @@ struct nvmf_bdev_ops {
 };
 
 struct nvmf_bdev {
+	atomic_int refs; /* nvmf_bdev_open's reference plus nvmf_bdev_get's */
 	const struct nvmf_bdev_ops *ops;
 	char *spec;
 	uint64_t size;

@@ -36,8 +36,14 @@ struct nvmf_range {
 	struct nvmf_range *next;
 };
 
+/* I/O completed on a namespace, for its statistics. */
+struct nvmf_ns_stats {
+	atomic_uint_fast64_t read_cmds, write_cmds, bytes_read, bytes_written;
+};
+
 struct nvmf_namespace {
 	atomic_int refs;
+	struct nvmf_ns_stats stats;
 	uint32_t nsid;
 	struct nvmf_bdev *bdev;
 	uint32_t block_size;
@@ -53,6 +59,15 @@ struct nvmf_namespace {
 
 struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+/* Same on an open bdev; takes over the caller's reference to it (closed on failure). */
+struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid, struct nvmf_bdev *bdev,
+					      const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+/* Count a completed read or write of bytes on ns. */
+static inline void nvmf_ns_count_io(struct nvmf_namespace *ns, bool write, uint64_t bytes)
+{
+	atomic_fetch_add_explicit(write ? &ns->stats.write_cmds : &ns->stats.read_cmds, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(write ? &ns->stats.bytes_written : &ns->stats.bytes_read, bytes, memory_order_relaxed);
+}
 void nvmf_ns_get(struct nvmf_namespace *ns);
 void nvmf_ns_put(struct nvmf_namespace *ns);
 /* Try to hold [slba, slba + nlb); false when it conflicts (retry later). */
@@ -69,6 +84,7 @@ struct nvmf_port {
 	struct nvmf_port_addr addr;
 	struct nvmf_association *na; /* shared by every queue pair accepted here */
 	bool all_subsystems;
+	bool offline; /* its socket is closed for now: not in the discovery log */
 	char **subnqns;
 	unsigned nsubnqns;
 };
@@ -85,6 +101,10 @@ struct nvmf_tgt {
 	struct nvmf_port *ports;
 	unsigned nports;
 	atomic_uint_fast64_t genctr;
+	/* Deleted subsystems: controllers may still point at them until the target goes. */
+	struct nvmf_subsystem *retired;
+	struct nvmf_association **retired_assocs; /* of removed ports */
+	unsigned nretired_assocs;
 	/* Each connection makes its own association from these: the transport's
 	 * association reference count is not thread-safe, and connections live on many threads. */
 	struct nvmf_association_params assoc_params;
@@ -118,6 +138,10 @@ struct nvmf_subsystem {
 	uint32_t ns_slots;
 	struct nvmf_controller **ctrls; /* indexed by cntlid */
 	uint16_t next_cntlid;
+	/* Limits set at creation (target_mgmt.c); 0: none. */
+	uint32_t max_namespaces;
+	uint16_t min_cntlid, max_cntlid;
+	struct nvmf_subsystem *retired_next; /* deleted, freed with the target */
 };
 
 struct nvmf_subsystem *nvmf_subsystem_create_discovery(struct nvmf_tgt *tgt);

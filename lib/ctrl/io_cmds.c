@@ -65,6 +65,7 @@ static void count_io(struct nvmf_request *req, bool write)
 	atomic_fetch_add_explicit(write ? &s->write_cmds : &s->read_cmds, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(write ? &s->blocks512_written : &s->blocks512_read, req->len / 512,
 				  memory_order_relaxed);
+	nvmf_ns_count_io(req->ns, write, req->len);
 }
 
 /* With the volatile write cache turned off every write is write-through. */

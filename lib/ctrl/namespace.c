@@ -40,9 +40,15 @@ struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const c
 	struct nvmf_bdev *bdev = nvmf_bdev_open(spec, opts ? opts->block_size : 0, err, errlen);
 	if (!bdev)
 		return NULL;
+	return nvmf_ns_create_on_bdev(subnqn, nsid, bdev, opts, err, errlen);
+}
+
+struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid, struct nvmf_bdev *bdev,
+					      const struct nvmf_ns_opts *opts, char *err, size_t errlen)
+{
 	uint32_t bs = nvmf_bdev_block_size(bdev);
 	if (bs < 512 || (bs & (bs - 1)) || nvmf_bdev_size(bdev) < bs) {
-		snprintf(err, errlen, "%s: unusable block size %u or size", spec, bs);
+		snprintf(err, errlen, "%s: unusable block size %u or size", nvmf_bdev_spec(bdev), bs);
 		nvmf_bdev_close(bdev);
 		return NULL;
 	}
@@ -78,10 +84,14 @@ struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const c
 		ns->uuid[6] = (uint8_t)((ns->uuid[6] & 0x0f) | 0x50);
 		ns->uuid[8] = (uint8_t)((ns->uuid[8] & 0x3f) | 0x80);
 	}
-	nvmf_derive_id(h, "eui64", subnqn, nsid_str);
-	memcpy(ns->eui64, h, 8);
-	/* Locally administered, unicast: we own no OUI. */
-	ns->eui64[0] = (uint8_t)((ns->eui64[0] & ~0x01) | 0x02);
+	if (opts && opts->has_eui64) {
+		memcpy(ns->eui64, opts->eui64, 8);
+	} else {
+		nvmf_derive_id(h, "eui64", subnqn, nsid_str);
+		memcpy(ns->eui64, h, 8);
+		/* Locally administered, unicast: we own no OUI. */
+		ns->eui64[0] = (uint8_t)((ns->eui64[0] & ~0x01) | 0x02);
+	}
 	return ns;
 }
 

@@ -345,7 +345,7 @@ uint32_t nvmf_subsystem_max_nsid(struct nvmf_subsystem *ss)
 	uint32_t max;
 	pthread_mutex_lock(&ss->lock);
 	/* NN: the namespaces this subsystem could hold, at least 1024. */
-	max = ss->ns_slots > 1024 ? ss->ns_slots : 1024;
+	max = ss->max_namespaces ? ss->max_namespaces : ss->ns_slots > 1024 ? ss->ns_slots : 1024;
 	pthread_mutex_unlock(&ss->lock);
 	return max;
 }
@@ -354,10 +354,13 @@ uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controll
 {
 	uint16_t id = 0;
 	pthread_mutex_lock(&ss->lock);
+	uint16_t lo = ss->min_cntlid ? ss->min_cntlid : 1, hi = ss->max_cntlid ? ss->max_cntlid : NVMF_MAX_CNTLID;
+	if (ss->next_cntlid < lo || ss->next_cntlid > hi)
+		ss->next_cntlid = lo;
 	/* Rotate so a freed ID is not reused at once (a stale host might name it). */
-	for (unsigned tries = 0; tries < NVMF_MAX_CNTLID; tries++) {
+	for (unsigned tries = 0; tries <= (unsigned)(hi - lo); tries++) {
 		uint16_t c = ss->next_cntlid;
-		ss->next_cntlid = c >= NVMF_MAX_CNTLID ? 1 : (uint16_t)(c + 1);
+		ss->next_cntlid = c >= hi ? lo : (uint16_t)(c + 1);
 		if (!ss->ctrls[c]) {
 			ss->ctrls[c] = ctrl;
 			id = c;

@@ -46,6 +46,11 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		tgt->subsystems = s->next;
 		nvmf_subsystem_destroy(s);
 	}
+	while (tgt->retired) {
+		struct nvmf_subsystem *s = tgt->retired;
+		tgt->retired = s->retired_next;
+		nvmf_subsystem_destroy(s);
+	}
 	nvmf_subsystem_destroy(tgt->discovery);
 	for (unsigned i = 0; i < tgt->nports; i++) {
 		for (unsigned j = 0; j < tgt->ports[i].nsubnqns; j++)
@@ -55,6 +60,9 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 	}
 	free(tgt->ports);
 	nvmf_buf_pool_destroy(tgt->bufs);
+	for (unsigned i = 0; i < tgt->nretired_assocs; i++)
+		nvmf_association_free(tgt->retired_assocs[i]);
+	free(tgt->retired_assocs);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
 }

@@ -76,9 +76,10 @@ int nvmf_subsystem_remove_host(struct nvmf_subsystem *ss, const char *hostnqn);
 
 struct nvmf_ns_opts {
 	uint32_t block_size; /* 0: the backend's natural size */
-	bool has_nguid, has_uuid;
+	bool has_nguid, has_uuid, has_eui64;
 	uint8_t nguid[16];
 	uint8_t uuid[16];
+	uint8_t eui64[8];
 };
 
 /* Attach a namespace on backend spec ("ram:1G", "null:1G", a path).  nsid 0:
@@ -89,6 +90,100 @@ int nvmf_subsystem_remove_namespace(struct nvmf_subsystem *ss, uint32_t nsid);
 
 /* Parse "xxxxxxxx-xxxx-..." (UUID) or 32 hex digits with optional dashes (NGUID). */
 bool nvmf_parse_hex_id(const char *s, uint8_t out[16]);
+
+/* ---- Run-time management (target_mgmt.c) ----
+ * Called by one management thread at a time (nvmfd's RPC server); safe
+ * against the reactors.  Subsystem pointers stay valid until
+ * nvmf_tgt_destroy, also after nvmf_tgt_delete_subsystem. */
+
+struct nvmf_bdev;
+
+/* What every controller offers hosts (for listings of the transport). */
+struct nvmf_ctrl_limits {
+	uint32_t max_queue_depth; /* entries */
+	uint32_t max_io_queues;
+	uint32_t in_capsule_data_size;
+	uint32_t max_io_size;
+	uint32_t kas; /* keep alive granularity, 100 ms units */
+};
+void nvmf_ctrl_get_limits(struct nvmf_ctrl_limits *l);
+
+/* Limits of a new subsystem (before hosts connect): max_namespaces 0 is
+ * unlimited; cntlid range within 1..0xffef.  0, or -EINVAL. */
+int nvmf_subsystem_set_limits(struct nvmf_subsystem *ss, uint32_t max_namespaces, uint16_t min_cntlid,
+			      uint16_t max_cntlid);
+/* Disconnect its controllers, unlink it from every port, forget it.  0 or -ENOENT. */
+int nvmf_tgt_delete_subsystem(struct nvmf_tgt *tgt, const char *nqn);
+/* Iterate subsystems in creation order (prev NULL: the first); discovery excluded. */
+struct nvmf_subsystem *nvmf_tgt_next_subsystem(struct nvmf_tgt *tgt, struct nvmf_subsystem *prev);
+
+struct nvmf_subsystem_info {
+	char nqn[NVME_NQN_FIELD];
+	char serial[21];
+	char model[41];
+	bool allow_any_host;
+	uint32_t max_namespaces;
+	uint16_t min_cntlid, max_cntlid;
+};
+void nvmf_subsystem_get_info(struct nvmf_subsystem *ss, struct nvmf_subsystem_info *info);
+/* cb runs under the subsystem's lock: it must not call back into ss. */
+void nvmf_subsystem_for_each_host(struct nvmf_subsystem *ss, void (*cb)(void *arg, const char *hostnqn), void *arg);
+
+/* Attach a namespace on an open bdev (a reference is taken).  Returns the
+ * nsid, or 0 with a message in err; every controller hears of it. */
+uint32_t nvmf_subsystem_add_namespace_bdev(struct nvmf_subsystem *ss, uint32_t nsid, struct nvmf_bdev *bdev,
+					   const struct nvmf_ns_opts *opts, char *err, size_t errlen);
+struct nvmf_ns_info {
+	uint32_t nsid;
+	const struct nvmf_bdev *bdev;
+	uint8_t nguid[16], uuid[16], eui64[8];
+	uint32_t block_size;
+	uint64_t nblocks;
+	uint64_t read_cmds, write_cmds, bytes_read, bytes_written; /* completed, since it was added */
+};
+void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg, const struct nvmf_ns_info *ns),
+				void *arg);
+/* Remove every namespace of every subsystem that sits on bdev; returns how many. */
+unsigned nvmf_tgt_remove_bdev_namespaces(struct nvmf_tgt *tgt, const struct nvmf_bdev *bdev);
+
+struct nvmf_ctrl_info {
+	uint16_t cntlid;
+	char hostnqn[NVME_NQN_FIELD];
+	uint8_t hostid[16];
+	uint16_t portid;	/* where its admin queue arrived */
+	unsigned num_io_qpairs;
+	uint32_t kato_ms;
+	uint64_t read_cmds, write_cmds, bytes_read, bytes_written, errors;
+};
+struct nvmf_qpair_info {
+	uint16_t cntlid, qid, qsize, portid;
+};
+void nvmf_subsystem_for_each_ctrl(struct nvmf_subsystem *ss, void (*cb)(void *arg, const struct nvmf_ctrl_info *c),
+				  void *arg);
+void nvmf_subsystem_for_each_qpair(struct nvmf_subsystem *ss,
+				   void (*cb)(void *arg, const struct nvmf_qpair_info *q), void *arg);
+
+/* Terminate associations that match: cntlid 0 = any, hostnqn NULL = any,
+ * portid < 0 = any port.  Returns how many were terminated. */
+unsigned nvmf_subsystem_disconnect(struct nvmf_subsystem *ss, uint16_t cntlid, const char *hostnqn, int portid,
+				   const char *why);
+
+/* Ports.  The port with this address (trtype, traddr, trsvcid); -ENOENT. */
+int nvmf_tgt_find_port(struct nvmf_tgt *tgt, const struct nvmf_port_addr *addr, uint16_t *portid);
+/* Whether the port exports nqn (every subsystem, or nqn linked). */
+bool nvmf_tgt_port_exports(struct nvmf_tgt *tgt, uint16_t portid, const char *nqn);
+/* Stop exporting nqn on the port (a port exporting every subsystem then lists
+ * the others by name).  Returns how many subsystems it still exports. */
+int nvmf_tgt_port_unlink(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn);
+/* Leave a port out of the discovery log while its socket is closed (or back in).  0 or -ENOENT. */
+int nvmf_tgt_set_port_offline(struct nvmf_tgt *tgt, uint16_t portid, bool offline);
+/* Forget a port (its listening socket must be closed). 0 or -ENOENT. */
+int nvmf_tgt_remove_port(struct nvmf_tgt *tgt, uint16_t portid);
+/* Every port, in creation order; cb runs without locks held. */
+void nvmf_tgt_for_each_port(struct nvmf_tgt *tgt,
+			    void (*cb)(void *arg, uint16_t portid, const struct nvmf_port_addr *addr), void *arg);
+/* Terminate every association whose admin queue came through portid (discovery too). */
+unsigned nvmf_tgt_disconnect_port(struct nvmf_tgt *tgt, uint16_t portid, const char *why);
 
 /* ---- Connections (one per queue pair) ---- */
 

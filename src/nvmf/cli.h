@@ -56,5 +56,6 @@ int cmd_get_log(int argc, char **argv);
 int cmd_get_feature(int argc, char **argv);
 int cmd_set_feature(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+int cmd_rpc(int argc, char **argv);
 
 #endif

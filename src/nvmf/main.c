@@ -284,6 +284,7 @@ static const struct {
 	{"get-feature", cmd_get_feature, "--feature-id F"},
 	{"set-feature", cmd_set_feature, "--feature-id F --value V"},
 	{"perf", cmd_perf, "load generator (see nvmf perf --help)"},
+	{"rpc", cmd_rpc, "call a method of nvmfd's JSON-RPC socket (see nvmf rpc --help)"},
 };
 
 int main(int argc, char **argv)

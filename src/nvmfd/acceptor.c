@@ -33,6 +33,11 @@ struct acceptor {
 	int stopfd;
 	pthread_t thread;
 	bool started;
+	/* Listeners change at run time (RPC): the thread rebuilds its poll set each turn. */
+	pthread_mutex_t lock;
+	pthread_cond_t turned; /* signalled each time the poll set was rebuilt */
+	uint64_t turns;
+	int wakefd;
 };
 
 int parse_listen_address(const char *s, struct nvmf_port_addr *addr)
@@ -79,10 +84,15 @@ struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors)
 	a->reactors = reactors;
 	a->nreactors = nreactors;
 	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->stopfd < 0) {
+	a->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->stopfd < 0 || a->wakefd < 0) {
+		if (a->stopfd >= 0)
+			close(a->stopfd);
 		free(a);
 		return NULL;
 	}
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->turned, NULL);
 	return a;
 }
 
@@ -122,9 +132,46 @@ int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t po
 							 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%u", port);
 	}
+	pthread_mutex_lock(&a->lock);
+	if (a->nlisteners >= ACCEPTOR_MAX_LISTENERS) {
+		pthread_mutex_unlock(&a->lock);
+		close(fd);
+		snprintf(err, errlen, "too many listeners");
+		return -ENOSPC;
+	}
 	a->listeners[a->nlisteners].fd = fd;
 	a->listeners[a->nlisteners].portid = portid;
 	a->nlisteners++;
+	pthread_mutex_unlock(&a->lock);
+	uint64_t wake = 1;
+	ssize_t n = write(a->wakefd, &wake, sizeof(wake));
+	(void)n;
+	return 0;
+}
+
+int acceptor_unlisten(struct acceptor *a, uint16_t portid)
+{
+	pthread_mutex_lock(&a->lock);
+	int fd = -1;
+	for (unsigned i = 0; i < a->nlisteners; i++) {
+		if (a->listeners[i].portid == portid) {
+			fd = a->listeners[i].fd;
+			a->listeners[i] = a->listeners[--a->nlisteners];
+			break;
+		}
+	}
+	if (fd >= 0 && a->started) {
+		/* The thread may be polling fd: close it once the poll set was rebuilt without it. */
+		uint64_t one = 1, seen = a->turns;
+		ssize_t n = write(a->wakefd, &one, sizeof(one));
+		(void)n;
+		while (a->turns == seen)
+			pthread_cond_wait(&a->turned, &a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (fd < 0)
+		return -ENOENT;
+	close(fd);
 	return 0;
 }
 
@@ -147,13 +194,18 @@ static void accept_all(struct acceptor *a, struct listener *l)
 static void *acceptor_main(void *arg)
 {
 	struct acceptor *a = arg;
-	struct pollfd pfds[ACCEPTOR_MAX_LISTENERS + 1];
+	struct pollfd pfds[ACCEPTOR_MAX_LISTENERS + 2];
 	for (;;) {
+		pthread_mutex_lock(&a->lock);
 		unsigned n = 0;
 		for (; n < a->nlisteners; n++)
 			pfds[n] = (struct pollfd){.fd = a->listeners[n].fd, .events = POLLIN};
+		a->turns++;
+		pthread_cond_broadcast(&a->turned);
+		pthread_mutex_unlock(&a->lock);
 		pfds[n] = (struct pollfd){.fd = a->stopfd, .events = POLLIN};
-		if (poll(pfds, n + 1, -1) < 0) {
+		pfds[n + 1] = (struct pollfd){.fd = a->wakefd, .events = POLLIN};
+		if (poll(pfds, n + 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("nvmfd: poll");
@@ -161,10 +213,20 @@ static void *acceptor_main(void *arg)
 		}
 		if (pfds[n].revents)
 			return NULL;
-		for (unsigned i = 0; i < n; i++) {
-			if (pfds[i].revents)
-				accept_all(a, &a->listeners[i]);
+		if (pfds[n + 1].revents) {
+			uint64_t v;
+			ssize_t r = read(a->wakefd, &v, sizeof(v));
+			(void)r;
 		}
+		/* Under the lock: a listener removed meanwhile is not in the list any more. */
+		pthread_mutex_lock(&a->lock);
+		for (unsigned i = 0; i < n; i++) {
+			for (unsigned j = 0; pfds[i].revents && j < a->nlisteners; j++) {
+				if (a->listeners[j].fd == pfds[i].fd)
+					accept_all(a, &a->listeners[j]);
+			}
+		}
+		pthread_mutex_unlock(&a->lock);
 	}
 }
 
@@ -191,5 +253,8 @@ void acceptor_destroy(struct acceptor *a)
 	for (unsigned i = 0; i < a->nlisteners; i++)
 		close(a->listeners[i].fd);
 	close(a->stopfd);
+	close(a->wakefd);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->turned);
 	free(a);
 }

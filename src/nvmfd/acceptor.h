@@ -19,6 +19,8 @@ struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors);
  * into addr->trsvcid).  Returns 0 or a negative errno with a message in err.
  */
 int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen);
+/* Close the listening socket of portid (also while running).  0 or -ENOENT. */
+int acceptor_unlisten(struct acceptor *a, uint16_t portid);
 int acceptor_start(struct acceptor *a);
 void acceptor_destroy(struct acceptor *a);
 

@@ -3,7 +3,8 @@
  *
  *   nvmfd                       a 1 GiB RAM namespace in nqn.2024-01.io.nvmf:default on 127.0.0.1:4420
  *   nvmfd --listen ADDR:PORT --subsystem NQN --namespace ram:1G --allow-host HOSTNQN ...
- *   nvmfd --config FILE         an nvmetcli JSON file
+ *   nvmfd --config FILE         an nvmetcli JSON file, or one SPDK's rpc.py save_config wrote
+ *   nvmfd --rpc-socket PATH     the JSON-RPC socket (default /var/tmp/nvmfd.sock)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,9 +16,11 @@
 
 #include "acceptor.h"
 #include "config.h"
+#include "metrics.h"
 #include "ctrl/target.h"
 #include "reactor.h"
 #include "util/size.h"
+#include "rpc.h"
 
 #define DEFAULT_NQN "nqn.2024-01.io.nvmf:default"
 #define DEFAULT_NAMESPACE "ram:1G"
@@ -40,12 +43,15 @@ struct options {
 	const char *config;
 	unsigned reactors;
 	uint64_t buffer_budget; /* 0: the default */
+	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
+	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
-		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--buffer-budget SIZE]\n"
+		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
+		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n");
 }
@@ -66,8 +72,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},     {"subsystem", required_argument, NULL, 's'},
 		{"namespace", required_argument, NULL, 'n'},  {"allow-host", required_argument, NULL, 'a'},
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
+		{"rpc-socket", required_argument, NULL, 'R'}, {"metrics", required_argument, NULL, 'M'},
 		{"buffer-budget", required_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -116,6 +124,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case 'R':
+			o->rpc_socket = optarg;
+			break;
+		case 'M':
+			o->metrics = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -159,6 +173,27 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 		}
 	}
 	return 0;
+}
+
+/* An nvmetcli file, or the calls of an SPDK save_config file replayed. */
+static int load_config(struct rpc_ctx *rpc, const char *path, char *err, size_t errlen)
+{
+	json_object *root = json_object_from_file(path);
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
+		return -1;
+	}
+	int rc;
+	if (rpc_config_is_spdk(root)) {
+		char why[512];
+		rc = rpc_config_load(rpc, root, why, sizeof(why));
+		if (rc < 0)
+			snprintf(err, errlen, "%s: %.400s", path, why);
+	} else {
+		rc = config_load(path, rpc->tgt, rpc->acc, err, errlen);
+	}
+	json_object_put(root);
+	return rc;
 }
 
 /* The first command-line listener, for the "connect with" hint. */
@@ -228,6 +263,10 @@ int main(int argc, char **argv)
 	int status = 1;
 	struct reactor *reactors[MAX_REACTORS] = {0};
 	struct acceptor *acc = NULL;
+	struct rpc_server *server = NULL;
+	struct metrics_server *metrics = NULL;
+	struct rpc_ctx rpc = {0};
+	struct bdev_registry *bdevs = NULL;
 	struct nvmf_tgt *tgt = nvmf_tgt_create();
 	if (!tgt) {
 		perror("nvmfd: target");
@@ -246,14 +285,42 @@ int main(int argc, char **argv)
 	if (!acc)
 		goto out;
 	char err[512];
-	if (o.config && config_load(o.config, tgt, acc, err, sizeof(err)) < 0) {
-		fprintf(stderr, "nvmfd: %s\n", err);
+	rpc.tgt = tgt;
+	rpc.acc = acc;
+	rpc.bdevs = bdevs = bdev_registry_create();
+	rpc.next_portid = 0x4000;
+	if (!bdevs || (o.config && load_config(&rpc, o.config, err, sizeof(err)) < 0)) {
+		fprintf(stderr, "nvmfd: %s\n", bdevs ? err : "out of memory");
 		goto out;
 	}
 	if (create_flag_subsystems(tgt, &o) < 0 || listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
 		goto out;
 	if (acceptor_start(acc) < 0)
 		goto out;
+	rpc_adopt_namespaces(&rpc);
+	server = rpc_server_start(o.rpc_socket ? o.rpc_socket : RPC_DEFAULT_SOCKET, &rpc, err, sizeof(err));
+	if (!server && o.rpc_socket) {
+		fprintf(stderr, "nvmfd: %s\n", err);
+		goto out;
+	}
+	if (!server)
+		fprintf(stderr, "nvmfd: no JSON-RPC: %s\n", err);
+	else
+		printf("nvmfd: JSON-RPC on %s\n", o.rpc_socket ? o.rpc_socket : RPC_DEFAULT_SOCKET);
+	if (o.metrics) {
+		struct nvmf_port_addr ma;
+		if (parse_listen_address(o.metrics, &ma) < 0) {
+			fprintf(stderr, "nvmfd: --metrics wants ADDR:PORT or [V6ADDR]:PORT, not '%s'\n", o.metrics);
+			goto out;
+		}
+		metrics = metrics_start(tgt, &ma, err, sizeof(err));
+		if (!metrics) {
+			fprintf(stderr, "nvmfd: %s\n", err);
+			goto out;
+		}
+		printf("nvmfd: metrics on http://%s%s%s:%s/metrics\n", ma.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", ma.traddr,
+		       ma.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", ma.trsvcid);
+	}
 	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
 	if (embedded) {
 		printf("nvmfd: connect with: nvme connect -t tcp -a %s -s %s -n %s\n", first_listener.traddr,
@@ -266,7 +333,9 @@ int main(int argc, char **argv)
 	printf("nvmfd: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	status = 0;
 out:
-	/* Stop accepting first, then close every connection on its reactor. */
+	/* No more changes; stop accepting, then close every connection on its reactor. */
+	rpc_server_stop(server);
+	metrics_stop(metrics);
 	acceptor_destroy(acc);
 	for (unsigned i = 0; i < o.reactors; i++) {
 		if (reactors[i])
@@ -275,6 +344,7 @@ out:
 	for (unsigned i = 0; i < o.reactors; i++)
 		reactor_destroy(reactors[i]);
 	nvmf_tgt_destroy(tgt);
+	bdev_registry_destroy(bdevs);
 	for (unsigned i = 0; i < o.nsubsystems; i++) {
 		if (!embedded) {
 			free(o.subsystems[i].namespaces);
