@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "host_internal.h"
+#include "util/clock.h"
 
 void host_set_error(struct nvmf_host_ctrl *c, const char *fmt, ...)
 {
@@ -212,7 +213,7 @@ static void sleep_ms(int ms)
 /* Poll CSTS until (CSTS & mask) == want, for up to ms. */
 static int wait_csts(struct nvmf_host_ctrl *c, uint32_t mask, uint32_t want, int ms, const char *what)
 {
-	uint64_t deadline = host_now_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t deadline = nvmf_clock_ns() + (uint64_t)ms * 1000000ull;
 	for (;;) {
 		uint64_t csts;
 		int rc = nvmf_host_property_get(c, NVME_REG_CSTS, false, &csts);
@@ -224,7 +225,7 @@ static int wait_csts(struct nvmf_host_ctrl *c, uint32_t mask, uint32_t want, int
 		}
 		if ((csts & mask) == want)
 			return 0;
-		if (host_now_ns() > deadline) {
+		if (nvmf_clock_ns() > deadline) {
 			host_set_error(c, "%s: timed out after %d ms (CSTS 0x%x)", what, ms, (unsigned)csts);
 			return -ETIMEDOUT;
 		}
@@ -298,7 +299,7 @@ static int establish(struct nvmf_host_ctrl *c, bool first)
 		to_ms = 500;
 	if ((rc = wait_csts(c, NVME_CSTS_RDY, NVME_CSTS_RDY, to_ms, "enabling the controller (CSTS.RDY)")))
 		return rc;
-	c->ka_next_ns = host_now_ns() + (uint64_t)c->opts.kato_ms * 500000ull;
+	c->ka_next_ns = nvmf_clock_ns() + (uint64_t)c->opts.kato_ms * 500000ull;
 	c->live = true;
 	if ((rc = nvmf_host_identify(c, NVME_CNS_CONTROLLER, 0, 0, &c->id)))
 		return rc;
@@ -334,7 +335,7 @@ static int establish(struct nvmf_host_ctrl *c, bool first)
 			if ((rc = connect_queue(c, c->ioq[i])))
 				return rc;
 	}
-	c->ka_next_ns = host_now_ns() + (uint64_t)c->opts.kato_ms * 500000ull;
+	c->ka_next_ns = nvmf_clock_ns() + (uint64_t)c->opts.kato_ms * 500000ull;
 	c->ka_outstanding = false;
 	c->live = true;
 	return 0;
@@ -409,7 +410,7 @@ void host_keep_alive(struct nvmf_host_ctrl *c)
 	/* Only once the controller is enabled: Linux's nvmet rejects Keep Alive while CC.EN is 0. */
 	if (!c->opts.kato_ms || !c->live || !c->admin.qp || c->admin.error)
 		return;
-	uint64_t now = host_now_ns();
+	uint64_t now = nvmf_clock_ns();
 	if (now < c->ka_next_ns || c->ka_outstanding)
 		return;
 	struct nvme_command sqe = {.opc = NVME_OPC_KEEP_ALIVE};
@@ -443,7 +444,7 @@ int nvmf_host_ctrl_next_timeout_ms(const struct nvmf_host_ctrl *c)
 {
 	if (!c->opts.kato_ms)
 		return -1;
-	uint64_t now = host_now_ns();
+	uint64_t now = nvmf_clock_ns();
 	return now >= c->ka_next_ns ? 0 : (int)((c->ka_next_ns - now) / 1000000ull) + 1;
 }
 
@@ -471,10 +472,10 @@ int nvmf_host_ctrl_reconnect(struct nvmf_host_ctrl *c)
 		if (c->ioq[i]->error)
 			snprintf(first_error, sizeof(first_error), "%s", c->ioq[i]->errmsg);
 	teardown_queues(c);
-	uint64_t deadline = host_now_ns() + (uint64_t)c->opts.ctrl_loss_tmo_s * 1000000000ull;
+	uint64_t deadline = nvmf_clock_ns() + (uint64_t)c->opts.ctrl_loss_tmo_s * 1000000000ull;
 	int delay_ms = (c->opts.reconnect_delay_s > 0 ? c->opts.reconnect_delay_s : 1) * 1000;
 	int rc = -ENOTCONN;
-	while (host_now_ns() < deadline) {
+	while (nvmf_clock_ns() < deadline) {
 		sleep_ms(delay_ms);
 		rc = establish(c, false);
 		if (rc == 0)

@@ -61,7 +61,6 @@ struct nvmf_host_ctrl {
 	char errmsg[512];
 };
 
-uint64_t host_now_ns(void);
 void host_set_error(struct nvmf_host_ctrl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Queue pair plumbing (io.c). */

@@ -7,13 +7,7 @@
 #include <string.h>
 
 #include "host_internal.h"
-
-uint64_t host_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "util/clock.h"
 
 int hq_init(struct nvmf_host_qpair *hq, struct nvmf_host_ctrl *c, uint16_t qid, uint16_t qsize)
 {
@@ -237,7 +231,7 @@ int hq_exec(struct nvmf_host_qpair *hq, const struct nvme_command *sqe, void *bu
 	int rc = hq_submit(hq, sqe, buf, len, send, sync_cb, &w);
 	if (rc)
 		return rc;
-	uint64_t deadline = host_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 10000) * 1000000ull;
+	uint64_t deadline = nvmf_clock_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 10000) * 1000000ull;
 	bool held = false;
 	/* Blocking I/O on the admin queue's thread keeps the association alive too. */
 	struct nvmf_host_ctrl *c = hq->ctrl;
@@ -256,7 +250,7 @@ int hq_exec(struct nvmf_host_qpair *hq, const struct nvme_command *sqe, void *bu
 			held = true;
 			break;
 		}
-		uint64_t now = host_now_ns();
+		uint64_t now = nvmf_clock_ns();
 		if (now >= deadline) {
 			snprintf(hq->errmsg, sizeof(hq->errmsg), "%s queue %u: command timed out after %d ms",
 				 hq->qid ? "I/O" : "admin", hq->qid, timeout_ms);

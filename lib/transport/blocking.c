@@ -7,26 +7,21 @@
 #include <time.h>
 
 #include "transport/transport_internal.h"
+#include "util/clock.h"
 
 /* timeout_ms <= 0 waits forever. */
 static int64_t deadline_of(int timeout_ms)
 {
-	struct timespec ts;
-
 	if (timeout_ms <= 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	return (int64_t)nvmf_clock_ms() + timeout_ms;
 }
 
 static int remaining_ms(int64_t deadline)
 {
-	struct timespec ts;
-
 	if (deadline < 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	int64_t left = deadline - (int64_t)nvmf_clock_ms();
 	return left > 0 ? (int)left : 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "histogram.h"
+#include "util/clock.h"
 
 enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW, W_RW };
 
@@ -86,13 +87,6 @@ struct perf {
 	struct worker *workers;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -131,7 +125,7 @@ static void task_submit(struct task *t)
 {
 	struct worker *w = t->w;
 	struct perf *p = w->p;
-	t->start_ns = now_ns();
+	t->start_ns = nvmf_clock_ns();
 	int rc = t->is_read ? nvmf_host_read(t->qp, p->a.nsid, t->lba, p->nlb, t->buf, p->a.io_size, io_done, t)
 			    : nvmf_host_write(t->qp, p->a.nsid, t->lba, p->nlb, t->buf, p->a.io_size, io_done, t);
 	if (rc == -EBUSY) {
@@ -200,7 +194,7 @@ static void io_done(void *arg, const struct nvmf_host_completion *cpl)
 	struct task *t = arg;
 	struct worker *w = t->w;
 	struct perf *p = w->p;
-	uint64_t end = now_ns();
+	uint64_t end = nvmf_clock_ns();
 	hist_add(&w->hist, end - t->start_ns);
 	w->last_progress_ns = end;
 	atomic_store_explicit(&w->ios, atomic_load_explicit(&w->ios, memory_order_relaxed) + 1, memory_order_relaxed);
@@ -268,7 +262,7 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
-	uint64_t cpu0 = thread_cpu_ns(), t0 = now_ns();
+	uint64_t cpu0 = thread_cpu_ns(), t0 = nvmf_clock_ns();
 	w->last_progress_ns = t0;
 	w->inflight = p->a.depth;
 	for (unsigned i = 0; i < p->a.depth; i++)
@@ -303,7 +297,7 @@ static void *worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (++idle % 4096 == 0 && now_ns() - w->last_progress_ns > (uint64_t)p->timeout_ms * 1000000ull) {
+		if (++idle % 4096 == 0 && nvmf_clock_ns() - w->last_progress_ns > (uint64_t)p->timeout_ms * 1000000ull) {
 			char msg[64];
 			snprintf(msg, sizeof(msg), "%d ms", p->timeout_ms);
 			worker_fail(w, "no completion for %s: target stalled", msg);
@@ -311,7 +305,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	w->cpu_ns = thread_cpu_ns() - cpu0;
-	w->elapsed_s = (double)(now_ns() - t0) / 1e9;
+	w->elapsed_s = (double)(nvmf_clock_ns() - t0) / 1e9;
 	atomic_store(&w->done, true);
 	return NULL;
 }
@@ -508,7 +502,7 @@ int cmd_perf(int argc, char **argv)
 		nvmf_host_disconnect(c);
 		return 2;
 	}
-	p->seed = now_ns() ^ (uint64_t)getpid() << 32;
+	p->seed = nvmf_clock_ns() ^ (uint64_t)getpid() << 32;
 	p->workers = calloc(a->threads, sizeof(*p->workers));
 	for (unsigned i = 0; i < a->threads; i++) {
 		struct worker *w = &p->workers[i];
@@ -540,7 +534,7 @@ int cmd_perf(int argc, char **argv)
 
 	struct rusage ru0, ru1;
 	getrusage(RUSAGE_SELF, &ru0);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = nvmf_clock_ns();
 	for (unsigned i = 0; i < a->threads; i++)
 		pthread_create(&p->workers[i].th, NULL, worker_main, &p->workers[i]);
 
@@ -559,7 +553,7 @@ int cmd_perf(int argc, char **argv)
 			cli_error(&cli, "admin queue: %s", nvmf_host_ctrl_error(c));
 			atomic_store(&p->stop, true);
 		}
-		uint64_t now = now_ns();
+		uint64_t now = nvmf_clock_ns();
 		if (!a->count && now - t0 >= (uint64_t)a->seconds * 1000000000ull)
 			atomic_store(&p->stop, true);
 		if (now >= next_tick) {
@@ -579,7 +573,7 @@ int cmd_perf(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < a->threads; i++)
 		pthread_join(p->workers[i].th, NULL);
-	double elapsed = (double)(now_ns() - t0) / 1e9;
+	double elapsed = (double)(nvmf_clock_ns() - t0) / 1e9;
 	getrusage(RUSAGE_SELF, &ru1);
 
 	struct hist *total = malloc(sizeof(*total));
