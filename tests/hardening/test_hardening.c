@@ -7,6 +7,7 @@
  *             response arrives once the host reads
  *   fairness  a host streaming commands gets a bounded share of each reactor pass
  *   blocked   queues whose hosts stopped reading cost the reactor no reads while it serves others
+ *   config    the limits from the config file's "limits" object and flags (flags win); bad values refused
  * Every assertion is a count or a size; waits only bound how long the test may take.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nvmf/tcp_spec.h>
@@ -503,6 +505,84 @@ static void case_blocked(void)
 	target_stop(&t);
 }
 
+/* ---- config ---- */
+
+static void write_config(char *path, const char *limits)
+{
+	char json[1024];
+	snprintf(json, sizeof(json),
+		 "{\"subsystems\":[{\"nqn\":\"%s\",\"attr\":{\"allow_any_host\":\"1\"},"
+		 "\"namespaces\":[{\"nsid\":1,\"device\":{\"path\":\"null:1G\"}}]}],\"limits\":%s}",
+		 TEST_NQN, limits);
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(write(fd, json, strlen(json)) == (ssize_t)strlen(json));
+	close(fd);
+}
+
+/* Connections admitted from one address until the first refusal (at most 8). */
+static int admitted_per_host(const char *port)
+{
+	struct host h[8];
+	int n = 0;
+	while (n < 8 && try_connect(&h[n], port, "127.0.0.1"))
+		n++;
+	for (int i = 0; i < n; i++)
+		host_close(&h[i]);
+	return n;
+}
+
+/* nvmfd refuses to start: exit status 2. */
+static void check_refused(const char *const *args)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		const char *argv[16] = {nvmfd_path, "--listen", "127.0.0.1:0"};
+		for (int i = 0; args[i] && i < 12; i++)
+			argv[3 + i] = args[i];
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execv(nvmfd_path, (char *const *)argv);
+		_exit(127);
+	}
+	int status = 0;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+}
+
+static void case_config(void)
+{
+	char path[] = "/tmp/nvmfd-limits-XXXXXX";
+	write_config(path, "{\"max_connections_per_host\":1,\"read_budget\":\"32K\",\"tx_backlog\":0}");
+	struct target t;
+	const char *file_only[] = {"--config", path, NULL};
+	target_start(&t, nvmfd_path, file_only);
+	CHECK(admitted_per_host(t.port) == 1);
+	target_stop(&t);
+	const char *flag_wins[] = {"--config", path, "--max-connections-per-host", "2", NULL};
+	target_start(&t, nvmfd_path, flag_wins);
+	CHECK(admitted_per_host(t.port) == 2);
+	target_stop(&t);
+	unlink(path);
+
+	const char *bad_flags[][3] = {
+		{"--read-budget", "0", NULL},	  {"--read-budget", "100", NULL},   {"--tx-backlog", "12", NULL},
+		{"--max-connections", "x", NULL}, {"--max-connections", "2M", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++)
+		check_refused(bad_flags[i]);
+	const char *bad_limits[] = {"{\"read_budget\":\"1K\"}", "{\"max_conections\":4}", "[1]"};
+	for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
+		char bad[] = "/tmp/nvmfd-limits-XXXXXX";
+		write_config(bad, bad_limits[i]);
+		const char *args[] = {"--config", bad, NULL};
+		check_refused(args);
+		unlink(bad);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -522,6 +602,8 @@ int main(int argc, char **argv)
 		case_fairness(argc > 3 ? (unsigned)atoi(argv[3]) : 16);
 	else if (strcmp(c, "blocked") == 0)
 		case_blocked();
+	else if (strcmp(c, "config") == 0)
+		case_config();
 	else {
 		fprintf(stderr, "unknown case %s\n", c);
 		return 2;
