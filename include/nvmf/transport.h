@@ -133,8 +133,9 @@ void nvmf_qpair_set_callbacks(struct nvmf_qpair *qp, nvmf_receive_cb receive_cb,
 
 int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 /*
- * Write queued output, then read (up to the read budget, while the transmit
- * backlog is below its limit) and handle what arrived, then flush.  Never blocks.
+ * Read (up to the read budget, while the transmit backlog is below its
+ * limit; a full backlog is written first) and handle what arrived, then
+ * flush.  Never blocks.
  * Returns the number of PDUs handled (>= 0) while the queue pair is alive,
  * or a negative errno once it has failed (error_cb has run).
  * After a fatal protocol error the pending callbacks run at once, but the
@@ -146,7 +147,8 @@ int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 int nvmf_qpair_process(struct nvmf_qpair *qp);
 /* Write queued output.  0 when all is out, -EAGAIN when some remains, other negative errno on failure. */
 int nvmf_qpair_flush(struct nvmf_qpair *qp);
-/* Output is waiting for the socket to drain: poll for POLLOUT too. */
+/* Output is waiting for the socket to drain, or input held back by a full
+ * transmit backlog waits to be handled: poll for POLLOUT too. */
 bool nvmf_qpair_want_write(const struct nvmf_qpair *qp);
 /*
  * Input is taken: poll for POLLIN.  False while the transmit backlog is at

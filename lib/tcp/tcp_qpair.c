@@ -500,7 +500,9 @@ static int tcp_flush(struct nvmf_qpair *qp)
 
 static bool tcp_want_write(const struct nvmf_qpair *qp)
 {
-	return TQ(qp)->txq_head != NULL;
+	/* Input held back behind a full backlog is handled by the process() that POLLOUT brings,
+	 * even when a flush() has emptied the queue meanwhile (no POLLIN would come for it). */
+	return TQ(qp)->txq_head != NULL || TQ(qp)->rx_held;
 }
 
 static bool tcp_want_read(const struct nvmf_qpair *qp)
