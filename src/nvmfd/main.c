@@ -210,6 +210,18 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 	return 0;
 }
 
+static void free_options(struct options *o, bool embedded)
+{
+	for (unsigned i = 0; i < o->nsubsystems; i++) {
+		if (!embedded) {
+			free(o->subsystems[i].namespaces);
+			free(o->subsystems[i].hosts);
+		}
+	}
+	free(o->subsystems);
+	free(o->listens);
+}
+
 /* The config file's limits, then the flags'.  0, or -1 after a message. */
 static int resolve_limits(const struct options *o, struct nvmfd_limits *l)
 {
@@ -261,8 +273,10 @@ int main(int argc, char **argv)
 		o.nlistens = 1;
 	}
 	struct nvmfd_limits limits;
-	if (resolve_limits(&o, &limits) < 0)
+	if (resolve_limits(&o, &limits) < 0) {
+		free_options(&o, embedded);
 		return 2;
+	}
 	raise_fd_limit(&limits);
 	if (o.reactors == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -336,13 +350,6 @@ out:
 		reactor_destroy(reactors[i]);
 	nvmf_tgt_destroy(tgt);
 	conn_limits_destroy(admission);
-	for (unsigned i = 0; i < o.nsubsystems; i++) {
-		if (!embedded) {
-			free(o.subsystems[i].namespaces);
-			free(o.subsystems[i].hosts);
-		}
-	}
-	free(o.subsystems);
-	free(o.listens);
+	free_options(&o, embedded);
 	return status;
 }
