@@ -3,11 +3,12 @@
 # hosts: none, 16 and 60 blocked hosts (reads queued, responses never read), and one host
 # streaming commands as fast as nvmfd takes them.  Prints figures; asserts nothing.
 #
-#   bash bench/hostile-bench.sh [-t SECONDS] [--build-dir DIR] [--port N] [-- NVMFD-FLAGS...]
+#   bash bench/hostile-bench.sh [-t SECONDS] [--build-dir DIR] [--port N] [--nvmfd PATH] [-- NVMFD-FLAGS...]
 #
 # nvmfd (--reactors 1, a null namespace) runs on CPU 0 and `nvmf perf` (QD1 4 KiB random reads)
 # on CPU 1 when the machine has two; the hostile hosts (build/bench/hostile) run anywhere.
-# Flags after -- go to nvmfd (e.g. --read-budget 16K, --tx-backlog 0).
+# Flags after -- go to nvmfd (e.g. --read-budget 16K, --tx-backlog 0); --nvmfd runs another
+# nvmfd binary (an older build, to compare) with this build's hosts.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,13 +17,15 @@ SECS=5
 BUILD="$ROOT/build"
 PORT=44300
 EXTRA=()
+NVMFD=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) SECS=${2:?-t wants seconds}; shift ;;
 	--build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
 	--port) PORT=${2:?--port wants a number}; shift ;;
+	--nvmfd) NVMFD=${2:?--nvmfd wants a path}; shift ;;
 	--) shift; EXTRA=("$@"); break ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
 	*) echo "hostile-bench: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -30,7 +33,7 @@ done
 
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" >/dev/null || exit 1
 ninja -C "$BUILD" >/dev/null || exit 1
-NVMFD="$BUILD/src/nvmfd/nvmfd"
+NVMFD=${NVMFD:-$BUILD/src/nvmfd/nvmfd}
 NVMF="$BUILD/src/nvmf/nvmf"
 HOSTILE="$BUILD/bench/hostile"
 NQN=nqn.2024-01.io.nvmf:hostile-bench
@@ -66,7 +69,7 @@ if ! wait_for "$TMP/nvmfd.log" "nvmfd: ready" 10; then
 	cat "$TMP/nvmfd.log" >&2
 	exit 1
 fi
-echo "hostile-bench: $(grep 'nvmfd: limits' "$TMP/nvmfd.log")"
+echo "hostile-bench: $NVMFD; $(grep 'nvmfd: limits' "$TMP/nvmfd.log" || echo 'no limits line')"
 echo "hostile-bench: good host: nvmf perf -q 1 -o 4096 -w randread -t $SECS; one reactor"
 printf '%-22s %10s %10s %10s %10s %12s\n' "case" "IOPS" "mean us" "p50 us" "p99 us" "nvmfd RSS"
 
