@@ -91,15 +91,18 @@ typedef void (*nvmf_error_cb)(void *arg, struct nvmf_qpair *qp, int error);
 /*
  * Resource limits of one queue pair (0 in a field: the transport's default).
  * read_budget: bytes one nvmf_qpair_process() call reads at most (NVMe/TCP
- * default 1 MiB).  tx_backlog: once the output waiting for the peer (PDU
- * bytes plus the transport's bookkeeping per PDU) reaches this, the queue
- * pair reads and handles no more input until it falls below again (default
- * no limit).  Whatever the limits, every byte read is handled before
- * process() returns unless the backlog is full; then it waits in the queue
- * pair and is handled as soon as output drains.
+ * default 1 MiB).  max_pdus: protocol data units (commands, data transfers)
+ * one call handles at most (default no limit).  tx_backlog: once the output
+ * waiting for the peer (PDU bytes plus the transport's bookkeeping per PDU)
+ * reaches this, the queue pair reads and handles no more input until it
+ * falls below again (default no limit).  Input read but not handled because
+ * of max_pdus or a full backlog waits in the queue pair; want_write() stays
+ * true meanwhile, so that the owner calls process() again when the socket
+ * is writable (at once, unless output is stuck).
  */
 struct nvmf_qpair_limits {
 	size_t read_budget;
+	unsigned max_pdus;
 	size_t tx_backlog;
 };
 
@@ -134,8 +137,8 @@ void nvmf_qpair_set_callbacks(struct nvmf_qpair *qp, nvmf_receive_cb receive_cb,
 int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 /*
  * Read (up to the read budget, while the transmit backlog is below its
- * limit; a full backlog is written first) and handle what arrived, then
- * flush.  Never blocks.
+ * limit; a full backlog is written first) and handle what arrived (up to
+ * max_pdus), then flush.  Never blocks.
  * Returns the number of PDUs handled (>= 0) while the queue pair is alive,
  * or a negative errno once it has failed (error_cb has run).
  * After a fatal protocol error the pending callbacks run at once, but the
@@ -147,8 +150,8 @@ int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 int nvmf_qpair_process(struct nvmf_qpair *qp);
 /* Write queued output.  0 when all is out, -EAGAIN when some remains, other negative errno on failure. */
 int nvmf_qpair_flush(struct nvmf_qpair *qp);
-/* Output is waiting for the socket to drain, or input held back by a full
- * transmit backlog waits to be handled: poll for POLLOUT too. */
+/* Output is waiting for the socket to drain, or input held back by the
+ * limits waits to be handled: poll for POLLOUT too. */
 bool nvmf_qpair_want_write(const struct nvmf_qpair *qp);
 /*
  * Input is taken: poll for POLLIN.  False while the transmit backlog is at

@@ -143,7 +143,9 @@ struct tcp_qpair {
 	uint32_t rx_datal;
 	struct tcp_capsule *rx_tc;
 	size_t read_budget;
-	/* Parsing stopped at a PDU boundary because the transmit backlog is full. */
+	unsigned pdu_limit; /* per process() call; 0: none */
+	unsigned rx_quota;  /* PDUs this call may still handle */
+	/* Parsing stopped at a PDU boundary: the transmit backlog is full or the quota spent. */
 	bool rx_held;
 
 	/* Transmit backlog: queued PDU bytes plus one tcp_tx_item each; input stops at tx_limit (0: never). */

@@ -5,6 +5,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	tcp_pool_init(&tq->capsule_pool, sizeof(struct tcp_capsule), 32);
 	tcp_pool_init(&tq->xfer_pool, sizeof(struct tcp_xfer), 32);
 	tq->read_budget = p->limits.read_budget ? p->limits.read_budget : TCP_DEFAULT_READ_BUDGET;
+	tq->pdu_limit = p->limits.max_pdus;
 	tq->tx_limit = p->limits.tx_backlog;
 	tq->qp.admin = p->admin;
 	tq->qp.na = na; /* the generic layer sets it too; the transport's init needs it */
@@ -319,8 +321,9 @@ static int rx_parse(struct tcp_qpair *tq)
 		/* RX_HDR */
 		if (avail < sizeof(struct nvme_tcp_common_header))
 			break;
-		/* A peer that does not read its responses gets no more commands handled. */
-		if (tcp_tx_full(tq)) {
+		/* A peer that does not read its responses gets no more commands handled;
+		 * one that sends many gets its share of this call. */
+		if (tcp_tx_full(tq) || tq->rx_quota == 0) {
 			tq->rx_held = true;
 			break;
 		}
@@ -364,6 +367,7 @@ static int rx_parse(struct tcp_qpair *tq)
 		tq->rx_crc = NVMF_CRC32C_INIT;
 		tq->rx_flags = ch.flags;
 		handled++;
+		tq->rx_quota--;
 		if (handle_header(tq, p) < 0)
 			return -1;
 		if (tq->rx_left)
@@ -450,11 +454,12 @@ static int tcp_process(struct nvmf_qpair *qp)
 	}
 	if (tq->dead)
 		return -ENOTCONN;
-	/* Reads stop at the budget so one busy connection cannot starve the others of a
-	 * shared thread; every read is parsed before leaving, so nothing waits in the buffer
-	 * unseen, except input held back while the transmit backlog is full. */
+	/* Reads stop at the budget and parsing at the PDU quota so that one busy connection
+	 * cannot starve the others of a shared thread; what is read is parsed before leaving,
+	 * except input held back (rx_held: want_write stays true until it is handled). */
 	size_t budget = tq->read_budget;
 	bool more_input = true;
+	tq->rx_quota = tq->pdu_limit ? tq->pdu_limit : UINT_MAX;
 	for (;;) {
 		/* A full backlog holds input back: what drains now lets it in. */
 		if (tcp_tx_full(tq) && tx_push(tq) < 0)
@@ -464,11 +469,11 @@ static int tcp_process(struct nvmf_qpair *qp)
 			return tq->terminating ? handled : -EPROTO;
 		handled += n;
 		if (tq->rx_held) {
-			if (n == 0)
-				break; /* the peer is not reading: wait for POLLOUT */
+			if (n == 0 || tq->rx_quota == 0)
+				break; /* the peer is not reading, or this call's share is spent: POLLOUT brings us back */
 			continue;
 		}
-		if (!more_input || budget == 0 || tcp_tx_full(tq))
+		if (!more_input || budget == 0 || tq->rx_quota == 0 || tcp_tx_full(tq))
 			break;
 		bool short_read = false;
 		ssize_t r = rx_fill(tq, &short_read, budget);
@@ -500,8 +505,8 @@ static int tcp_flush(struct nvmf_qpair *qp)
 
 static bool tcp_want_write(const struct nvmf_qpair *qp)
 {
-	/* Input held back behind a full backlog is handled by the process() that POLLOUT brings,
-	 * even when a flush() has emptied the queue meanwhile (no POLLIN would come for it). */
+	/* Input held back (full backlog, spent quota) is handled by the process() that POLLOUT
+	 * brings, even with the queue empty (no POLLIN would come for it). */
 	return TQ(qp)->txq_head != NULL || TQ(qp)->rx_held;
 }
 
@@ -518,6 +523,7 @@ static void tcp_set_limits(struct nvmf_qpair *qp, const struct nvmf_qpair_limits
 	struct tcp_qpair *tq = TQ(qp);
 
 	tq->read_budget = limits->read_budget ? limits->read_budget : TCP_DEFAULT_READ_BUDGET;
+	tq->pdu_limit = limits->max_pdus;
 	tq->tx_limit = limits->tx_backlog;
 }
 

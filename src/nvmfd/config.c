@@ -6,7 +6,8 @@
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
  * nvmfd's own resource budgets: {"limits":{"max_connections":1024,"max_connections_per_host":128,
- *                                "tx_backlog":"256K","read_budget":"64K"}} (unknown keys there are errors).
+ *                                "tx_backlog":"256K","read_budget":"64K","commands_per_pass":128}}
+ * (unknown keys there are errors).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@ int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, ch
 struct nvmfd_limits;
 
 /* Apply the file's "limits" object (keys: max_connections, max_connections_per_host,
- * tx_backlog, read_budget) onto l.  Returns 0, or -1 with a message in err. */
+ * tx_backlog, read_budget, commands_per_pass) onto l.  Returns 0, or -1 with a message in err. */
 int config_load_limits(const char *path, struct nvmfd_limits *l, char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,7 @@ struct nvmfd_limits nvmfd_limits_default(void)
 		.max_connections_per_host = NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST,
 		.tx_backlog = NVMFD_DEFAULT_TX_BACKLOG,
 		.read_budget = NVMFD_DEFAULT_READ_BUDGET,
+		.commands_per_pass = NVMFD_DEFAULT_COMMANDS_PER_PASS,
 	};
 }
 
@@ -48,7 +49,8 @@ static int parse_number(const char *s, uint64_t max, uint64_t *out)
 
 int nvmfd_limits_set(struct nvmfd_limits *l, const char *name, const char *value, char *err, size_t errlen)
 {
-	static const char *const names[] = {"max-connections", "max-connections-per-host", "tx-backlog", "read-budget"};
+	static const char *const names[] = {"max-connections", "max-connections-per-host", "tx-backlog", "read-budget",
+					    "commands-per-pass"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		known |= strcmp(name, names[i]) == 0;
@@ -57,7 +59,8 @@ int nvmfd_limits_set(struct nvmfd_limits *l, const char *name, const char *value
 		return -1;
 	}
 	uint64_t v;
-	bool conns = strcmp(name, "max-connections") == 0 || strcmp(name, "max-connections-per-host") == 0;
+	bool conns = strcmp(name, "max-connections") == 0 || strcmp(name, "max-connections-per-host") == 0 ||
+		     strcmp(name, "commands-per-pass") == 0;
 	bool budget = strcmp(name, "read-budget") == 0;
 	uint64_t min = budget ? NVMFD_MIN_READ_BUDGET : strcmp(name, "tx-backlog") == 0 ? NVMFD_MIN_TX_BACKLOG : 1;
 	uint64_t max = conns ? 1000000 : (uint64_t)1 << 30;
@@ -72,6 +75,8 @@ int nvmfd_limits_set(struct nvmfd_limits *l, const char *name, const char *value
 		l->max_connections_per_host = (unsigned)v;
 	else if (strcmp(name, "tx-backlog") == 0)
 		l->tx_backlog = (size_t)v;
+	else if (strcmp(name, "commands-per-pass") == 0)
+		l->commands_per_pass = (unsigned)v;
 	else
 		l->read_budget = (size_t)v;
 	return 0;
@@ -87,13 +92,15 @@ static void describe_count(char *buf, size_t len, unsigned n)
 
 void nvmfd_limits_describe(const struct nvmfd_limits *l, char *buf, size_t len)
 {
-	char total[16], per_host[16], backlog[32];
+	char total[16], per_host[16], backlog[32], commands[16];
 	describe_count(total, sizeof(total), l->max_connections);
 	describe_count(per_host, sizeof(per_host), l->max_connections_per_host);
+	describe_count(commands, sizeof(commands), l->commands_per_pass);
 	if (l->tx_backlog)
 		snprintf(backlog, sizeof(backlog), "%zu bytes", l->tx_backlog);
 	else
 		snprintf(backlog, sizeof(backlog), "unlimited");
-	snprintf(buf, len, "connections %s (per host %s), transmit backlog %s, read budget %zu bytes per pass", total,
-		 per_host, backlog, l->read_budget);
+	snprintf(buf, len,
+		 "connections %s (per host %s), transmit backlog %s, read budget %zu bytes and %s commands per pass",
+		 total, per_host, backlog, l->read_budget, commands);
 }

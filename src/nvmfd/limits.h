@@ -12,6 +12,7 @@
 #define NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST 128
 #define NVMFD_DEFAULT_TX_BACKLOG (256 * 1024)
 #define NVMFD_DEFAULT_READ_BUDGET (64 * 1024)
+#define NVMFD_DEFAULT_COMMANDS_PER_PASS 128
 
 struct nvmfd_limits {
 	/* Connections open at once, all hosts together; more are closed at accept. */
@@ -22,6 +23,8 @@ struct nvmfd_limits {
 	size_t tx_backlog;
 	/* Per connection: bytes read in one reactor pass. */
 	size_t read_budget;
+	/* Per connection: PDUs (commands, write data) handled in one reactor pass; 0: no limit. */
+	unsigned commands_per_pass;
 };
 
 /* Bounds on the values accepted. */
@@ -31,8 +34,8 @@ struct nvmfd_limits {
 struct nvmfd_limits nvmfd_limits_default(void);
 /*
  * Set the limit named (a flag's name: "max-connections", "max-connections-per-host",
- * "tx-backlog", "read-budget") from "N" or "N[K|M|G]" (1024-based).
- * Connection limits and tx-backlog take 0 for "no limit".  0, or -1 with a message in err.
+ * "tx-backlog", "read-budget", "commands-per-pass") from "N" or "N[K|M|G]" (1024-based).
+ * All but read-budget take 0 for "no limit".  0, or -1 with a message in err.
  */
 int nvmfd_limits_set(struct nvmfd_limits *l, const char *name, const char *value, char *err, size_t errlen);
 /* One line describing the limits in force, for the log. */

@@ -5,6 +5,7 @@
  *   nvmfd --listen ADDR:PORT --subsystem NQN --namespace ram:1G --allow-host HOSTNQN ...
  *   nvmfd --config FILE         an nvmetcli JSON file
  *   nvmfd --max-connections N --max-connections-per-host N --tx-backlog BYTES --read-budget BYTES
+ *         --commands-per-pass N
  */
 #include <errno.h>
 #include <getopt.h>
@@ -53,15 +54,16 @@ static void usage(FILE *f)
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N]\n"
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
-		   "             [--read-budget BYTES]\n"
+		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n"
 		   "Limits (0: none; BYTES may end in K, M or G): --max-connections (default %d),\n"
 		   "--max-connections-per-host (default %d), --tx-backlog: unsent output per connection\n"
 		   "at which its input stops being read (default %d), --read-budget: bytes read per\n"
+		   "connection per reactor pass (default %d), --commands-per-pass: PDUs handled per\n"
 		   "connection per reactor pass (default %d).\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
-		NVMFD_DEFAULT_READ_BUDGET);
+		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
 
 static void *grow(void *p, size_t n, size_t size)
@@ -84,6 +86,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"max-connections-per-host", required_argument, NULL, 'L'},
 		{"tx-backlog", required_argument, NULL, 'L'},
 		{"read-budget", required_argument, NULL, 'L'},
+		{"commands-per-pass", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 	};
 	int c, index;
@@ -304,7 +307,11 @@ int main(int argc, char **argv)
 		perror("nvmfd: target");
 		return 1;
 	}
-	const struct nvmf_qpair_limits qp_limits = {.read_budget = limits.read_budget, .tx_backlog = limits.tx_backlog};
+	const struct nvmf_qpair_limits qp_limits = {
+		.read_budget = limits.read_budget,
+		.max_pdus = limits.commands_per_pass,
+		.tx_backlog = limits.tx_backlog,
+	};
 	for (unsigned i = 0; i < o.reactors; i++) {
 		reactors[i] = reactor_create(tgt, i);
 		if (reactors[i])

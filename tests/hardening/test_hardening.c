@@ -5,7 +5,9 @@
  *   backlog   a host that pipelines commands and never reads is no longer read (admin, I/O and
  *             discovery queues): nvmfd's memory stays bounded, others are served, and every
  *             response arrives once the host reads
- *   fairness  a host streaming commands gets a bounded share of each reactor pass
+ *   fairness_bytes, fairness_commands
+ *             a host streaming commands gets a bounded share of each reactor pass (by the read
+ *             budget, by the commands per pass)
  *   blocked   queues whose hosts stopped reading cost the reactor no reads while it serves others
  *   config    the limits from the config file's "limits" object and flags (flags win); bad values refused
  * Every assertion is a count or a size; waits only bound how long the test may take.
@@ -425,12 +427,14 @@ static void *flood_main(void *arg)
 	return NULL;
 }
 
-static void case_fairness(unsigned budget_kib)
+/* One reactor with a read budget (KiB) and commands per pass (0: no limit). */
+static void case_fairness(unsigned budget_kib, unsigned per_pass)
 {
-	char budget[32];
+	char budget[32], commands[16];
 	snprintf(budget, sizeof(budget), "%uK", budget_kib);
+	snprintf(commands, sizeof(commands), "%u", per_pass);
 	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", "null:1G", "--reactors", "1",
-			      "--read-budget", budget, NULL};
+			      "--read-budget", budget, "--commands-per-pass", commands, NULL};
 	struct target t;
 	target_start(&t, nvmfd_path, args);
 	struct host fh;
@@ -454,9 +458,13 @@ static void case_fairness(unsigned budget_kib)
 	atomic_store(&f.stop, true);
 	pthread_join(th, NULL);
 	/* Per good command the flooder gets a few reactor passes' worth of commands at most
-	 * (a pass reads at most the budget from it); generous for a loaded machine. */
+	 * (a pass reads at most the budget from it and handles at most per_pass of them);
+	 * generous for a loaded machine. */
 	const unsigned long long passes = 64;
-	unsigned long long bound = passes * budget_kib * 1024 / COMMAND_LEN;
+	unsigned long long per_pass_max = budget_kib * 1024ull / COMMAND_LEN;
+	if (per_pass && per_pass < per_pass_max)
+		per_pass_max = per_pass;
+	unsigned long long bound = passes * per_pass_max;
 	fprintf(stderr, "fairness: %llu flooder commands answered per good command (bound %llu)\n", share, bound);
 	CHECK(share <= bound);
 	host_close(&h);
@@ -555,7 +563,8 @@ static void check_refused(const char *const *args)
 static void case_config(void)
 {
 	char path[] = "/tmp/nvmfd-limits-XXXXXX";
-	write_config(path, "{\"max_connections_per_host\":1,\"read_budget\":\"32K\",\"tx_backlog\":0}");
+	write_config(path, "{\"max_connections_per_host\":1,\"read_budget\":\"32K\",\"tx_backlog\":0,"
+			  "\"commands_per_pass\":64}");
 	struct target t;
 	const char *file_only[] = {"--config", path, NULL};
 	target_start(&t, nvmfd_path, file_only);
@@ -573,7 +582,8 @@ static void case_config(void)
 	};
 	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++)
 		check_refused(bad_flags[i]);
-	const char *bad_limits[] = {"{\"read_budget\":\"1K\"}", "{\"max_conections\":4}", "[1]"};
+	const char *bad_limits[] = {"{\"read_budget\":\"1K\"}", "{\"max_conections\":4}", "[1]",
+				    "{\"commands_per_pass\":-1}"};
 	for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
 		char bad[] = "/tmp/nvmfd-limits-XXXXXX";
 		write_config(bad, bad_limits[i]);
@@ -598,8 +608,10 @@ int main(int argc, char **argv)
 		case_limits();
 	else if (strcmp(c, "backlog") == 0)
 		case_backlog();
-	else if (strcmp(c, "fairness") == 0)
-		case_fairness(argc > 3 ? (unsigned)atoi(argv[3]) : 16);
+	else if (strcmp(c, "fairness_bytes") == 0)
+		case_fairness(argc > 3 ? (unsigned)atoi(argv[3]) : 16, 0);
+	else if (strcmp(c, "fairness_commands") == 0)
+		case_fairness(1024 * 1024, argc > 3 ? (unsigned)atoi(argv[3]) : 32);
 	else if (strcmp(c, "blocked") == 0)
 		case_blocked();
 	else if (strcmp(c, "config") == 0)

@@ -1,6 +1,7 @@
 /*
  * A controller queue pair's limits (struct nvmf_qpair_limits) against a raw
- * host on 127.0.0.1: one process() call reads at most the read budget; a
+ * host on 127.0.0.1: one process() call reads at most the read budget and
+ * handles at most max_pdus PDUs (the rest waits, want_write true); a
  * host that sends commands and never reads its responses stops being read
  * once the transmit backlog is full (want_read false), and is read again,
  * to the last command, once it reads.  The commands precede Connect, so the
@@ -34,12 +35,12 @@ static void on_error(void *arg, struct nvmf_qpair *qp, int error)
 }
 
 /* A controller queue pair on b with limits; the raw host on a has done the handshake. */
-static struct nvmf_qpair *ctrl_qpair(int a, int b, size_t read_budget, size_t tx_backlog)
+static struct nvmf_qpair *ctrl_qpair(int a, int b, size_t read_budget, unsigned max_pdus, size_t tx_backlog)
 {
 	struct nvmf_qpair_params cp = {
 		.fd = b,
 		.error_cb = on_error,
-		.limits = {.read_budget = read_budget, .tx_backlog = tx_backlog},
+		.limits = {.read_budget = read_budget, .max_pdus = max_pdus, .tx_backlog = tx_backlog},
 	};
 	struct nvmf_qpair *qp = nvmf_qpair_create(ctrl_na, &cp);
 	CHECK(qp);
@@ -79,7 +80,7 @@ static void case_read_budget(void)
 {
 	int a, b;
 	lb_pair(&a, &b);
-	struct nvmf_qpair *qp = ctrl_qpair(a, b, 4096, 0);
+	struct nvmf_qpair *qp = ctrl_qpair(a, b, 4096, 0, 0);
 	enum { N = 100 };
 	uint8_t *cmds = commands(N);
 	lb_write_all(a, cmds, N * CMD_LEN);
@@ -109,12 +110,39 @@ static void case_read_budget(void)
 	close(a);
 }
 
+static void case_pdu_quota(void)
+{
+	int a, b;
+	lb_pair(&a, &b);
+	enum { N = 100, QUOTA = 10 };
+	struct nvmf_qpair *qp = ctrl_qpair(a, b, 0, QUOTA, 0);
+	uint8_t *cmds = commands(N);
+	lb_write_all(a, cmds, N * CMD_LEN);
+	for (int i = 0; i < 5000 && unsent(a) > 0; i++)
+		poll(NULL, 0, 1);
+	CHECK(unsent(a) == 0);
+	/* Ten calls of ten: what is read but not handled keeps want_write true, with nothing
+	 * more to read and the answers all written. */
+	for (int call = 0; call < N / QUOTA; call++) {
+		CHECK(nvmf_qpair_process(qp) == QUOTA);
+		CHECK(nvmf_qpair_want_write(qp) == (call < N / QUOTA - 1));
+	}
+	CHECK(nvmf_qpair_process(qp) == 0);
+	static uint8_t resp[N * RESP_LEN];
+	CHECK(lb_read_n(a, resp, sizeof(resp), 5000) == sizeof(resp));
+	for (int i = 0; i < N; i++)
+		CHECK(le16toh(((const struct nvme_tcp_capsule_resp *)(resp + i * RESP_LEN))->cqe.cid) == i);
+	free(cmds);
+	nvmf_qpair_free(qp);
+	close(a);
+}
+
 static void case_backlog(void)
 {
 	int a, b;
 	lb_pair(&a, &b);
 	const size_t backlog = 16384;
-	struct nvmf_qpair *qp = ctrl_qpair(a, b, 0, backlog);
+	struct nvmf_qpair *qp = ctrl_qpair(a, b, 0, 0, backlog);
 	int fl = fcntl(a, F_GETFL);
 	CHECK(fl >= 0 && fcntl(a, F_SETFL, fl | O_NONBLOCK) == 0);
 	enum { BATCH = 4096 };
@@ -201,6 +229,7 @@ int main(void)
 	ctrl_na = nvmf_association_create(NVMF_TRTYPE_TCP, true, &cp);
 	CHECK(ctrl_na);
 	case_read_budget();
+	case_pdu_quota();
 	case_backlog();
 	nvmf_association_free(ctrl_na);
 	return 0;
