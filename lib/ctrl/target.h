@@ -90,7 +90,7 @@ struct nvmf_conn_env {
 	 * is freed: stop watching the fd and drop the owner's reference. */
 	void (*on_close)(void *thread, struct nvmf_conn *conn);
 	struct nvmf_bdev_io_ctx *io;
-	/* Read budget and transmit backlog limit of the queue pair (zeros: the transport's defaults). */
+	/* Read budget, PDUs per call and transmit backlog limit of the queue pair (zeros: the transport's defaults). */
 	struct nvmf_qpair_limits limits;
 };
 

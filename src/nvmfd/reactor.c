@@ -94,6 +94,13 @@ void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits
 	r->admission = admission;
 }
 
+/* A connection from peer has closed: its place is free again. */
+static void release_peer(struct reactor *r, const struct sockaddr_storage *peer)
+{
+	if (r->admission)
+		conn_limits_release(r->admission, peer);
+}
+
 void reactor_post(void *reactor, void (*fn)(void *arg), void *arg)
 {
 	struct reactor *r = reactor;
@@ -158,8 +165,7 @@ static void reap(struct reactor *r)
 		if (rc->dead) {
 			*p = rc->next;
 			nvmf_conn_put(rc->conn);
-			if (r->admission)
-				conn_limits_release(r->admission, &rc->peer);
+			release_peer(r, &rc->peer);
 			free(rc);
 			r->nconns--;
 		} else {
@@ -194,12 +200,6 @@ struct new_socket {
 	uint16_t portid;
 	struct sockaddr_storage peer;
 };
-
-static void release_peer(struct reactor *r, const struct sockaddr_storage *peer)
-{
-	if (r->admission)
-		conn_limits_release(r->admission, peer);
-}
 
 static void add_socket_msg(void *arg)
 {
@@ -286,17 +286,16 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 	if (msg_ready)
 		done += run_messages(r);
 	work += done;
-	/* Output from completions and commands parked on an LBA range (released by what ran
-	 * this pass).  A connection already waiting for POLLOUT is left to its event: its
-	 * peer is not reading, and trying again every pass would only cost system calls. */
-	if (n > 0 || done > 0) {
-		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-			if (rc->dead)
-				continue;
-			bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
-			if (new_output || nvmf_conn_has_deferred(rc->conn))
-				work += serve(rc);
-		}
+	/* Output from completions, and commands parked on an LBA range (released by any
+	 * reactor, so looked at every pass: a flag check, no system call).  A connection
+	 * already waiting for POLLOUT is left to its event: its peer is not reading, and
+	 * trying again every pass would only cost system calls. */
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+		if (rc->dead)
+			continue;
+		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
+		if (new_output || nvmf_conn_has_deferred(rc->conn))
+			work += serve(rc);
 	}
 	/* A sleeping wait may have lasted: read the clock again only then. */
 	uint64_t now = timeout_ms ? nvmf_now_ms() : now_ms;
