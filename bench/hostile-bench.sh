@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 	--port) PORT=${2:?--port wants a number}; shift ;;
 	--nvmfd) NVMFD=${2:?--nvmfd wants a path}; shift ;;
 	--) shift; EXTRA=("$@"); break ;;
-	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,11p' "$0"; exit 0 ;;
 	*) echo "hostile-bench: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
