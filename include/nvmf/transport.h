@@ -15,8 +15,12 @@
  * next nvmf_qpair_process() or nvmf_qpair_flush(), so a batch of commands
  * or responses goes out in as few system calls as possible.
  *
- * Poll level-triggered: one call handles a bounded amount of input so that
- * a busy connection cannot starve the others on its thread.
+ * Poll level-triggered: one call reads a bounded amount of input (the
+ * read budget, see struct nvmf_qpair_limits) so that a busy connection
+ * cannot starve the others on its thread.  A queue pair whose peer leaves
+ * its output unread stops taking input once the output waiting reaches its
+ * transmit backlog limit: nvmf_qpair_want_read() turns false, and the owner
+ * polls for POLLOUT only until a later process()/flush() has written enough.
  *
  * Every callback registered for a capsule or a data transfer runs exactly
  * once: on success, or with an error when the queue pair fails or is freed.
@@ -84,6 +88,24 @@ typedef void (*nvmf_receive_cb)(void *arg, struct nvmf_qpair *qp, struct nvmf_ca
 /* The queue pair failed (peer closed, termination request, bad PDU). Called once. */
 typedef void (*nvmf_error_cb)(void *arg, struct nvmf_qpair *qp, int error);
 
+/*
+ * Resource limits of one queue pair (0 in a field: the transport's default).
+ * read_budget: bytes one nvmf_qpair_process() call reads at most (NVMe/TCP
+ * default 1 MiB).  max_pdus: protocol data units (commands, data transfers)
+ * one call handles at most (default no limit).  tx_backlog: once the output
+ * waiting for the peer (PDU bytes plus the transport's bookkeeping per PDU)
+ * reaches this, the queue pair reads and handles no more input until it
+ * falls below again (default no limit).  Input read but not handled because
+ * of max_pdus or a full backlog waits in the queue pair; want_write() stays
+ * true meanwhile, so that the owner calls process() again when the socket
+ * is writable (at once, unless output is stuck).
+ */
+struct nvmf_qpair_limits {
+	size_t read_budget;
+	unsigned max_pdus;
+	size_t tx_backlog;
+};
+
 struct nvmf_qpair_params {
 	bool admin;
 	/* Host only: queue ID and number of entries (SQSIZE + 1). */
@@ -96,6 +118,7 @@ struct nvmf_qpair_params {
 	nvmf_receive_cb receive_cb;
 	nvmf_error_cb error_cb;
 	void *cb_arg;
+	struct nvmf_qpair_limits limits;
 };
 
 /*
@@ -113,7 +136,9 @@ void nvmf_qpair_set_callbacks(struct nvmf_qpair *qp, nvmf_receive_cb receive_cb,
 
 int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 /*
- * Read and handle everything available, then flush.  Never blocks.
+ * Read (up to the read budget, while the transmit backlog is below its
+ * limit; a full backlog is written first) and handle what arrived (up to
+ * max_pdus), then flush.  Never blocks.
  * Returns the number of PDUs handled (>= 0) while the queue pair is alive,
  * or a negative errno once it has failed (error_cb has run).
  * After a fatal protocol error the pending callbacks run at once, but the
@@ -125,8 +150,18 @@ int nvmf_qpair_fd(const struct nvmf_qpair *qp);
 int nvmf_qpair_process(struct nvmf_qpair *qp);
 /* Write queued output.  0 when all is out, -EAGAIN when some remains, other negative errno on failure. */
 int nvmf_qpair_flush(struct nvmf_qpair *qp);
-/* Output is waiting for the socket to drain: poll for POLLOUT too. */
+/* Output is waiting for the socket to drain, or input held back by the
+ * limits waits to be handled: poll for POLLOUT too. */
 bool nvmf_qpair_want_write(const struct nvmf_qpair *qp);
+/*
+ * Input is taken: poll for POLLIN.  False while the transmit backlog is at
+ * its limit (want_write is then true: poll for POLLOUT alone, and call
+ * process() when it comes; process() writes first, then reads again if the
+ * backlog has fallen below the limit).  Also false once the queue pair failed.
+ */
+bool nvmf_qpair_want_read(const struct nvmf_qpair *qp);
+/* Change the limits (0 fields: the transport's defaults); takes effect on the next call. */
+void nvmf_qpair_set_limits(struct nvmf_qpair *qp, const struct nvmf_qpair_limits *limits);
 /* The transport handshake (NVMe/TCP ICReq/ICResp) has completed. */
 bool nvmf_qpair_ready(const struct nvmf_qpair *qp);
 bool nvmf_qpair_failed(const struct nvmf_qpair *qp);

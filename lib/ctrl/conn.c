@@ -157,6 +157,7 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 		.receive_cb = receive_cb,
 		.error_cb = error_cb,
 		.cb_arg = conn,
+		.limits = env->limits,
 	};
 	/* Ports are never removed while connections are accepted on them. */
 	pthread_mutex_lock(&tgt->lock);
@@ -186,6 +187,11 @@ int nvmf_conn_fd(const struct nvmf_conn *conn)
 bool nvmf_conn_want_write(const struct nvmf_conn *conn)
 {
 	return conn->qp && nvmf_qpair_want_write(conn->qp);
+}
+
+bool nvmf_conn_want_read(const struct nvmf_conn *conn)
+{
+	return conn->qp && nvmf_qpair_want_read(conn->qp);
 }
 
 bool nvmf_conn_has_deferred(const struct nvmf_conn *conn)

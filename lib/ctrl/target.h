@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <nvmf/fabrics_spec.h>
+#include <nvmf/transport.h>
 
 struct nvmf_tgt;
 struct nvmf_subsystem;
@@ -195,12 +196,16 @@ struct nvmf_conn_env {
 	 * is freed: stop watching the fd and drop the owner's reference. */
 	void (*on_close)(void *thread, struct nvmf_conn *conn);
 	struct nvmf_bdev_io_ctx *io;
+	/* Read budget, PDUs per call and transmit backlog limit of the queue pair (zeros: the transport's defaults). */
+	struct nvmf_qpair_limits limits;
 };
 
 /* Take over an accepted socket that arrived on portid.  NULL with errno. */
 struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env);
 int nvmf_conn_fd(const struct nvmf_conn *conn);
 bool nvmf_conn_want_write(const struct nvmf_conn *conn);
+/* Input is taken (false while the peer leaves too much output unread): watch for it. */
+bool nvmf_conn_want_read(const struct nvmf_conn *conn);
 /* Handle what arrived and retry deferred work.  Returns work done (>= 0). */
 int nvmf_conn_process(struct nvmf_conn *conn);
 /* Work is waiting that no fd event will announce (deferred commands). */

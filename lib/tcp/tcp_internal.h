@@ -23,6 +23,8 @@
 /* How long a TermReq may wait for a peer that does not read. */
 #define TCP_TERM_LINGER_MS 1000
 #define TCP_TX_HDR_SIZE 160 /* largest header we build: TermReq with 128 bytes of data */
+/* Bytes one process() call reads when the owner sets no read budget. */
+#define TCP_DEFAULT_READ_BUDGET (1024 * 1024)
 
 /* Fixed-size object pool grown in chunks: no malloc per PDU once warm. */
 struct tcp_pool {
@@ -141,6 +143,15 @@ struct tcp_qpair {
 	uint16_t rx_ttag;
 	uint32_t rx_datal;
 	struct tcp_capsule *rx_tc;
+	size_t read_budget;
+	unsigned pdu_limit; /* per process() call; 0: none */
+	unsigned rx_quota;  /* PDUs this call may still handle */
+	/* Parsing stopped at a PDU boundary: the transmit backlog is full or the quota spent. */
+	bool rx_held;
+
+	/* Transmit backlog: queued PDU bytes plus one tcp_tx_item each; input stops at tx_limit (0: never). */
+	size_t tx_backlog;
+	size_t tx_limit;
 
 	/* Transmit */
 	struct tcp_tx_item *txq_head, *txq_tail;
@@ -179,6 +190,11 @@ void tcp_tx_discard(struct tcp_qpair *tq, struct tcp_tx_item *it);
 void tcp_tx_queue(struct tcp_qpair *tq, struct tcp_tx_item *it, size_t hlen, const struct iovec *data, int ndata,
 		  bool ddgst);
 int tcp_tx_flush(struct tcp_qpair *tq);
+/* The transmit backlog has reached its limit: take no more input. */
+static inline bool tcp_tx_full(const struct tcp_qpair *tq)
+{
+	return tq->tx_limit && tq->tx_backlog >= tq->tx_limit;
+}
 /* Write what the socket takes; 0 all out, -EAGAIN some left, else negative errno.  Ignores dead. */
 int tcp_tx_write(struct tcp_qpair *tq);
 /* Keep the PDU partly written (the peer needs its end to parse the stream) and drop all

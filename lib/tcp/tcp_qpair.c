@@ -1,9 +1,11 @@
 /*
  * NVMe/TCP queue pair: lifecycle, the receive loop and PDU parser, failure handling, the ops table.
- * process() bounds its reads per call for fairness, so owners must poll level-triggered.
+ * process() bounds its reads per call (the read budget) for fairness, so owners must poll
+ * level-triggered; it stops taking input while the transmit backlog is at its limit.
  */
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,9 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	tcp_pool_init(&tq->tx_pool, sizeof(struct tcp_tx_item), 64);
 	tcp_pool_init(&tq->capsule_pool, sizeof(struct tcp_capsule), 32);
 	tcp_pool_init(&tq->xfer_pool, sizeof(struct tcp_xfer), 32);
+	tq->read_budget = p->limits.read_budget ? p->limits.read_budget : TCP_DEFAULT_READ_BUDGET;
+	tq->pdu_limit = p->limits.max_pdus;
+	tq->tx_limit = p->limits.tx_backlog;
 	tq->qp.admin = p->admin;
 	tq->qp.na = na; /* the generic layer sets it too; the transport's init needs it */
 	if (tq->controller) {
@@ -286,6 +291,7 @@ static int rx_parse(struct tcp_qpair *tq)
 {
 	int handled = 0;
 
+	tq->rx_held = false;
 	while (!tq->dead) {
 		uint8_t *p = tq->rbuf + tq->rpos;
 		size_t avail = tq->rend - tq->rpos;
@@ -323,6 +329,12 @@ static int rx_parse(struct tcp_qpair *tq)
 		/* RX_HDR */
 		if (avail < sizeof(struct nvme_tcp_common_header))
 			break;
+		/* A peer that does not read its responses gets no more commands handled;
+		 * one that sends many gets its share of this call. */
+		if (tcp_tx_full(tq) || tq->rx_quota == 0) {
+			tq->rx_held = true;
+			break;
+		}
 		struct nvme_tcp_common_header ch;
 		memcpy(&ch, p, sizeof(ch));
 		if (!tq->ch_checked) {
@@ -363,6 +375,7 @@ static int rx_parse(struct tcp_qpair *tq)
 		tq->rx_crc = NVMF_CRC32C_INIT;
 		tq->rx_flags = ch.flags;
 		handled++;
+		tq->rx_quota--;
 		if (handle_header(tq, p) < 0)
 			return -1;
 		if (tq->rx_left)
@@ -373,9 +386,14 @@ static int rx_parse(struct tcp_qpair *tq)
 	return tq->dead ? -1 : handled;
 }
 
-/* Read once: straight into the data destination when it is waiting, else into the buffer.
- * Returns bytes read, 0 on EOF, -EAGAIN when nothing is there. */
-static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Read once, at most max (> 0) bytes: straight into the data destination when it is waiting,
+ * else into the buffer.  Returns bytes read, 0 on EOF, -EAGAIN when nothing is there. */
+static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read, size_t max)
 {
 	ssize_t n;
 	size_t want;
@@ -383,13 +401,14 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
 	if (tq->rpos == tq->rend)
 		tq->rpos = tq->rend = 0;
 	if (tq->rx_state == RX_DATA && tq->rx_dst && tq->rpos == tq->rend) {
+		size_t direct = min_size(tq->rx_left, max);
 		struct iovec iov[2] = {
-			{.iov_base = tq->rx_dst, .iov_len = tq->rx_left},
-			{.iov_base = tq->rbuf, .iov_len = TCP_RBUF_SIZE},
+			{.iov_base = tq->rx_dst, .iov_len = direct},
+			{.iov_base = tq->rbuf, .iov_len = min_size(TCP_RBUF_SIZE, max - direct)},
 		};
-		want = tq->rx_left + (size_t)TCP_RBUF_SIZE;
+		want = iov[0].iov_len + iov[1].iov_len;
 		do
-			n = readv(tq->qp.fd, iov, 2);
+			n = readv(tq->qp.fd, iov, iov[1].iov_len ? 2 : 1);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			size_t d = (size_t)n < tq->rx_left ? (size_t)n : tq->rx_left;
@@ -411,7 +430,7 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
 			tq->rend -= tq->rpos;
 			tq->rpos = 0;
 		}
-		want = TCP_RBUF_SIZE - tq->rend;
+		want = min_size(TCP_RBUF_SIZE - tq->rend, max);
 		do
 			n = read(tq->qp.fd, tq->rbuf + tq->rend, want);
 		while (n < 0 && errno == EINTR);
@@ -422,6 +441,14 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	*short_read = (size_t)n < want;
 	return n;
+}
+
+/* Write what the socket takes; 0, or a negative errno once the queue pair has failed. */
+static int tx_push(struct tcp_qpair *tq)
+{
+	int rc = tcp_tx_flush(tq);
+
+	return rc < 0 && rc != -EAGAIN ? rc : 0;
 }
 
 static int tcp_process(struct nvmf_qpair *qp)
@@ -435,17 +462,29 @@ static int tcp_process(struct nvmf_qpair *qp)
 	}
 	if (tq->dead)
 		return -ENOTCONN;
-	/* Bounded so one busy connection cannot starve the others of a shared thread;
-	 * every read is parsed before leaving, so nothing waits in the buffer unseen. */
-	for (int round = 0;; round++) {
+	/* Reads stop at the budget and parsing at the PDU quota so that one busy connection
+	 * cannot starve the others of a shared thread; what is read is parsed before leaving,
+	 * except input held back (rx_held: want_write stays true until it is handled). */
+	size_t budget = tq->read_budget;
+	bool more_input = true;
+	tq->rx_quota = tq->pdu_limit ? tq->pdu_limit : UINT_MAX;
+	for (;;) {
+		/* A full backlog holds input back: what drains now lets it in. */
+		if (tcp_tx_full(tq) && tx_push(tq) < 0)
+			return tq->terminating ? handled : -ENOTCONN;
 		int n = rx_parse(tq);
 		if (n < 0)
 			return tq->terminating ? handled : -EPROTO;
 		handled += n;
-		if (round == 64)
+		if (tq->rx_held) {
+			if (n == 0 || tq->rx_quota == 0)
+				break; /* the peer is not reading, or this call's share is spent: POLLOUT brings us back */
+			continue;
+		}
+		if (!more_input || budget == 0 || tq->rx_quota == 0 || tcp_tx_full(tq))
 			break;
 		bool short_read = false;
-		ssize_t r = rx_fill(tq, &short_read);
+		ssize_t r = rx_fill(tq, &short_read, budget);
 		if (tq->dead)
 			return tq->terminating ? handled : -EPROTO;
 		if (r == -EAGAIN)
@@ -458,13 +497,8 @@ static int tcp_process(struct nvmf_qpair *qp)
 			tcp_fail(tq, (int)r, "read failed");
 			return (int)r;
 		}
-		if (short_read) {
-			n = rx_parse(tq);
-			if (n < 0)
-				return tq->terminating ? handled : -EPROTO;
-			handled += n;
-			break;
-		}
+		budget -= (size_t)r;
+		more_input = !short_read; /* parse what came, then leave */
 	}
 	int rc = tcp_tx_flush(tq);
 	if (rc < 0 && rc != -EAGAIN && !tq->terminating)
@@ -479,7 +513,26 @@ static int tcp_flush(struct nvmf_qpair *qp)
 
 static bool tcp_want_write(const struct nvmf_qpair *qp)
 {
-	return TQ(qp)->txq_head != NULL;
+	/* Input held back (full backlog, spent quota) is handled by the process() that POLLOUT
+	 * brings, even with the queue empty (no POLLIN would come for it). */
+	return TQ(qp)->txq_head != NULL || TQ(qp)->rx_held;
+}
+
+static bool tcp_want_read(const struct nvmf_qpair *qp)
+{
+	const struct tcp_qpair *tq = TQ(qp);
+
+	/* Terminating: input is read and dropped while the TermReq waits. */
+	return tq->terminating || (!tq->dead && !tcp_tx_full(tq));
+}
+
+static void tcp_set_limits(struct nvmf_qpair *qp, const struct nvmf_qpair_limits *limits)
+{
+	struct tcp_qpair *tq = TQ(qp);
+
+	tq->read_budget = limits->read_budget ? limits->read_budget : TCP_DEFAULT_READ_BUDGET;
+	tq->pdu_limit = limits->max_pdus;
+	tq->tx_limit = limits->tx_backlog;
 }
 
 static unsigned tcp_outstanding(const struct nvmf_qpair *qp)
@@ -534,6 +587,8 @@ const struct nvmf_transport_ops nvmf_tcp_ops = {
 	.process = tcp_process,
 	.flush = tcp_flush,
 	.want_write = tcp_want_write,
+	.want_read = tcp_want_read,
+	.set_limits = tcp_set_limits,
 	.outstanding = tcp_outstanding,
 	.capsule_alloc = tcp_capsule_alloc,
 	.capsule_free = tcp_capsule_free,

@@ -77,6 +77,7 @@ void tcp_tx_queue(struct tcp_qpair *tq, struct tcp_tx_item *it, size_t hlen, con
 	}
 	it->len = hlen + dlen;
 	it->next = NULL;
+	tq->tx_backlog += it->len + sizeof(*it);
 	if (tq->txq_tail)
 		tq->txq_tail->next = it;
 	else
@@ -91,6 +92,7 @@ static void tx_complete(struct tcp_qpair *tq, struct tcp_tx_item *it, int error)
 	void *arg = it->cb_arg;
 	struct nvmf_capsule *nc = it->cb_nc;
 
+	tq->tx_backlog -= it->len + sizeof(*it);
 	tx_release(tq, it);
 	if (cb)
 		cb(arg, nc, error);

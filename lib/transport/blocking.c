@@ -36,10 +36,12 @@ static int rest_ms(int64_t deadline)
 /* Wait until the socket has something for us (or can take our output). */
 static int wait_io(struct nvmf_qpair *qp, int64_t deadline)
 {
-	struct pollfd pfd = {.fd = qp->fd, .events = POLLIN};
+	const bool out = nvmf_qpair_want_write(qp);
+	/* Input held back behind a full transmit backlog waits for POLLOUT alone. */
+	struct pollfd pfd = {.fd = qp->fd, .events = out ? POLLOUT : 0};
 
-	if (nvmf_qpair_want_write(qp))
-		pfd.events |= POLLOUT;
+	if (!out || nvmf_qpair_want_read(qp))
+		pfd.events |= POLLIN;
 	for (;;) {
 		int ms = remaining_ms(deadline);
 		int rc = poll(&pfd, 1, ms);

@@ -353,6 +353,16 @@ bool nvmf_qpair_want_write(const struct nvmf_qpair *qp)
 	return !qp->failed && qp->ops->want_write(qp);
 }
 
+bool nvmf_qpair_want_read(const struct nvmf_qpair *qp)
+{
+	return !qp->failed && qp->ops->want_read(qp);
+}
+
+void nvmf_qpair_set_limits(struct nvmf_qpair *qp, const struct nvmf_qpair_limits *limits)
+{
+	qp->ops->set_limits(qp, limits);
+}
+
 bool nvmf_qpair_ready(const struct nvmf_qpair *qp) { return qp->ready && !qp->failed; }
 bool nvmf_qpair_failed(const struct nvmf_qpair *qp) { return qp->failed; }
 const char *nvmf_qpair_error(const struct nvmf_qpair *qp) { return qp->failed ? qp->error : ""; }

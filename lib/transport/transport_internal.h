@@ -27,6 +27,8 @@ struct nvmf_transport_ops {
 	int (*process)(struct nvmf_qpair *qp);
 	int (*flush)(struct nvmf_qpair *qp);
 	bool (*want_write)(const struct nvmf_qpair *qp);
+	bool (*want_read)(const struct nvmf_qpair *qp);
+	void (*set_limits)(struct nvmf_qpair *qp, const struct nvmf_qpair_limits *limits);
 	unsigned (*outstanding)(const struct nvmf_qpair *qp);
 
 	struct nvmf_capsule *(*capsule_alloc)(struct nvmf_qpair *qp);

@@ -1,4 +1,5 @@
 /* Listening sockets and the accept loop. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -6,18 +7,32 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "conn_limits.h"
 #include "reactor.h"
 
 #define ACCEPTOR_MAX_LISTENERS 32
+/* Out of file descriptors: stop listening this long (pending hosts wait in the backlog). */
+#define ACCEPTOR_PAUSE_MS 100
+/* Accepts per listener per wake-up, so one flooded port cannot hold up the others. */
+#define ACCEPTOR_BATCH 64
+#define LOG_INTERVAL_MS 1000
+
+/* A message printed at most once per LOG_INTERVAL_MS, with a count of those held back. */
+struct ratelog {
+	uint64_t last_ms;
+	unsigned held;
+};
 
 struct listener {
 	int fd;
@@ -33,12 +48,55 @@ struct acceptor {
 	int stopfd;
 	pthread_t thread;
 	bool started;
+	struct conn_limits *admission;
+	/* Spent to accept-and-close one connection when out of descriptors. */
+	int reserve_fd;
+	uint64_t paused_until_ms;
+	struct ratelog fd_log, error_log;
+	struct ratelog refusal_log[ADMISSION_REFUSALS + 1];
 	/* Listeners change at run time (RPC): the thread rebuilds its poll set each turn. */
 	pthread_mutex_t lock;
 	pthread_cond_t turned; /* signalled each time the poll set was rebuilt */
 	uint64_t turns;
 	int wakefd;
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ratelog(struct ratelog *rl, const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	if (rl->last_ms && now - rl->last_ms < LOG_INTERVAL_MS) {
+		rl->held++;
+		return;
+	}
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rl->held)
+		fprintf(stderr, "nvmfd: %s (and %u more like it)\n", msg, rl->held);
+	else
+		fprintf(stderr, "nvmfd: %s\n", msg);
+	rl->last_ms = now;
+	rl->held = 0;
+}
+
+static const char *peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+						  : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
 
 int parse_listen_address(const char *s, struct nvmf_port_addr *addr)
 {
@@ -76,18 +134,24 @@ int parse_listen_address(const char *s, struct nvmf_port_addr *addr)
 	return 0;
 }
 
-struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors)
+struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors, struct conn_limits *admission)
 {
 	struct acceptor *a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
 	a->reactors = reactors;
 	a->nreactors = nreactors;
+	a->admission = admission;
 	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	a->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->stopfd < 0 || a->wakefd < 0) {
+	if (a->stopfd < 0 || a->reserve_fd < 0 || a->wakefd < 0) {
 		if (a->stopfd >= 0)
 			close(a->stopfd);
+		if (a->reserve_fd >= 0)
+			close(a->reserve_fd);
+		if (a->wakefd >= 0)
+			close(a->wakefd);
 		free(a);
 		return NULL;
 	}
@@ -98,10 +162,6 @@ struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors)
 
 int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
 {
-	if (a->nlisteners >= ACCEPTOR_MAX_LISTENERS) {
-		snprintf(err, errlen, "too many listeners");
-		return -ENOSPC;
-	}
 	struct addrinfo hints = {.ai_family = addr->adrfam == NVMF_ADRFAM_IPV6 ? AF_INET6 : AF_INET,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -175,19 +235,55 @@ int acceptor_unlisten(struct acceptor *a, uint16_t portid)
 	return 0;
 }
 
-static void accept_all(struct acceptor *a, struct listener *l)
+
+/* Out of descriptors: free the reserve to take one pending connection off the
+ * backlog and close it (the host sees a reset, not a hang), then pause. */
+static void out_of_fds(struct acceptor *a, struct listener *l, int error)
 {
-	for (;;) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	ratelog(&a->fd_log, "accept: %s: shedding connections, listening paused", strerror(error));
+	if (a->reserve_fd >= 0) {
+		close(a->reserve_fd);
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	a->paused_until_ms = now_ms() + ACCEPTOR_PAUSE_MS;
+}
+
+static void accept_some(struct acceptor *a, struct listener *l)
+{
+	for (int i = 0; i < ACCEPTOR_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-				perror("nvmfd: accept");
+			int e = errno;
+			if (e == EINTR || e == ECONNABORTED)
+				continue;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				return;
+			if (e == EMFILE || e == ENFILE) {
+				out_of_fds(a, l, e);
+			} else {
+				/* ENOBUFS, ENOMEM, ...: the listener stays readable; do not spin on it. */
+				ratelog(&a->error_log, "accept: %s", strerror(e));
+				a->paused_until_ms = now_ms() + ACCEPTOR_PAUSE_MS;
+			}
 			return;
+		}
+		enum admission adm = a->admission ? conn_limits_acquire(a->admission, &peer) : ADMITTED;
+		if (adm != ADMITTED) {
+			char name[INET6_ADDRSTRLEN];
+			ratelog(&a->refusal_log[adm], "connection from %s closed: %s", peer_name(&peer, name, sizeof(name)),
+				conn_limits_reason(adm));
+			close(fd);
+			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct reactor *r = a->reactors[a->next++ % a->nreactors];
-		reactor_add_socket(r, fd, l->portid);
+		reactor_add_socket(r, fd, l->portid, &peer);
 	}
 }
 
@@ -196,16 +292,19 @@ static void *acceptor_main(void *arg)
 	struct acceptor *a = arg;
 	struct pollfd pfds[ACCEPTOR_MAX_LISTENERS + 2];
 	for (;;) {
-		pthread_mutex_lock(&a->lock);
+		/* While paused only the stop and wake events are watched. */
+		uint64_t now = now_ms();
+		bool paused = now < a->paused_until_ms;
 		unsigned n = 0;
-		for (; n < a->nlisteners; n++)
+		pthread_mutex_lock(&a->lock);
+		for (; !paused && n < a->nlisteners; n++)
 			pfds[n] = (struct pollfd){.fd = a->listeners[n].fd, .events = POLLIN};
 		a->turns++;
 		pthread_cond_broadcast(&a->turned);
 		pthread_mutex_unlock(&a->lock);
 		pfds[n] = (struct pollfd){.fd = a->stopfd, .events = POLLIN};
 		pfds[n + 1] = (struct pollfd){.fd = a->wakefd, .events = POLLIN};
-		if (poll(pfds, n + 2, -1) < 0) {
+		if (poll(pfds, n + 2, paused ? (int)(a->paused_until_ms - now) : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("nvmfd: poll");
@@ -220,10 +319,10 @@ static void *acceptor_main(void *arg)
 		}
 		/* Under the lock: a listener removed meanwhile is not in the list any more. */
 		pthread_mutex_lock(&a->lock);
-		for (unsigned i = 0; i < n; i++) {
+		for (unsigned i = 0; i < n && now_ms() >= a->paused_until_ms; i++) {
 			for (unsigned j = 0; pfds[i].revents && j < a->nlisteners; j++) {
 				if (a->listeners[j].fd == pfds[i].fd)
-					accept_all(a, &a->listeners[j]);
+					accept_some(a, &a->listeners[j]);
 			}
 		}
 		pthread_mutex_unlock(&a->lock);
@@ -254,6 +353,8 @@ void acceptor_destroy(struct acceptor *a)
 		close(a->listeners[i].fd);
 	close(a->stopfd);
 	close(a->wakefd);
+	if (a->reserve_fd >= 0)
+		close(a->reserve_fd);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->turned);
 	free(a);

@@ -2,6 +2,9 @@
  * The acceptor: listening sockets on a thread of their own.  Accepted
  * sockets go to the reactors round robin; the transport handshake and
  * Connect happen there, so a stalled peer never holds up the acceptor.
+ * Connections over the admission limits are closed at once; out of file
+ * descriptors, it sheds one pending connection and pauses listening
+ * briefly instead of spinning.  Its messages are rate-limited.
  */
 #ifndef NVMFD_ACCEPTOR_H
 #define NVMFD_ACCEPTOR_H
@@ -13,7 +16,10 @@
 struct reactor;
 struct acceptor;
 
-struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors);
+struct conn_limits;
+
+/* admission: the connection counts to enforce (NULL: none). NULL on failure. */
+struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors, struct conn_limits *admission);
 /*
  * Listen on addr (traddr, trsvcid; port "0" picks a free port, written back
  * into addr->trsvcid).  Returns 0 or a negative errno with a message in err.

@@ -5,6 +5,9 @@
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
+ * nvmfd's own resource budgets: {"limits":{"max_connections":1024,"max_connections_per_host":128,
+ *                                "tx_backlog":"256K","read_budget":"64K","commands_per_pass":128}}
+ * (unknown keys there are errors).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "acceptor.h"
 #include "config.h"
 #include "ctrl/target.h"
+#include "limits.h"
 
 static const char *get_string(json_object *o, const char *key)
 {
@@ -174,6 +178,40 @@ int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, ch
 		rc = load_port(tgt, acc, json_object_array_get_idx(ports, i), why, sizeof(why));
 	if (rc)
 		snprintf(err, errlen, "%s: %s", path, why);
+	json_object_put(root);
+	return rc;
+}
+
+int config_load_limits(const char *path, struct nvmfd_limits *l, char *err, size_t errlen)
+{
+	json_object *root = json_object_from_file(path);
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
+		return -1;
+	}
+	json_object *jl;
+	int rc = 0;
+	if (json_object_object_get_ex(root, "limits", &jl)) {
+		if (!json_object_is_type(jl, json_type_object)) {
+			snprintf(err, errlen, "%s: limits must be an object", path);
+			json_object_put(root);
+			return -1;
+		}
+		json_object_object_foreach(jl, key, val)
+		{
+			if (rc)
+				break;
+			/* The keys are the flags' names with underscores. */
+			char name[64], why[256];
+			snprintf(name, sizeof(name), "%s", key);
+			for (char *c = name; *c; c++)
+				*c = *c == '_' ? '-' : *c;
+			if (nvmfd_limits_set(l, name, json_object_get_string(val), why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "%s: limits.%s: %s", path, key, why);
+				rc = -1;
+			}
+		}
+	}
 	json_object_put(root);
 	return rc;
 }

@@ -11,4 +11,10 @@ struct acceptor;
  * Returns 0, or -1 with a message in err. */
 int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen);
 
+struct nvmfd_limits;
+
+/* Apply the file's "limits" object (keys: max_connections, max_connections_per_host,
+ * tx_backlog, read_budget, commands_per_pass) onto l.  Returns 0, or -1 with a message in err. */
+int config_load_limits(const char *path, struct nvmfd_limits *l, char *err, size_t errlen);
+
 #endif

@@ -5,6 +5,8 @@
  *   nvmfd --listen ADDR:PORT --subsystem NQN --namespace ram:1G --allow-host HOSTNQN ...
  *   nvmfd --config FILE         an nvmetcli JSON file, or one SPDK's rpc.py save_config wrote
  *   nvmfd --rpc-socket PATH     the JSON-RPC socket (default /var/tmp/nvmfd.sock)
+ *   nvmfd --max-connections N --max-connections-per-host N --tx-backlog BYTES --read-budget BYTES
+ *         --commands-per-pass N --buffer-budget SIZE
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "acceptor.h"
 #include "config.h"
 #include "metrics.h"
+#include "conn_limits.h"
 #include "ctrl/target.h"
+#include "limits.h"
 #include "reactor.h"
 #include "util/size.h"
 #include "rpc.h"
@@ -45,6 +50,10 @@ struct options {
 	uint64_t buffer_budget; /* 0: the default */
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
 	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
+	/* Limit flags (name, value) in order; applied over the config file's. */
+	const char *limit_names[16];
+	const char *limit_values[16];
+	unsigned nlimits;
 };
 
 static void usage(FILE *f)
@@ -52,8 +61,17 @@ static void usage(FILE *f)
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
 		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE]\n"
+		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
+		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
-		   "A subsystem with no --allow-host accepts any host.\n");
+		   "A subsystem with no --allow-host accepts any host.\n"
+		   "Limits (0: none; BYTES may end in K, M or G): --max-connections (default %d),\n"
+		   "--max-connections-per-host (default %d), --tx-backlog: unsent output per connection\n"
+		   "at which its input stops being read (default %d), --read-budget: bytes read per\n"
+		   "connection per reactor pass (default %d), --commands-per-pass: PDUs handled per\n"
+		   "connection per reactor pass (default %d).\n",
+		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
+		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
 
 static void *grow(void *p, size_t n, size_t size)
@@ -74,11 +92,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
 		{"rpc-socket", required_argument, NULL, 'R'}, {"metrics", required_argument, NULL, 'M'},
 		{"buffer-budget", required_argument, NULL, 'b'},
+		{"max-connections", required_argument, NULL, 'L'},
+		{"max-connections-per-host", required_argument, NULL, 'L'},
+		{"tx-backlog", required_argument, NULL, 'L'},
+		{"read-budget", required_argument, NULL, 'L'},
+		{"commands-per-pass", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	int c, index;
+	while ((c = getopt_long(argc, argv, "", longopts, &index)) != -1) {
 		struct flag_subsystem *cur = o->nsubsystems ? &o->subsystems[o->nsubsystems - 1] : NULL;
 		switch (c) {
 		case 'l':
@@ -130,6 +153,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'M':
 			o->metrics = optarg;
 			break;
+		case 'L': {
+			/* Checked once the config file's limits are in. */
+			if (o->nlimits == sizeof(o->limit_names) / sizeof(o->limit_names[0])) {
+				fprintf(stderr, "nvmfd: too many limit flags\n");
+				return -1;
+			}
+			o->limit_names[o->nlimits] = longopts[index].name;
+			o->limit_values[o->nlimits++] = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -226,6 +259,51 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 	return 0;
 }
 
+static void free_options(struct options *o, bool embedded)
+{
+	for (unsigned i = 0; i < o->nsubsystems; i++) {
+		if (!embedded) {
+			free(o->subsystems[i].namespaces);
+			free(o->subsystems[i].hosts);
+		}
+	}
+	free(o->subsystems);
+	free(o->listens);
+}
+
+/* The config file's limits, then the flags'.  0, or -1 after a message. */
+static int resolve_limits(const struct options *o, struct nvmfd_limits *l)
+{
+	char err[512];
+	*l = nvmfd_limits_default();
+	if (o->config && config_load_limits(o->config, l, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmfd: %s\n", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < o->nlimits; i++) {
+		if (nvmfd_limits_set(l, o->limit_names[i], o->limit_values[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "nvmfd: --%s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Room for every connection allowed plus the daemon's own files, within the hard limit. */
+static void raise_fd_limit(const struct nvmfd_limits *l)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = l->max_connections ? (rlim_t)l->max_connections + 256 : rl.rlim_max;
+	if (want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
@@ -243,6 +321,12 @@ int main(int argc, char **argv)
 		o.listens[0] = DEFAULT_LISTEN;
 		o.nlistens = 1;
 	}
+	struct nvmfd_limits limits;
+	if (resolve_limits(&o, &limits) < 0) {
+		free_options(&o, embedded);
+		return 2;
+	}
+	raise_fd_limit(&limits);
 	if (o.reactors == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.reactors = n < 1 ? 1 : n > MAX_REACTORS ? MAX_REACTORS : (unsigned)n;
@@ -268,20 +352,28 @@ int main(int argc, char **argv)
 	struct rpc_ctx rpc = {0};
 	struct bdev_registry *bdevs = NULL;
 	struct nvmf_tgt *tgt = nvmf_tgt_create();
-	if (!tgt) {
+	struct conn_limits *admission = conn_limits_create(limits.max_connections, limits.max_connections_per_host);
+	if (!tgt || !admission) {
 		perror("nvmfd: target");
 		return 1;
 	}
 	if (o.buffer_budget)
 		nvmf_tgt_set_buffer_budget(tgt, (size_t)o.buffer_budget);
+	const struct nvmf_qpair_limits qp_limits = {
+		.read_budget = limits.read_budget,
+		.max_pdus = limits.commands_per_pass,
+		.tx_backlog = limits.tx_backlog,
+	};
 	for (unsigned i = 0; i < o.reactors; i++) {
 		reactors[i] = reactor_create(tgt, i);
+		if (reactors[i])
+			reactor_configure(reactors[i], &qp_limits, admission);
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
 			goto out;
 		}
 	}
-	acc = acceptor_create(reactors, o.reactors);
+	acc = acceptor_create(reactors, o.reactors, admission);
 	if (!acc)
 		goto out;
 	char err[512];
@@ -322,6 +414,8 @@ int main(int argc, char **argv)
 		       ma.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", ma.trsvcid);
 	}
 	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
+	nvmfd_limits_describe(&limits, err, sizeof(err));
+	printf("nvmfd: limits: %s\n", err);
 	if (embedded) {
 		printf("nvmfd: connect with: nvme connect -t tcp -a %s -s %s -n %s\n", first_listener.traddr,
 		       first_listener.trsvcid, DEFAULT_NQN);
@@ -345,13 +439,7 @@ out:
 		reactor_destroy(reactors[i]);
 	nvmf_tgt_destroy(tgt);
 	bdev_registry_destroy(bdevs);
-	for (unsigned i = 0; i < o.nsubsystems; i++) {
-		if (!embedded) {
-			free(o.subsystems[i].namespaces);
-			free(o.subsystems[i].hosts);
-		}
-	}
-	free(o.subsystems);
-	free(o.listens);
+	conn_limits_destroy(admission);
+	free_options(&o, embedded);
 	return status;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bdev/bdev.h"
+#include "conn_limits.h"
 #include "ctrl/target.h"
 #include "reactor.h"
 
@@ -26,8 +27,9 @@
 struct reactor_conn {
 	struct nvmf_conn *conn;
 	struct reactor *r;
-	bool watching_out;
+	uint32_t events; /* epoll interest: EPOLLIN and/or EPOLLOUT */
 	bool dead;
+	struct sockaddr_storage peer;
 	struct reactor_conn *next;
 };
 
@@ -53,6 +55,8 @@ struct reactor {
 	uint64_t next_timer_ms;
 	/* Epoll tags for the two non-connection fds. */
 	int msg_tag, io_tag;
+	struct nvmf_qpair_limits qp_limits;
+	struct conn_limits *admission;
 };
 
 static uint64_t now_ns(void)
@@ -82,6 +86,19 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 	ev.data.ptr = &r->io_tag;
 	epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_bdev_io_ctx_fd(r->io), &ev);
 	return r;
+}
+
+void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission)
+{
+	r->qp_limits = *limits;
+	r->admission = admission;
+}
+
+/* A connection from peer has closed: its place is free again. */
+static void release_peer(struct reactor *r, const struct sockaddr_storage *peer)
+{
+	if (r->admission)
+		conn_limits_release(r->admission, peer);
 }
 
 void reactor_post(void *reactor, void (*fn)(void *arg), void *arg)
@@ -148,6 +165,7 @@ static void reap(struct reactor *r)
 		if (rc->dead) {
 			*p = rc->next;
 			nvmf_conn_put(rc->conn);
+			release_peer(r, &rc->peer);
 			free(rc);
 			r->nconns--;
 		} else {
@@ -156,22 +174,31 @@ static void reap(struct reactor *r)
 	}
 }
 
-static void update_out_interest(struct reactor_conn *rc)
+/* Watch for input only while the connection takes it, for output only while some waits. */
+static void update_interest(struct reactor_conn *rc)
 {
 	if (rc->dead)
 		return;
-	bool want = nvmf_conn_want_write(rc->conn);
-	if (want == rc->watching_out)
+	uint32_t want = (nvmf_conn_want_read(rc->conn) ? EPOLLIN : 0) | (nvmf_conn_want_write(rc->conn) ? EPOLLOUT : 0);
+	if (want == rc->events)
 		return;
-	struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = rc};
+	struct epoll_event ev = {.events = want, .data.ptr = rc};
 	if (epoll_ctl(rc->r->epfd, EPOLL_CTL_MOD, nvmf_conn_fd(rc->conn), &ev) == 0)
-		rc->watching_out = want;
+		rc->events = want;
+}
+
+static int serve(struct reactor_conn *rc)
+{
+	int work = nvmf_conn_process(rc->conn);
+	update_interest(rc);
+	return work;
 }
 
 struct new_socket {
 	struct reactor *r;
 	int fd;
 	uint16_t portid;
+	struct sockaddr_storage peer;
 };
 
 static void add_socket_msg(void *arg)
@@ -183,27 +210,33 @@ static void add_socket_msg(void *arg)
 		.post = reactor_post,
 		.on_close = on_close,
 		.io = r->io,
+		.limits = r->qp_limits,
 	};
 	struct reactor_conn *rc = calloc(1, sizeof(*rc));
 	if (!rc || atomic_load(&r->stopping)) {
 		close(ns->fd);
+		release_peer(r, &ns->peer);
 		free(rc);
 		free(ns);
 		return;
 	}
 	rc->r = r;
+	rc->peer = ns->peer;
 	rc->conn = nvmf_conn_create(r->tgt, ns->fd, ns->portid, &env);
 	free(ns);
 	if (!rc->conn) {
 		perror("nvmfd: queue pair");
+		release_peer(r, &rc->peer);
 		free(rc);
 		return;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rc};
+	rc->events = EPOLLIN;
+	struct epoll_event ev = {.events = rc->events, .data.ptr = rc};
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_conn_fd(rc->conn), &ev) < 0) {
 		perror("nvmfd: epoll");
 		nvmf_conn_close(rc->conn); /* on_close finds nothing: not yet listed */
 		nvmf_conn_put(rc->conn);
+		release_peer(r, &rc->peer);
 		free(rc);
 		return;
 	}
@@ -211,20 +244,21 @@ static void add_socket_msg(void *arg)
 	r->conns = rc;
 	r->nconns++;
 	/* The ICReq may already be waiting. */
-	nvmf_conn_process(rc->conn);
-	update_out_interest(rc);
+	serve(rc);
 }
 
-void reactor_add_socket(struct reactor *r, int fd, uint16_t portid)
+void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct sockaddr_storage *peer)
 {
 	struct new_socket *ns = malloc(sizeof(*ns));
 	if (!ns) {
 		close(fd);
+		release_peer(r, peer);
 		return;
 	}
 	ns->r = r;
 	ns->fd = fd;
 	ns->portid = portid;
+	ns->peer = *peer;
 	reactor_post(r, add_socket_msg, ns);
 }
 
@@ -242,23 +276,26 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 			io_ready = true;
 		} else {
 			struct reactor_conn *rc = tag;
-			if (rc->dead)
-				continue;
-			work += nvmf_conn_process(rc->conn);
-			update_out_interest(rc);
+			if (!rc->dead)
+				work += serve(rc);
 		}
 	}
+	int done = 0;
 	if (io_ready || nvmf_bdev_io_ctx_inflight(r->io))
-		work += nvmf_bdev_io_ctx_poll(r->io);
+		done += nvmf_bdev_io_ctx_poll(r->io);
 	if (msg_ready)
-		work += run_messages(r);
-	/* Commands parked on an LBA range and output from completions. */
+		done += run_messages(r);
+	work += done;
+	/* Output from completions, and commands parked on an LBA range (released by any
+	 * reactor, so looked at every pass: a flag check, no system call).  A connection
+	 * already waiting for POLLOUT is left to its event: its peer is not reading, and
+	 * trying again every pass would only cost system calls. */
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
 		if (rc->dead)
 			continue;
-		if (nvmf_conn_has_deferred(rc->conn) || nvmf_conn_want_write(rc->conn))
-			work += nvmf_conn_process(rc->conn);
-		update_out_interest(rc);
+		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
+		if (new_output || nvmf_conn_has_deferred(rc->conn))
+			work += serve(rc);
 	}
 	/* A sleeping wait may have lasted: read the clock again only then. */
 	uint64_t now = timeout_ms ? nvmf_now_ms() : now_ms;
@@ -267,6 +304,11 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 		now = nvmf_now_ms();
 		r->next_timer_ms = now + REACTOR_TIMER_MS;
 		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+			if (rc->dead)
+				continue;
+			/* Output stuck behind a peer that does not read: a termination request gives up on it after a while. */
+			if (rc->events & EPOLLOUT)
+				serve(rc);
 			if (!rc->dead)
 				nvmf_conn_timer(rc->conn, now);
 		}

@@ -1,24 +1,37 @@
 /*
  * Reactors: one thread each, an epoll loop over its connections, its bdev
  * I/O context and its message queue.  Busy-polls while work arrives and
- * sleeps in epoll_wait once idle.
+ * sleeps in epoll_wait once idle.  A connection is served when its socket
+ * has an event, or when completions gave it output; one blocked on a peer
+ * that does not read waits for POLLOUT (and the timer tick) alone.
  */
 #ifndef NVMFD_REACTOR_H
 #define NVMFD_REACTOR_H
 
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include <nvmf/transport.h>
 
 struct nvmf_tgt;
 struct reactor;
+struct conn_limits;
 
 struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index);
+/*
+ * Before the first socket arrives: the limits of each connection's queue
+ * pair (read budget per pass, transmit backlog), and the admission counts
+ * that closed connections are released from (NULL: none).
+ */
+void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission);
 int reactor_start(struct reactor *r);
 /* Close every connection, wait for them, end the thread. */
 void reactor_stop(struct reactor *r);
 void reactor_destroy(struct reactor *r);
 /* Run fn(arg) on the reactor's thread (thread-safe). */
 void reactor_post(void *reactor, void (*fn)(void *arg), void *arg);
-/* Take over an accepted socket (thread-safe): the handshake and Connect run on the reactor. */
-void reactor_add_socket(struct reactor *r, int fd, uint16_t portid);
+/* Take over an accepted socket from peer (thread-safe): the handshake and Connect run on
+ * the reactor.  The connection is released from the admission counts when it closes. */
+void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct sockaddr_storage *peer);
 
 #endif

@@ -1,6 +1,7 @@
 /* Helpers for the target tests. */
 #include "target_util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <netdb.h>
@@ -8,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,6 +33,11 @@ static void kill_target(void)
 
 void target_start(struct target *t, const char *nvmfd, const char *const *args)
 {
+	target_start_ex(t, nvmfd, args, -1, 0);
+}
+
+void target_start_ex(struct target *t, const char *nvmfd, const char *const *args, int stderr_fd, long nofile)
+{
 	int pipefd[2];
 	CHECK(pipe(pipefd) == 0);
 	const char *argv[64];
@@ -47,6 +54,15 @@ void target_start(struct target *t, const char *nvmfd, const char *const *args)
 		dup2(pipefd[1], STDOUT_FILENO);
 		close(pipefd[0]);
 		close(pipefd[1]);
+		if (stderr_fd >= 0)
+			dup2(stderr_fd, STDERR_FILENO);
+		if (nofile > 0) {
+			struct rlimit rl = {.rlim_cur = (rlim_t)nofile, .rlim_max = (rlim_t)nofile};
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+				perror("setrlimit");
+				_exit(127);
+			}
+		}
 		execv(nvmfd, (char *const *)argv);
 		perror("exec nvmfd");
 		_exit(127);
@@ -85,12 +101,19 @@ void target_stop(struct target *t)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+const char *tcp_source_addr;
+
 int tcp_connect(const char *port)
 {
 	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
 	CHECK(getaddrinfo("127.0.0.1", port, &hints, &ai) == 0);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
+	if (tcp_source_addr) {
+		struct sockaddr_in src = {.sin_family = AF_INET};
+		CHECK(inet_pton(AF_INET, tcp_source_addr, &src.sin_addr) == 1);
+		CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
+	}
 	CHECK(connect(fd, ai->ai_addr, ai->ai_addrlen) == 0);
 	freeaddrinfo(ai);
 	int one = 1;

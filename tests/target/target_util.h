@@ -50,10 +50,14 @@ struct target {
 
 /* Start nvmfd (path) with args (NULL terminated) plus --listen 127.0.0.1:0; wait until ready. */
 void target_start(struct target *t, const char *nvmfd, const char *const *args);
+/* The same; stderr_fd >= 0 becomes nvmfd's stderr, nofile > 0 its RLIMIT_NOFILE (soft and hard). */
+void target_start_ex(struct target *t, const char *nvmfd, const char *const *args, int stderr_fd, long nofile);
 /* SIGTERM it; check a clean exit. */
 void target_stop(struct target *t);
 
+/* Connect to 127.0.0.1:port from tcp_source_addr (NULL: the kernel's choice); hosts use it too. */
 int tcp_connect(const char *port);
+extern const char *tcp_source_addr;
 
 struct host {
 	struct nvmf_association *na;

@@ -77,7 +77,7 @@ int main(void)
 		reactors[i] = reactor_create(tgt, (unsigned)i);
 		CHECK(reactors[i] && reactor_start(reactors[i]) == 0);
 	}
-	struct acceptor *acc = acceptor_create(reactors, 2);
+	struct acceptor *acc = acceptor_create(reactors, 2, NULL);
 	CHECK(acc);
 	struct nvmf_port_addr pa;
 	CHECK(parse_listen_address("127.0.0.1:0", &pa) == 0);
