@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "ctrl_internal.h"
-#include "util/clock.h"
+#include "util/ratelimit.h"
 
 /* Requests available before Connect tells the queue size. */
 #define NVMF_CONN_INITIAL_REQS 4
@@ -45,8 +45,12 @@ static const struct nvmf_queue_ops queue_ops = {
 static void error_cb(void *arg, struct nvmf_qpair *qp, int error)
 {
 	struct nvmf_conn *conn = arg;
-	(void)qp;
-	(void)error;
+	static struct nvmf_ratelimit protocol_log;
+	/* A host that broke the protocol is named once; hosts that just leave are not. */
+	if (error == -EPROTO && nvmf_ratelimit_allow(&protocol_log, 10)) {
+		fprintf(stderr, "nvmf: queue %u of controller %u (host '%s'): %s\n", conn->qid,
+			conn->ctrl ? conn->ctrl->cntlid : 0, conn->ctrl ? conn->ctrl->hostnqn : "", nvmf_qpair_error(qp));
+	}
 	/* Close from nvmf_conn_process, never from inside the transport. */
 	conn->failed = true;
 }

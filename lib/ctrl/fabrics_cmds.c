@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "ctrl_internal.h"
-#include "util/clock.h"
+#include "util/ratelimit.h"
 
 #define NVMF_CTRL_VS NVME_VS(1, 3, 0)
 #define NVMF_CTRL_TO 20 /* CAP.TO: 10 s in 500 ms units */
@@ -52,21 +52,12 @@ static void peer_name(const struct nvmf_conn *conn, char *out, size_t len)
 	snprintf(out, len, "%s:%d", host, port);
 }
 
-static bool connect_log_allowed(void)
-{
-	static atomic_uint_fast64_t window_s;
-	static atomic_uint count;
-	uint64_t now = nvmf_clock_ms() / 1000;
-	if (atomic_exchange(&window_s, now) != now)
-		atomic_store(&count, 0);
-	return atomic_fetch_add(&count, 1) < CONNECT_LOG_PER_SEC;
-}
-
 /* Refuse the Connect with a command specific status, and say why in the log. */
 static enum nvmf_exec refuse(struct nvmf_request *req, uint8_t sc, uint32_t ipo, const char *hostnqn,
 			     const char *subnqn, const char *why)
 {
-	if (connect_log_allowed()) {
+	static struct nvmf_ratelimit connect_log;
+	if (nvmf_ratelimit_allow(&connect_log, CONNECT_LOG_PER_SEC)) {
 		char peer[INET6_ADDRSTRLEN + 8];
 		peer_name(req->conn, peer, sizeof(peer));
 		fprintf(stderr, "nvmf: refused Connect from %s (host '%s', subsystem '%s', queue %u): %s\n", peer,

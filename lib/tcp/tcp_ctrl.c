@@ -47,9 +47,10 @@ int tcp_ctrl_cmd_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 {
 	const struct nvme_tcp_capsule_cmd *c = (const void *)hdr;
 
-	/* A host within its SQ never has this many commands with us; one that floods is cut off. */
-	if (tq->ncapsules >= 2u * (tq->qp.qsize ? tq->qp.qsize : 1) + 16) {
-		tcp_fail(tq, -ENOBUFS, "host exceeded its submission queue");
+	/* The queue has no free entry: the host broke the protocol (the spec's PDU Sequence Error). */
+	if (nvmf_qpair_sq_full(&tq->qp)) {
+		tcp_fatal_pdu(tq, NVME_TCP_FES_PDU_SEQUENCE_ERROR, 0, hdr, c->ch.hlen,
+			      "command beyond the submission queue's size");
 		return -1;
 	}
 	struct nvmf_capsule *nc = nvmf_capsule_alloc_received(&tq->qp);

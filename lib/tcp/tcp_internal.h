@@ -159,7 +159,6 @@ struct tcp_qpair {
 	struct tcp_pool tx_pool;
 
 	struct tcp_pool capsule_pool;
-	unsigned ncapsules;
 
 	/* Host */
 	struct tcp_capsule **cids;

@@ -559,7 +559,6 @@ static struct nvmf_capsule *tcp_capsule_alloc(struct nvmf_qpair *qp)
 	tc->c2h_next = 0;
 	tc->rx_next = 0;
 	tc->nc.qp = qp;
-	tq->ncapsules++;
 	return &tc->nc;
 }
 
@@ -573,7 +572,6 @@ static void tcp_capsule_free(struct nvmf_capsule *nc)
 	else
 		tcp_host_capsule_release(tq, tc);
 	tc->in_use = false;
-	tq->ncapsules--;
 	tcp_pool_put(&tq->capsule_pool, tc);
 }
 

@@ -305,6 +305,13 @@ void nvmf_qpair_command_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc,
 	deliver(qp, nc);
 }
 
+bool nvmf_qpair_sq_full(const struct nvmf_qpair *qp)
+{
+	/* Before Connect a host has nothing to send but the Connect: a small allowance is plenty. */
+	unsigned entries = qp->connect_state == NVMF_QP_CONNECTED ? qp->qsize : 4;
+	return qp->commands >= entries;
+}
+
 uint32_t nvmf_qpair_incapsule_limit(const struct nvmf_qpair *qp)
 {
 	uint32_t io = qp->na->params.ioccsz;

@@ -125,6 +125,8 @@ struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp);
  * size and SQ flow control from a Connect; hands the rest to the owner.
  */
 void nvmf_qpair_command_received(struct nvmf_qpair *qp, struct nvmf_capsule *nc, bool digest_ok);
+/* Controller: the host has as many commands outstanding as the queue has entries (one more is an error). */
+bool nvmf_qpair_sq_full(const struct nvmf_qpair *qp);
 /* In-capsule data the queue accepts now (before Connect: enough for either queue type). */
 uint32_t nvmf_qpair_incapsule_limit(const struct nvmf_qpair *qp);
 /* Called by a transport when the queue pair fails: records why and calls error_cb once. */

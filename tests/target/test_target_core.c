@@ -6,6 +6,7 @@
  *   reconnect      a second Connect after a refused one sets the queue's ID, size and SQ head anew
  *   reset_race     an I/O Connect racing CC.EN 1 -> 0 never leaves a queue behind the reset
  *   buffer_budget  writes whose data never comes hold no more than the data-buffer budget
+ *   sq_overflow    a command beyond the queue's size ends the connection with a PDU Sequence Error
  */
 #include <pthread.h>
 #include <string.h>
@@ -195,6 +196,59 @@ static void case_reconnect(const char *port)
 	close(fd);
 }
 
+static void case_sq_overflow(const char *port)
+{
+	int fd = raw_open(port);
+	struct nvme_completion c = raw_connect(fd, TEST_NQN, TEST_HOSTNQN, 0, 31, NVMF_CNTLID_DYNAMIC, 1);
+	CHECK((c.status & 0xfffe) == 0);
+	uint16_t cntlid = (uint16_t)c.cdw0;
+	CHECK((raw_prop_set_cc(fd, CC_ENABLE, 2).status & 0xfffe) == 0);
+	int io = raw_open(port);
+	c = raw_connect(io, TEST_NQN, TEST_HOSTNQN, 1, 3, cntlid, 1); /* 4 entries */
+	CHECK((c.status & 0xfffe) == 0);
+	/* Four writes wait for data the host never sends: the queue is full. */
+	for (uint16_t i = 0; i < 5; i++) {
+		struct nvme_command w = {.opc = NVME_OPC_WRITE, .flags = NVME_CMD_PSDT_SGL, .cid = (uint16_t)(10 + i),
+					 .nsid = 1, .cdw10 = i};
+		w.dptr.sgl.type = NVME_SGL_TRANSPORT;
+		w.dptr.sgl.length = 512;
+		raw_send(io, &w, NULL, 0);
+	}
+	/* Up to four R2Ts, then the termination request for the fifth command, then the close. */
+	unsigned r2ts = 0;
+	for (;;) {
+		struct nvme_tcp_common_header ch;
+		raw_read(io, &ch, sizeof(ch));
+		uint8_t rest[256];
+		CHECK(ch.plen >= sizeof(ch) && ch.plen - sizeof(ch) <= sizeof(rest));
+		raw_read(io, rest, ch.plen - sizeof(ch));
+		if (ch.pdu_type == NVME_TCP_PDU_R2T) {
+			r2ts++;
+			continue;
+		}
+		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_TERM_REQ);
+		uint16_t fes;
+		memcpy(&fes, rest, sizeof(fes));
+		CHECK(fes == NVME_TCP_FES_PDU_SEQUENCE_ERROR);
+		/* The fifth command's header is echoed after the 24-byte TermReq header. */
+		struct nvme_tcp_capsule_cmd echoed;
+		CHECK(ch.plen >= 24 + sizeof(echoed));
+		memcpy(&echoed, rest + 24 - sizeof(ch), sizeof(echoed));
+		CHECK(echoed.ch.pdu_type == NVME_TCP_PDU_CAPSULE_CMD && echoed.sqe.cid == 14);
+		break;
+	}
+	/* R2Ts still queued when the fifth command arrived are dropped for the TermReq. */
+	CHECK(r2ts <= 4);
+	uint8_t b;
+	CHECK(read(io, &b, 1) == 0);
+	close(io);
+	/* The association goes on: its admin queue answers. */
+	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 3};
+	raw_send(fd, &ka, NULL, 0);
+	CHECK((raw_response(fd).status & 0xfffe) == 0);
+	close(fd);
+}
+
 struct io_connect {
 	struct host *h;
 	struct nvmf_qpair *qp;
@@ -329,6 +383,7 @@ int main(int argc, char **argv)
 		{"cid_conflict", case_cid_conflict},
 		{"reconnect", case_reconnect},
 		{"reset_race", case_reset_race},
+		{"sq_overflow", case_sq_overflow},
 	};
 	if (strcmp(argv[2], "buffer_budget") == 0) {
 		case_buffer_budget(argv[1]);
