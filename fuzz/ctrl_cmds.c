@@ -9,7 +9,7 @@
  * Input: byte 0 is the mode: bits 0-1 0 admin queue of a RAM subsystem,
  * 1 an I/O queue of it, 2 the discovery controller, 3 an admin queue left
  * disabled (CC.EN 0); bit 2 asks to disable SQ flow control; bit 3 leaves
- * CC.EN to the records in modes 0 and 2 too (as a replayed Linux host does).  Then records,
+ * CC.EN to the records in modes 0 and 2 as well (as a replayed Linux host does).  Then records,
  * each a tag byte t:
  *   t % 4 == 0  capsule: 64-byte SQE, 2-byte LE in-capsule length L (<= 8 KiB), L bytes
  *   t % 4 == 1  H2CData for the oldest R2T: r2tl bytes from the input (zero
@@ -391,7 +391,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 	uint16_t cntlid = 0;
 	int st = connect_queue(admin, 0, NVMF_CNTLID_DYNAMIC, mode == 2 ? NVME_DISCOVERY_NQN : SUBNQN, nosqfc, &cntlid);
 	FUZZ_CHECK(st == 0);
-	if (mode != 3 && !(data[0] & 8))
+	if (mode == 1 || (mode != 3 && !(data[0] & 8)))
 		FUZZ_CHECK(enable(admin) == 0);
 	if (mode == 1) {
 		target = open_link(tgt, &env);
