@@ -92,6 +92,8 @@ struct link {
 
 static struct link links[2];
 static int nlinks;
+/* Output buffers, allocated once: a large malloc per run costs ASan dearly. */
+static uint8_t out_bufs[2][OUT_MAX];
 
 static void on_close(void *thread, struct nvmf_conn *conn)
 {
@@ -210,8 +212,7 @@ static struct link *open_link(struct nvmf_tgt *tgt, const struct nvmf_conn_env *
 	FUZZ_CHECK(fuzz_socketpair(fds) == 0);
 	struct link *l = &links[nlinks];
 	memset(l, 0, sizeof(*l));
-	l->out = malloc(OUT_MAX);
-	FUZZ_CHECK(l->out);
+	l->out = out_bufs[nlinks];
 	l->peer = fds[1];
 	l->conn = nvmf_conn_create(tgt, fds[0], 1, env);
 	FUZZ_CHECK(l->conn);
@@ -422,7 +423,6 @@ int fuzz_one(const uint8_t *data, size_t len)
 	for (int i = 0; i < nlinks; i++) {
 		nvmf_conn_put(links[i].conn);
 		close(links[i].peer);
-		free(links[i].out);
 	}
 	nlinks = 0;
 	nvmf_tgt_destroy(tgt);

@@ -86,7 +86,7 @@ for h in "${run[@]}"; do
       dest=fuzz/regressions/"$h"
       mkdir -p "$dest"
       if ! ls "$dest/$name"* >/dev/null 2>&1; then # not known yet (maybe renamed .pending)
-        cp "$f" "$dest/$name$suffix"
+        install -m 644 "$f" "$dest/$name$suffix"
         new=$((new + 1))
       fi
     done
