@@ -9,6 +9,7 @@
  *                                "tx_backlog":"256K","read_budget":"64K","commands_per_pass":128}}
  * (unknown keys there are errors).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "acceptor.h"
 #include "config.h"
 #include "ctrl/target.h"
-#include "limits.h"
+#include "resource_limits.h"
 
 static const char *get_string(json_object *o, const char *key)
 {
@@ -161,13 +162,10 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	return 0;
 }
 
-int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen)
+/* Apply a parsed file; takes the reference to root. */
+static int config_apply(json_object *root, const char *name, struct nvmf_tgt *tgt, struct acceptor *acc, char *err,
+			size_t errlen)
 {
-	json_object *root = json_object_from_file(path);
-	if (!root) {
-		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
-		return -1;
-	}
 	int rc = 0;
 	char why[512] = "";
 	json_object *subs = get_array(root, "subsystems");
@@ -177,9 +175,44 @@ int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, ch
 	for (size_t i = 0; rc == 0 && ports && i < json_object_array_length(ports); i++)
 		rc = load_port(tgt, acc, json_object_array_get_idx(ports, i), why, sizeof(why));
 	if (rc)
-		snprintf(err, errlen, "%s: %s", path, why);
+		snprintf(err, errlen, "%s: %s", name, why);
 	json_object_put(root);
 	return rc;
+}
+
+int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen)
+{
+	json_object *root = json_object_from_file(path);
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
+		return -1;
+	}
+	return config_apply(root, path, tgt, acc, err, errlen);
+}
+
+int config_load_buffer(const char *text, size_t len, const char *name, struct nvmf_tgt *tgt, struct acceptor *acc,
+		       char *err, size_t errlen)
+{
+	if (len > INT_MAX) {
+		snprintf(err, errlen, "%s: too large", name);
+		return -1;
+	}
+	json_tokener *tok = json_tokener_new();
+	if (!tok) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	if (!root || jerr != json_tokener_success) {
+		snprintf(err, errlen, "%s: %s", name,
+			 jerr == json_tokener_continue ? "unexpected end of file" : json_tokener_error_desc(jerr));
+		json_object_put(root);
+		json_tokener_free(tok);
+		return -1;
+	}
+	json_tokener_free(tok);
+	return config_apply(root, name, tgt, acc, err, errlen);
 }
 
 int config_load_limits(const char *path, struct nvmfd_limits *l, char *err, size_t errlen)

@@ -10,6 +10,9 @@ struct acceptor;
 /* Create the file's subsystems and namespaces, then listen on its ports.
  * Returns 0, or -1 with a message in err. */
 int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, char *err, size_t errlen);
+/* The same for a file's text in memory (len bytes, no NUL needed); name is for messages. */
+int config_load_buffer(const char *text, size_t len, const char *name, struct nvmf_tgt *tgt, struct acceptor *acc,
+		       char *err, size_t errlen);
 
 struct nvmfd_limits;
 

@@ -22,7 +22,7 @@
 #include "metrics.h"
 #include "conn_limits.h"
 #include "ctrl/target.h"
-#include "limits.h"
+#include "resource_limits.h"
 #include "reactor.h"
 #include "util/size.h"
 #include "rpc.h"

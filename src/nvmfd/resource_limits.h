@@ -3,8 +3,8 @@
  * by the JSON config's "limits" object; see README.md.  The defaults suit a
  * server facing hosts it does not trust.
  */
-#ifndef NVMFD_LIMITS_H
-#define NVMFD_LIMITS_H
+#ifndef NVMFD_RESOURCE_LIMITS_H
+#define NVMFD_RESOURCE_LIMITS_H
 
 #include <stddef.h>
 

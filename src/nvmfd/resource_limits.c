@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h"
+#include "resource_limits.h"
 
 struct nvmfd_limits nvmfd_limits_default(void)
 {
