@@ -64,7 +64,7 @@ static enum nvmf_exec identify_ctrl(struct nvmf_request *req)
 	id->kas = NVMF_CTRL_KAS;
 	id->sqes = NVME_CTRL_QES(6, 6);
 	id->cqes = NVME_CTRL_QES(4, 4);
-	id->maxcmd = NVMF_CTRL_MQES + 1;
+	id->maxcmd = (uint16_t)atomic_load(&ctrl->tgt->queue_entries);
 	id->sgls = NVME_CTRL_SGLS_SUPPORTED | NVME_CTRL_SGLS_OFFSET;
 	memcpy(id->subnqn, ss->nqn, strnlen(ss->nqn, sizeof(id->subnqn)));
 	id->iorcsz = 1;
@@ -331,7 +331,8 @@ static enum nvmf_exec set_feature_locked(struct nvmf_request *req, struct nvmf_c
 			return nvmf_req_status(req, NVMF_ST_INVALID_FIELD);
 		/* Both 0's based; grant the smaller of the two, up to our limit. */
 		uint32_t want = (nsqr < ncqr ? nsqr : ncqr) + 1;
-		ctrl->num_io_queues = want < NVMF_CTRL_MAX_IO_QUEUES ? want : NVMF_CTRL_MAX_IO_QUEUES;
+		uint32_t most = atomic_load(&ctrl->tgt->io_queues);
+		ctrl->num_io_queues = want < most ? want : most;
 		return nvmf_req_success(req,
 					NVME_FEAT_NUM_QUEUES_VALUE(ctrl->num_io_queues - 1, ctrl->num_io_queues - 1));
 	}

@@ -29,7 +29,7 @@ struct nvmf_controller *nvmf_ctrl_create(struct nvmf_conn *conn, struct nvmf_sub
 	ctrl->kato_ms = kato_ms;
 	atomic_init(&ctrl->last_seen_ms, ctrl->created_ms);
 	atomic_init(&ctrl->csts, 0);
-	ctrl->num_io_queues = ctrl->discovery ? 0 : NVMF_CTRL_MAX_IO_QUEUES;
+	ctrl->num_io_queues = ctrl->discovery ? 0 : atomic_load(&ctrl->tgt->io_queues);
 	ctrl->vwc_enabled = true;
 	ctrl->admin = conn;
 	ctrl->admin_env = conn->env;
@@ -110,7 +110,7 @@ bool nvmf_ctrl_set_cc(struct nvmf_controller *ctrl, uint32_t v)
 		close_io_queues_locked(ctrl);
 		csts = 0;
 		ctrl->cc = 0;
-		ctrl->num_io_queues = ctrl->discovery ? 0 : NVMF_CTRL_MAX_IO_QUEUES;
+		ctrl->num_io_queues = ctrl->discovery ? 0 : atomic_load(&ctrl->tgt->io_queues);
 	}
 	if (v & NVME_CC_SHN_MASK) {
 		/* Nothing volatile to write back beyond what Flush does: done at once. */

@@ -18,10 +18,9 @@
 #include "target.h"
 
 /* Capabilities every controller advertises. */
-#define NVMF_CTRL_MQES 1023 /* 0's based: 1024 entries */
 #define NVMF_CTRL_MDTS 5 /* 2^5 * 4 KiB = 128 KiB per command */
 #define NVMF_CTRL_MAX_XFER (4096u << NVMF_CTRL_MDTS)
-#define NVMF_CTRL_MAX_IO_QUEUES 64
+#define NVMF_CTRL_MAX_IO_QUEUES NVMF_MAX_IO_QUEUES /* the most a target may grant */
 #define NVMF_CTRL_AERL 3 /* 0's based: 4 outstanding AERs */
 #define NVMF_CTRL_KAS 1 /* keep alive granularity: 100 ms */
 #define NVMF_CTRL_IOCCSZ_BYTES 8192 /* in-capsule data accepted on I/O queues */
@@ -108,6 +107,8 @@ struct nvmf_tgt {
 	/* Each connection makes its own association from these: the transport's
 	 * association reference count is not thread-safe, and connections live on many threads. */
 	struct nvmf_association_params assoc_params;
+	/* See struct nvmf_tgt_limits; read by every reactor. */
+	atomic_uint queue_entries, io_queues, associations;
 	/* Data buffers of every request, under one process-wide budget; a queue may hold this much of it. */
 	struct nvmf_buf_pool *bufs;
 	atomic_size_t queue_buffer_cap;
@@ -137,6 +138,7 @@ struct nvmf_subsystem {
 	struct nvmf_namespace **ns; /* indexed by nsid - 1 */
 	uint32_t ns_slots;
 	struct nvmf_controller **ctrls; /* indexed by cntlid */
+	unsigned nctrls;
 	uint16_t next_cntlid;
 	/* Limits set at creation (target_mgmt.c); 0: none. */
 	uint32_t max_namespaces;

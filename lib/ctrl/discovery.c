@@ -8,7 +8,7 @@
 #include "ctrl_internal.h"
 
 static void fill_entry(struct nvmf_discovery_log_entry *e, const struct nvmf_port *port, const char *nqn,
-		       uint8_t subtype)
+		       uint8_t subtype, uint32_t asqsz)
 {
 	memset(e, 0, sizeof(*e));
 	e->trtype = (uint8_t)port->addr.trtype;
@@ -17,7 +17,7 @@ static void fill_entry(struct nvmf_discovery_log_entry *e, const struct nvmf_por
 	e->treq = NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQ_FC;
 	e->portid = port->portid;
 	e->cntlid = NVMF_CNTLID_DYNAMIC;
-	e->asqsz = NVMF_CTRL_MQES + 1;
+	e->asqsz = (uint16_t)asqsz;
 	if (subtype == NVMF_SUBTYPE_DISCOVERY_CURRENT)
 		e->eflags = NVMF_EFLAGS_EPCSD;
 	/* Fixed-width fields, zero padded (the entry was cleared above). */
@@ -55,15 +55,16 @@ void *nvmf_discovery_log_build(struct nvmf_tgt *tgt, const char *hostnqn, size_t
 		return NULL;
 	}
 	struct nvmf_discovery_log_entry *entries = (void *)(h + 1);
+	uint32_t asqsz = atomic_load(&tgt->queue_entries);
 	size_t n = 0;
 	for (unsigned p = 0; p < tgt->nports; p++) {
 		const struct nvmf_port *port = &tgt->ports[p];
 		if (port->offline)
 			continue;
-		fill_entry(&entries[n++], port, NVME_DISCOVERY_NQN, NVMF_SUBTYPE_DISCOVERY_CURRENT);
+		fill_entry(&entries[n++], port, NVME_DISCOVERY_NQN, NVMF_SUBTYPE_DISCOVERY_CURRENT, asqsz);
 		for (struct nvmf_subsystem *s = tgt->subsystems; s; s = s->next) {
 			if (port_has(port, s->nqn) && nvmf_subsystem_host_allowed(s, hostnqn))
-				fill_entry(&entries[n++], port, s->nqn, NVMF_SUBTYPE_NVME);
+				fill_entry(&entries[n++], port, s->nqn, NVMF_SUBTYPE_NVME, asqsz);
 		}
 	}
 	pthread_mutex_unlock(&tgt->lock);

@@ -87,7 +87,8 @@ static enum nvmf_exec connect_admin(struct nvmf_request *req, struct nvmf_subsys
 		return refuse(req, NVMF_SC_CONNECT_CONTROLLER_BUSY, 0, hostnqn, ss->nqn, "out of memory");
 	struct nvmf_controller *ctrl = nvmf_ctrl_create(conn, ss, hostnqn, d->hostid, cc->kato);
 	if (!ctrl)
-		return refuse(req, NVMF_SC_CONNECT_CONTROLLER_BUSY, 0, hostnqn, ss->nqn, "no controller ID free");
+		return refuse(req, NVMF_SC_CONNECT_CONTROLLER_BUSY, 0, hostnqn, ss->nqn,
+			      "the subsystem has all the associations it may have");
 	conn->ctrl = ctrl; /* the admin queue's reference */
 	conn->connected = true;
 	return nvmf_req_success(req, ctrl->cntlid);
@@ -160,7 +161,7 @@ static void connect_with_data(struct nvmf_request *req)
 	else if (hlen == 0 ? !empty_hostnqn_allowed(ss) : !nvmf_subsystem_host_allowed(ss, hostnqn))
 		r = refuse(req, NVMF_SC_CONNECT_INVALID_HOST, ipo_data(offsetof(struct nvmf_connect_data, hostnqn)),
 			   hostnqn, subnqn, "host not allowed");
-	else if (conn->qsize < 2 || conn->qsize - 1u > NVMF_CTRL_MQES)
+	else if (conn->qsize < 2 || conn->qsize > atomic_load(&conn->tgt->queue_entries))
 		r = refuse(req, NVMF_SC_CONNECT_INVALID_PARAMETERS,
 			   ipo_sqe(offsetof(struct nvmf_connect_command, sqsize)), hostnqn, subnqn,
 			   "queue size out of range");
@@ -190,8 +191,8 @@ static enum nvmf_exec fabrics_connect(struct nvmf_request *req)
 
 static uint64_t get_cap(struct nvmf_controller *ctrl)
 {
-	(void)ctrl;
-	return NVMF_CTRL_MQES | NVME_CAP_CQR | ((uint64_t)NVMF_CTRL_TO << NVME_CAP_TO_SHIFT) | NVME_CAP_CSS_NVM;
+	uint64_t mqes = atomic_load(&ctrl->tgt->queue_entries) - 1;
+	return mqes | NVME_CAP_CQR | ((uint64_t)NVMF_CTRL_TO << NVME_CAP_TO_SHIFT) | NVME_CAP_CSS_NVM;
 }
 
 static uint64_t get_vs(struct nvmf_controller *ctrl)

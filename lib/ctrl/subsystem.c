@@ -355,6 +355,11 @@ uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controll
 	uint16_t id = 0;
 	pthread_mutex_lock(&ss->lock);
 	uint16_t lo = ss->min_cntlid ? ss->min_cntlid : 1, hi = ss->max_cntlid ? ss->max_cntlid : NVMF_MAX_CNTLID;
+	/* The discovery subsystem is bounded by the connection limits alone. */
+	if (!ss->discovery && ss->nctrls >= atomic_load(&ss->tgt->associations)) {
+		pthread_mutex_unlock(&ss->lock);
+		return 0;
+	}
 	if (ss->next_cntlid < lo || ss->next_cntlid > hi)
 		ss->next_cntlid = lo;
 	/* Rotate so a freed ID is not reused at once (a stale host might name it). */
@@ -363,6 +368,7 @@ uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controll
 		ss->next_cntlid = c >= hi ? lo : (uint16_t)(c + 1);
 		if (!ss->ctrls[c]) {
 			ss->ctrls[c] = ctrl;
+			ss->nctrls++;
 			id = c;
 			break;
 		}
@@ -374,8 +380,10 @@ uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controll
 void nvmf_subsystem_remove_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl)
 {
 	pthread_mutex_lock(&ss->lock);
-	if (ctrl->cntlid && ss->ctrls[ctrl->cntlid] == ctrl)
+	if (ctrl->cntlid && ss->ctrls[ctrl->cntlid] == ctrl) {
 		ss->ctrls[ctrl->cntlid] = NULL;
+		ss->nctrls--;
+	}
 	pthread_mutex_unlock(&ss->lock);
 }
 

@@ -20,6 +20,9 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 	atomic_init(&tgt->genctr, 1);
 	tgt->bufs = nvmf_buf_pool_create(NVMF_DEFAULT_BUFFER_BUDGET);
 	atomic_init(&tgt->queue_buffer_cap, NVMF_DEFAULT_BUFFER_BUDGET / 4);
+	atomic_init(&tgt->queue_entries, NVMF_MAX_QUEUE_ENTRIES);
+	atomic_init(&tgt->io_queues, NVMF_MAX_IO_QUEUES);
+	atomic_init(&tgt->associations, NVMF_DEFAULT_ASSOCIATIONS);
 	tgt->discovery = tgt->bufs ? nvmf_subsystem_create_discovery(tgt) : NULL;
 	if (!tgt->discovery) {
 		nvmf_buf_pool_destroy(tgt->bufs);
@@ -174,6 +177,24 @@ void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes)
 		bytes = NVMF_MIN_BUFFER_BUDGET;
 	nvmf_buf_pool_set_budget(tgt->bufs, bytes);
 	atomic_store(&tgt->queue_buffer_cap, bytes / 4);
+}
+
+int nvmf_tgt_set_limits(struct nvmf_tgt *tgt, const struct nvmf_tgt_limits *l)
+{
+	if (l->queue_entries < 2 || l->queue_entries > NVMF_MAX_QUEUE_ENTRIES || l->io_queues < 1 ||
+	    l->io_queues > NVMF_MAX_IO_QUEUES || l->associations < 1)
+		return -EINVAL;
+	atomic_store(&tgt->queue_entries, l->queue_entries);
+	atomic_store(&tgt->io_queues, l->io_queues);
+	atomic_store(&tgt->associations, l->associations);
+	return 0;
+}
+
+void nvmf_tgt_get_limits(struct nvmf_tgt *tgt, struct nvmf_tgt_limits *l)
+{
+	l->queue_entries = atomic_load(&tgt->queue_entries);
+	l->io_queues = atomic_load(&tgt->io_queues);
+	l->associations = atomic_load(&tgt->associations);
 }
 
 size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt)

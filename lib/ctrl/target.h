@@ -55,6 +55,22 @@ int nvmf_tgt_port_link(struct nvmf_tgt *tgt, uint16_t portid, const char *subnqn
 #define NVMF_DEFAULT_BUFFER_BUDGET (256u * 1024 * 1024)
 #define NVMF_MIN_BUFFER_BUDGET (4u * 1024 * 1024)
 void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes);
+/*
+ * What the target grants each host, all bounded for untrusted hosts: the
+ * entries of a queue (CAP.MQES + 1), the I/O queues of a controller, the
+ * controllers (associations) of a subsystem at once.  Set before hosts connect.
+ */
+struct nvmf_tgt_limits {
+	uint32_t queue_entries; /* 2..NVMF_MAX_QUEUE_ENTRIES */
+	uint32_t io_queues;	/* 1..NVMF_MAX_IO_QUEUES */
+	uint32_t associations;	/* per subsystem, >= 1 */
+};
+#define NVMF_MAX_QUEUE_ENTRIES 1024
+#define NVMF_MAX_IO_QUEUES 64
+#define NVMF_DEFAULT_ASSOCIATIONS 256
+/* 0, or -EINVAL when a value is out of range (nothing changed). */
+int nvmf_tgt_set_limits(struct nvmf_tgt *tgt, const struct nvmf_tgt_limits *l);
+void nvmf_tgt_get_limits(struct nvmf_tgt *tgt, struct nvmf_tgt_limits *l);
 /* Bytes of data buffers held now (in use or cached for reuse). */
 size_t nvmf_tgt_buffer_bytes(struct nvmf_tgt *tgt);
 /* Discovery log generation counter (bumped on every change). */
@@ -107,7 +123,7 @@ struct nvmf_ctrl_limits {
 	uint32_t max_io_size;
 	uint32_t kas; /* keep alive granularity, 100 ms units */
 };
-void nvmf_ctrl_get_limits(struct nvmf_ctrl_limits *l);
+void nvmf_ctrl_get_limits(struct nvmf_tgt *tgt, struct nvmf_ctrl_limits *l);
 
 /* Limits of a new subsystem (before hosts connect): max_namespaces 0 is
  * unlimited; cntlid range within 1..0xffef.  0, or -EINVAL. */

@@ -6,10 +6,10 @@
 
 #include "ctrl_internal.h"
 
-void nvmf_ctrl_get_limits(struct nvmf_ctrl_limits *l)
+void nvmf_ctrl_get_limits(struct nvmf_tgt *tgt, struct nvmf_ctrl_limits *l)
 {
-	l->max_queue_depth = NVMF_CTRL_MQES + 1;
-	l->max_io_queues = NVMF_CTRL_MAX_IO_QUEUES;
+	l->max_queue_depth = atomic_load(&tgt->queue_entries);
+	l->max_io_queues = atomic_load(&tgt->io_queues);
 	l->in_capsule_data_size = NVMF_CTRL_IOCCSZ_BYTES;
 	l->max_io_size = NVMF_CTRL_MAX_XFER;
 	l->kas = NVMF_CTRL_KAS;

@@ -5,9 +5,8 @@
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
- * nvmfd's own resource budgets: {"limits":{"max_connections":1024,"max_connections_per_host":128,
- *                                "tx_backlog":"256K","read_budget":"64K","commands_per_pass":128}}
- * (unknown keys there are errors).
+ * nvmfd's own resource budgets: {"limits":{"max_connections":1024,...}}, one key per limit
+ * flag (resource_limits.c has the list; unknown keys there are errors).
  */
 #include <limits.h>
 #include <stdio.h>

@@ -24,7 +24,6 @@
 #include "ctrl/target.h"
 #include "resource_limits.h"
 #include "reactor.h"
-#include "util/size.h"
 #include "rpc.h"
 
 #define DEFAULT_NQN "nqn.2024-01.io.nvmf:default"
@@ -47,7 +46,6 @@ struct options {
 	unsigned nsubsystems;
 	const char *config;
 	unsigned reactors;
-	uint64_t buffer_budget; /* 0: the default */
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
 	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
 	/* Limit flags (name, value) in order; applied over the config file's. */
@@ -60,7 +58,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
-		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE]\n"
+		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE] [--max-queue-size N]\n"
+		   "             [--max-io-queues N] [--max-associations N]\n"
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
@@ -91,7 +90,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"namespace", required_argument, NULL, 'n'},  {"allow-host", required_argument, NULL, 'a'},
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
 		{"rpc-socket", required_argument, NULL, 'R'}, {"metrics", required_argument, NULL, 'M'},
-		{"buffer-budget", required_argument, NULL, 'b'},
+		{"buffer-budget", required_argument, NULL, 'L'},
+		{"max-queue-size", required_argument, NULL, 'L'},
+		{"max-io-queues", required_argument, NULL, 'L'},
+		{"max-associations", required_argument, NULL, 'L'},
 		{"max-connections", required_argument, NULL, 'L'},
 		{"max-connections-per-host", required_argument, NULL, 'L'},
 		{"tx-backlog", required_argument, NULL, 'L'},
@@ -139,14 +141,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->reactors = (unsigned)n;
 			break;
 		}
-		case 'b':
-			/* At least one largest transfer must fit, or no command could ever get its buffer. */
-			if (nvmf_parse_size(optarg, &o->buffer_budget) < 0 || o->buffer_budget < NVMF_MIN_BUFFER_BUDGET) {
-				fprintf(stderr, "nvmfd: --buffer-budget wants a size of at least %uK (e.g. 256M)\n",
-					NVMF_MIN_BUFFER_BUDGET / 1024);
-				return -1;
-			}
-			break;
 		case 'R':
 			o->rpc_socket = optarg;
 			break;
@@ -357,8 +351,13 @@ int main(int argc, char **argv)
 		perror("nvmfd: target");
 		return 1;
 	}
-	if (o.buffer_budget)
-		nvmf_tgt_set_buffer_budget(tgt, (size_t)o.buffer_budget);
+	nvmf_tgt_set_buffer_budget(tgt, (size_t)limits.buffer_budget);
+	const struct nvmf_tgt_limits tgt_limits = {
+		.queue_entries = (uint32_t)limits.max_queue_size,
+		.io_queues = (uint32_t)limits.max_io_queues,
+		.associations = (uint32_t)limits.max_associations,
+	};
+	nvmf_tgt_set_limits(tgt, &tgt_limits); /* ranges checked by nvmfd_limits_set */
 	const struct nvmf_qpair_limits qp_limits = {
 		.read_budget = limits.read_budget,
 		.max_pdus = limits.commands_per_pass,

@@ -14,10 +14,10 @@
 
 /* ---- Transport ---- */
 
-static json_object *transport_object(void)
+static json_object *transport_object(struct nvmf_tgt *tgt)
 {
 	struct nvmf_ctrl_limits l;
-	nvmf_ctrl_get_limits(&l);
+	nvmf_ctrl_get_limits(tgt, &l);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "trtype", json_object_new_string("TCP"));
 	json_object_object_add(o, "max_queue_depth", json_object_new_int64(l.max_queue_depth));
@@ -82,7 +82,7 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 	}
 	/* Sizes the controller core has fixed: only its own values can be honoured. */
 	struct nvmf_ctrl_limits l;
-	nvmf_ctrl_get_limits(&l);
+	nvmf_ctrl_get_limits(ctx->tgt, &l);
 	const int64_t fixed[] = {0, l.max_queue_depth, l.max_io_queues, l.in_capsule_data_size, l.max_io_size,
 				 l.max_queue_depth};
 	for (unsigned i = 1; i < COUNT(fixed); i++) {
@@ -121,7 +121,7 @@ static json_object *rpc_nvmf_get_transports(struct rpc_ctx *ctx, json_object *pa
 		return rpc_fail(err, -19, "No such device", "no transport '%s'", rpc_str(v[0], ""));
 	/* nvmfd always speaks TCP; listing it before nvmf_create_transport keeps listeners explicable. */
 	json_object *list = json_object_new_array();
-	json_object_array_add(list, transport_object());
+	json_object_array_add(list, transport_object(ctx->tgt));
 	return list;
 }
 

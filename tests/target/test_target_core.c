@@ -7,6 +7,7 @@
  *   reset_race     an I/O Connect racing CC.EN 1 -> 0 never leaves a queue behind the reset
  *   buffer_budget  writes whose data never comes hold no more than the data-buffer budget
  *   sq_overflow    a command beyond the queue's size ends the connection with a PDU Sequence Error
+ *   limits         --max-queue-size, --max-io-queues and --max-associations are what hosts get
  */
 #include <pthread.h>
 #include <string.h>
@@ -369,6 +370,56 @@ static void case_buffer_budget(const char *nvmfd)
 	target_stop(&t);
 }
 
+static void case_limits(const char *nvmfd)
+{
+	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", "ram:16M", "--max-queue-size", "64",
+			      "--max-io-queues", "2", "--max-associations", "2", NULL};
+	struct target t;
+	target_start(&t, nvmfd, args);
+	/* Queue size: CAP.MQES says 64 entries; 65 is refused at SQSIZE, 64 accepted. */
+	int fd = raw_open(t.port);
+	struct nvme_completion c = raw_connect(fd, TEST_NQN, TEST_HOSTNQN, 0, 64, NVMF_CNTLID_DYNAMIC, 1);
+	CHECK_STATUS(c.status, NVME_SCT_COMMAND_SPECIFIC, NVMF_SC_CONNECT_INVALID_PARAMETERS);
+	CHECK(c.cdw0 == offsetof(struct nvmf_connect_command, sqsize));
+	close(fd);
+	struct host a = {0}, b = {0}, extra = {0};
+	CHECK(host_connect_admin(&a, t.port, TEST_NQN, TEST_HOSTNQN, 0, 64, NULL) == 0);
+	uint64_t cap = 0;
+	CHECK(prop_get(a.admin, NVME_REG_CAP, true, &cap) == 0);
+	CHECK((cap & 0xffff) == 63);
+	host_enable(&a);
+	/* I/O queues: 8 asked for, 2 granted; queue 3 is refused. */
+	struct nvme_completion sf;
+	struct nvme_command cmd = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0x00070007};
+	CHECK(exec(a.admin, &cmd, NULL, 0, false, &sf) == 0);
+	CHECK(sf.cdw0 == 0x00010001);
+	struct nvmf_qpair *q2 = NULL, *q3 = NULL;
+	CHECK(host_connect_io(&a, 2, a.cntlid, 32, &q2, NULL) == 0);
+	CHECK_STATUS(host_connect_io(&a, 3, a.cntlid, 32, &q3, NULL), NVME_SCT_COMMAND_SPECIFIC,
+		     NVMF_SC_CONNECT_INVALID_PARAMETERS);
+	/* Associations: a second one fits, a third is Controller Busy until one ends. */
+	CHECK(host_connect_admin(&b, t.port, TEST_NQN, TEST_HOSTNQN2, 0, 32, NULL) == 0);
+	CHECK_STATUS(host_connect_admin(&extra, t.port, TEST_NQN, TEST_HOSTNQN2, 0, 32, NULL), NVME_SCT_COMMAND_SPECIFIC,
+		     NVMF_SC_CONNECT_CONTROLLER_BUSY);
+	host_close(&extra);
+	host_close(&b);
+	struct host again = {0};
+	int rc = -1;
+	for (int i = 0; i < 100 && rc != 0; i++) {
+		memset(&again, 0, sizeof(again));
+		rc = host_connect_admin(&again, t.port, TEST_NQN, TEST_HOSTNQN2, 0, 32, NULL);
+		if (rc != 0) {
+			host_close(&again);
+			sleep_ms(20);
+		}
+	}
+	CHECK(rc == 0);
+	host_close(&again);
+	nvmf_qpair_free(q2);
+	host_close(&a);
+	target_stop(&t);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -387,6 +438,10 @@ int main(int argc, char **argv)
 	};
 	if (strcmp(argv[2], "buffer_budget") == 0) {
 		case_buffer_budget(argv[1]);
+		return 0;
+	}
+	if (strcmp(argv[2], "limits") == 0) {
+		case_limits(argv[1]);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
