@@ -179,10 +179,17 @@ void nvmf_tgt_set_buffer_budget(struct nvmf_tgt *tgt, size_t bytes)
 	atomic_store(&tgt->queue_buffer_cap, bytes / 4);
 }
 
-int nvmf_tgt_set_limits(struct nvmf_tgt *tgt, const struct nvmf_tgt_limits *l)
+int nvmf_tgt_validate_limits(const struct nvmf_tgt_limits *l)
 {
 	if (l->queue_entries < 2 || l->queue_entries > NVMF_MAX_QUEUE_ENTRIES || l->io_queues < 1 ||
 	    l->io_queues > NVMF_MAX_IO_QUEUES || l->associations < 1)
+		return -EINVAL;
+	return 0;
+}
+
+int nvmf_tgt_set_limits(struct nvmf_tgt *tgt, const struct nvmf_tgt_limits *l)
+{
+	if (nvmf_tgt_validate_limits(l) < 0)
 		return -EINVAL;
 	atomic_store(&tgt->queue_entries, l->queue_entries);
 	atomic_store(&tgt->io_queues, l->io_queues);

@@ -69,6 +69,7 @@ struct nvmf_tgt_limits {
 #define NVMF_MAX_IO_QUEUES 64
 #define NVMF_DEFAULT_ASSOCIATIONS 256
 /* 0, or -EINVAL when a value is out of range (nothing changed). */
+int nvmf_tgt_validate_limits(const struct nvmf_tgt_limits *l);
 int nvmf_tgt_set_limits(struct nvmf_tgt *tgt, const struct nvmf_tgt_limits *l);
 void nvmf_tgt_get_limits(struct nvmf_tgt *tgt, struct nvmf_tgt_limits *l);
 /* Bytes of data buffers held now (in use or cached for reuse). */

@@ -80,12 +80,26 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 		snprintf(msg, sizeof(msg), "Transport type '%.250s' create failed", trtype);
 		return rpc_fail(err, RPC_INTERNAL_ERROR, msg, "nvmfd speaks TCP only");
 	}
-	/* Sizes the controller core has fixed: only its own values can be honoured. */
+	/* Queue depth and I/O queues are the target's limits; in-capsule data and I/O size are fixed. */
+	struct nvmf_tgt_limits tl;
+	nvmf_tgt_get_limits(ctx->tgt, &tl);
+	if (v[1])
+		tl.queue_entries = (uint32_t)rpc_int(v[1], 0);
+	if (v[2])
+		tl.io_queues = (uint32_t)rpc_int(v[2], 0);
+	if ((v[1] && rpc_int(v[1], 0) != tl.queue_entries) || (v[2] && rpc_int(v[2], 0) != tl.io_queues) ||
+	    nvmf_tgt_validate_limits(&tl) < 0)
+		return rpc_fail(err, RPC_INVALID_PARAMS, "Invalid parameters",
+				"'max_queue_depth' wants 2..%u and 'max_io_qpairs_per_ctrlr' 1..%u", NVMF_MAX_QUEUE_ENTRIES,
+				NVMF_MAX_IO_QUEUES);
+	/* Admin queues are bounded by the same depth. */
+	if (v[5] && (rpc_int(v[5], 0) < 2 || rpc_int(v[5], 0) > tl.queue_entries))
+		return rpc_fail(err, RPC_INVALID_PARAMS, "Invalid parameters", "'max_aq_depth' wants 2..%u (max_queue_depth)",
+				tl.queue_entries);
 	struct nvmf_ctrl_limits l;
 	nvmf_ctrl_get_limits(ctx->tgt, &l);
-	const int64_t fixed[] = {0, l.max_queue_depth, l.max_io_queues, l.in_capsule_data_size, l.max_io_size,
-				 l.max_queue_depth};
-	for (unsigned i = 1; i < COUNT(fixed); i++) {
+	const int64_t fixed[] = {[3] = l.in_capsule_data_size, [4] = l.max_io_size};
+	for (unsigned i = 3; i <= 4; i++) {
 		if (v[i] && rpc_int(v[i], 0) != fixed[i])
 			return rpc_fail(err, RPC_INVALID_PARAMS, "Invalid parameters",
 					"'%s' = %lld is not supported by nvmfd (it uses %lld)", spec[i].name,
@@ -103,6 +117,7 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 				"'kas' = %lld is not supported by nvmfd (it uses %u)", (long long)rpc_int(v[9], 0), l.kas);
 	if (ctx->transport_created)
 		return rpc_fail(err, RPC_INTERNAL_ERROR, "Transport type 'TCP' already exists", NULL);
+	nvmf_tgt_set_limits(ctx->tgt, &tl);
 	ctx->transport_created = true;
 	return json_object_new_boolean(1);
 }

@@ -147,11 +147,13 @@ def case_methods():
     assert d.call("framework_get_subsystems") == [{"subsystem": "bdev", "depends_on": []},
                                                    {"subsystem": "nvmf", "depends_on": ["bdev"]}]
 
-    # Transport: rpc.py's defaults accepted once, then "already exists" as SPDK says.
-    assert d.call("nvmf_create_transport", RPCPY_TRANSPORT) is True
+    # Transport: rpc.py's defaults accepted once (queue depth and I/O queues become the
+    # target's limits), then "already exists" as SPDK says.
+    assert d.call("nvmf_create_transport", dict(RPCPY_TRANSPORT, max_queue_depth=128, max_io_qpairs_per_ctrlr=4)) is True
     expect_error(d, "nvmf_create_transport", {"trtype": "TCP"}, -32603, "Transport type 'TCP' already exists")
     t = d.call("nvmf_get_transports")
-    assert len(t) == 1 and t[0]["trtype"] == "TCP" and t[0]["max_queue_depth"] >= 2
+    assert len(t) == 1 and t[0]["trtype"] == "TCP" and t[0]["max_queue_depth"] == 128
+    assert t[0]["max_io_qpairs_per_ctrlr"] == 4
     assert d.call("nvmf_get_transports", {"trtype": "tcp"}) == t
     expect_error(d, "nvmf_get_transports", {"trtype": "RDMA"}, -19)
 
@@ -278,7 +280,7 @@ def case_defaults():
     refused = [
         ("nvmf_create_transport", {"trtype": "TCP", "zcopy": True}, "zcopy"),
         ("nvmf_create_transport", {"trtype": "TCP", "c2h_success": False}, "c2h_success"),
-        ("nvmf_create_transport", {"trtype": "TCP", "max_queue_depth": 128}, "max_queue_depth"),
+        ("nvmf_create_transport", {"trtype": "TCP", "max_queue_depth": 4096}, "max_queue_depth"),
         ("nvmf_create_transport", {"trtype": "TCP", "in_capsule_data_size": 4096}, "in_capsule_data_size"),
         ("nvmf_create_transport", {"trtype": "TCP", "dif_insert_or_strip": True}, "dif_insert_or_strip"),
         ("nvmf_create_subsystem", dict(RPCPY_SUBSYSTEM, nqn=NQN + "2", ana_reporting=True), "ana_reporting"),
