@@ -11,7 +11,7 @@ dev=$(host_wait_ns "$NVMF_NQN") || exit 1
 ctrl=$(host_ctrl "$NVMF_NQN") || exit 1
 # Every block written once first: a RAM namespace then holds all its memory
 # before the test takes its baseline.
-run dd if=/dev/zero of="$dev" bs=1M oflag=direct 2>/dev/null
+run dd if=/dev/zero of="$dev" bs=1M count=$(($(cat "/sys/block/${dev#/dev/}/size") / 2048)) oflag=direct 2>/dev/null || exit 1
 # I/O errors while the controller reconnects are expected: fio goes on.
 fio --name=churn --filename="$dev" --ioengine=libaio --direct=1 --rw=randrw --bs=4k-64k --iodepth=16 \
 	--numjobs=2 --time_based=1 --runtime=600 --continue_on_error=all >/tmp/fio.out 2>&1 &
