@@ -184,13 +184,23 @@ static int submit_write_zeroes(struct nvmf_request *req, nvmf_bdev_cb cb, void *
 				      (uint64_t)cmd_nlb(&req->cmd) * req->ns->block_size, cb, arg);
 }
 
+/* Backends zero without a write-through mode: FUA (or the cache turned off) is a flush after. */
+static void write_zeroes_done(struct nvmf_request *req, int rc)
+{
+	if (rc == 0 && write_fua(req, &req->cmd) && nvmf_bdev_volatile_cache(req->ns->bdev)) {
+		nvmf_request_submit(req, submit_flush, status_done);
+		return;
+	}
+	status_done(req, rc);
+}
+
 static void write_zeroes_locked(struct nvmf_request *req)
 {
 	if (!nvmf_request_lock_range(req, cmd_slba(&req->cmd), cmd_nlb(&req->cmd), false)) {
 		nvmf_request_defer(req, NVMF_REQ_WAIT_RANGE, write_zeroes_locked);
 		return;
 	}
-	nvmf_request_submit(req, submit_write_zeroes, status_done);
+	nvmf_request_submit(req, submit_write_zeroes, write_zeroes_done);
 }
 
 static enum nvmf_exec do_write_zeroes(struct nvmf_request *req)
