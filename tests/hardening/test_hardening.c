@@ -206,7 +206,9 @@ static void case_emfile(void)
 	long long cpu0 = cpu_ticks(t.pid);
 	sleep_ms(window_ms);
 	long long used = cpu_ticks(t.pid) - cpu0;
-	long long allowed = sysconf(_SC_CLK_TCK) * window_ms / 1000 / 5;
+	/* Spinning costs a whole core (about 140 ticks here); under a loaded test run an idle
+	 * nvmfd was seen at up to 38.  The bound sits between the two. */
+	long long allowed = sysconf(_SC_CLK_TCK) * window_ms / 1000 * 2 / 5;
 	fprintf(stderr, "emfile: nvmfd used %lld ticks of CPU in %d ms (allowed %lld)\n", used, window_ms, allowed);
 	CHECK(used <= allowed);
 	struct stat st;
