@@ -328,7 +328,7 @@ run_case() {
 NCASES=0
 for _ in ${CLIENTS//,/ }; do for _ in ${NSS//,/ }; do for _ in ${LOADS//,/ }; do NCASES=$((NCASES + 1)); done; done; done
 say "spdk-compare: $(date -u +%FT%TZ) $(uname -r); targets ${TARGETS[*]} on CPU $TGT_CPU, clients ($CLIENTS) on CPU $TOOL_CPU"
-say "spdk-compare: $NCASES cases x ${#TARGETS[@]} targets x $REPEAT reps x $SECS s: about $((REPEAT * ${#TARGETS[@]} * (NCASES * (SECS + 1) + 8))) s; raw outputs in $OUT"
+say "spdk-compare: $NCASES cases x ${#TARGETS[@]} targets x $REPEAT reps x $SECS s: about $((REPEAT * ${#TARGETS[@]} * (NCASES * (SECS + 2) + 8))) s plus up to ${SETTLE} s per case waiting for quiet; raw outputs in $OUT"
 for ((REP = 1; REP <= REPEAT; REP++)); do
 	# Rotate the order so that no target always runs first (or last) in a repetition.
 	order=()
