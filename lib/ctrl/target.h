@@ -199,6 +199,20 @@ struct nvmf_conn_env {
 
 /* Take over an accepted socket that arrived on portid.  NULL with errno. */
 struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env);
+/*
+ * For transports without a socket per queue pair (vfio-user): make(make_arg,
+ * na, params) creates the queue pair on the port's association with the
+ * connection's callbacks in params.  NULL with errno.
+ */
+struct nvmf_association;
+struct nvmf_qpair;
+struct nvmf_qpair_params;
+typedef struct nvmf_qpair *(*nvmf_conn_qpair_maker)(void *make_arg, struct nvmf_association *na,
+						     const struct nvmf_qpair_params *params);
+struct nvmf_conn *nvmf_conn_create_with(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_conn_env *env,
+					nvmf_conn_qpair_maker make, void *make_arg);
+/* The connection's queue pair (NULL once it has closed). */
+struct nvmf_qpair *nvmf_conn_qpair(const struct nvmf_conn *conn);
 int nvmf_conn_fd(const struct nvmf_conn *conn);
 bool nvmf_conn_want_write(const struct nvmf_conn *conn);
 /* Handle what arrived and retry deferred work.  Returns work done (>= 0). */

@@ -226,7 +226,11 @@ static int first_subsystem(struct cli *cli, char *nqn, size_t len)
 struct nvmf_host_ctrl *cli_connect(struct cli *cli, bool discovery)
 {
 	struct nvmf_host_opts opts = cli->opts;
-	if (discovery) {
+	if (cli->addr.trtype == NVMF_TRTYPE_VFIO_USER) {
+		/* A PCIe function: one NVM controller, no discovery. */
+		if (discovery)
+			opts.nr_io_queues = 0;
+	} else if (discovery) {
 		if (cli->addr.subnqn[0] == '\0')
 			strcpy(cli->addr.subnqn, NVME_DISCOVERY_NQN);
 		opts.nr_io_queues = 0;

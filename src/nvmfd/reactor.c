@@ -14,6 +14,7 @@
 #include "bdev/bdev.h"
 #include "ctrl/target.h"
 #include "reactor.h"
+#include "vfio_user/vfio_user.h"
 
 #define REACTOR_MAX_EVENTS 64
 #define REACTOR_IO_DEPTH 1024
@@ -23,8 +24,10 @@
 #define REACTOR_SLEEP_MS 100
 #define REACTOR_TIMER_MS 100
 
+/* A queue pair's connection, or a vfio-user device (which runs its own queues). */
 struct reactor_conn {
 	struct nvmf_conn *conn;
+	struct nvmf_vu_dev *dev;
 	struct reactor *r;
 	bool watching_out;
 	bool dead;
@@ -132,7 +135,7 @@ static void on_close(void *thread, struct nvmf_conn *conn)
 {
 	struct reactor *r = thread;
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-		if (rc->conn == conn && !rc->dead) {
+		if (rc->conn == conn && !rc->dev && !rc->dead) {
 			epoll_ctl(r->epfd, EPOLL_CTL_DEL, nvmf_conn_fd(conn), NULL);
 			/* Freed by reap(): later events of this batch may still name it. */
 			rc->dead = true;
@@ -147,7 +150,10 @@ static void reap(struct reactor *r)
 		struct reactor_conn *rc = *p;
 		if (rc->dead) {
 			*p = rc->next;
-			nvmf_conn_put(rc->conn);
+			if (rc->dev)
+				nvmf_vu_dev_destroy(rc->dev);
+			else
+				nvmf_conn_put(rc->conn);
 			free(rc);
 			r->nconns--;
 		} else {
@@ -158,7 +164,7 @@ static void reap(struct reactor *r)
 
 static void update_out_interest(struct reactor_conn *rc)
 {
-	if (rc->dead)
+	if (rc->dead || rc->dev)
 		return;
 	bool want = nvmf_conn_want_write(rc->conn);
 	if (want == rc->watching_out)
@@ -215,6 +221,58 @@ static void add_socket_msg(void *arg)
 	update_out_interest(rc);
 }
 
+/* Run a vfio-user device; once it has ended, forget it. */
+static int process_dev(struct reactor_conn *rc)
+{
+	int work = nvmf_vu_dev_process(rc->dev);
+	if (nvmf_vu_dev_done(rc->dev)) {
+		epoll_ctl(rc->r->epfd, EPOLL_CTL_DEL, nvmf_vu_dev_fd(rc->dev), NULL);
+		rc->dead = true;
+	}
+	return work;
+}
+
+static void add_vfio_user_msg(void *arg)
+{
+	struct new_socket *ns = arg;
+	struct reactor *r = ns->r;
+	struct nvmf_conn_env env = {.thread = r, .post = reactor_post, .on_close = on_close, .io = r->io};
+	struct reactor_conn *rc = calloc(1, sizeof(*rc));
+	if (!rc || atomic_load(&r->stopping)) {
+		close(ns->fd);
+		free(rc);
+		free(ns);
+		return;
+	}
+	rc->r = r;
+	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env);
+	free(ns);
+	if (!rc->dev) {
+		perror("nvmfd: vfio-user device");
+		free(rc);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rc};
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_vu_dev_fd(rc->dev), &ev);
+	rc->next = r->conns;
+	r->conns = rc;
+	r->nconns++;
+	process_dev(rc);
+}
+
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid)
+{
+	struct new_socket *ns = malloc(sizeof(*ns));
+	if (!ns) {
+		close(fd);
+		return;
+	}
+	ns->r = r;
+	ns->fd = fd;
+	ns->portid = portid;
+	reactor_post(r, add_vfio_user_msg, ns);
+}
+
 void reactor_add_socket(struct reactor *r, int fd, uint16_t portid)
 {
 	struct new_socket *ns = malloc(sizeof(*ns));
@@ -244,6 +302,10 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 			struct reactor_conn *rc = tag;
 			if (rc->dead)
 				continue;
+			if (rc->dev) {
+				work += process_dev(rc);
+				continue;
+			}
 			work += nvmf_conn_process(rc->conn);
 			update_out_interest(rc);
 		}
@@ -256,6 +318,13 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
 		if (rc->dead)
 			continue;
+		if (rc->dev) {
+			/* Doorbells are memory: polled while I/O flows. */
+			/* Busy counts as work: the reactor must not sleep while the device spins (its timer is off). */
+			if (nvmf_vu_dev_busy(rc->dev) || nvmf_vu_dev_done(rc->dev))
+				work += process_dev(rc) + 1;
+			continue;
+		}
 		if (nvmf_conn_has_deferred(rc->conn) || nvmf_conn_want_write(rc->conn))
 			work += nvmf_conn_process(rc->conn);
 		update_out_interest(rc);
@@ -267,7 +336,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 		now = nvmf_now_ms();
 		r->next_timer_ms = now + REACTOR_TIMER_MS;
 		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-			if (!rc->dead)
+			if (!rc->dead && !rc->dev)
 				nvmf_conn_timer(rc->conn, now);
 		}
 	}
@@ -289,7 +358,11 @@ static void *reactor_main(void *arg)
 	}
 	/* Close everything and wait for in-flight bdev I/O to drain. */
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-		if (!rc->dead)
+		if (rc->dead)
+			continue;
+		if (rc->dev)
+			nvmf_vu_dev_close(rc->dev);
+		else
 			nvmf_conn_close(rc->conn);
 	}
 	while (r->conns)

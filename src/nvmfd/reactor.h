@@ -21,4 +21,7 @@ void reactor_post(void *reactor, void (*fn)(void *arg), void *arg);
 /* Take over an accepted socket (thread-safe): the handshake and Connect run on the reactor. */
 void reactor_add_socket(struct reactor *r, int fd, uint16_t portid);
 
+/* Take over an accepted vfio-user socket (thread-safe): one emulated NVMe PCIe controller. */
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid);
+
 #endif
