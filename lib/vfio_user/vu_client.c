@@ -52,6 +52,26 @@ static int call(struct vu_client *c, uint16_t cmd, const void *p1, size_t l1, co
 	return 0;
 }
 
+int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len, const int *fds, unsigned nfds,
+		   void *reply_buf, size_t *reply_size, uint32_t *err_no)
+{
+	int rc = call(c, cmd, p, len, NULL, 0, fds, nfds, err_no);
+	if (rc == 0 && reply_buf && reply_size) {
+		size_t n = vu_rx_hdr(&c->rx)->msg_size - sizeof(struct vfio_user_header);
+		if (n > *reply_size)
+			n = *reply_size;
+		memcpy(reply_buf, c->rx.buf + sizeof(struct vfio_user_header), n);
+		*reply_size = n;
+	}
+	return rc;
+}
+
+void vu_client_memory(const struct vu_client *c, uint64_t *iova, uint64_t *len)
+{
+	*iova = VU_CLIENT_IOVA;
+	*len = c->mem_len;
+}
+
 static size_t reply_len(const struct vu_client *c)
 {
 	return vu_rx_hdr(&c->rx)->msg_size - sizeof(struct vfio_user_header);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "vu_internal.h"
 
@@ -30,6 +31,11 @@ int vu_dma_add(struct vu_dma *d, uint64_t iova, uint64_t len, int fd, uint64_t o
 		d->cap = cap;
 	}
 	uint8_t *va = NULL;
+	struct stat st;
+	/* Past the end of its file a mapping faults (SIGBUS) when touched: refuse it now. */
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (offset > (uint64_t)st.st_size || len > (uint64_t)st.st_size - offset))
+		return -EINVAL;
 	if (fd >= 0) {
 		int prot = (readable ? PROT_READ : 0) | (writable ? PROT_WRITE : 0);
 		void *p = mmap(NULL, (size_t)len, prot ? prot : PROT_NONE, MAP_SHARED, fd, (off_t)offset);
