@@ -72,9 +72,32 @@ perf "QD16 while a TCP host reads" -q 16 -o 4096 -w randrw -n 20000
 wait $tcp_perf && grep -q "errors 0" "$tmp/tcp_perf.out" && ok "the TCP host's reads at the same time" ||
 	bad "the TCP host's reads at the same time: $(cat "$tmp/tcp_perf.out")"
 
+# A listener added at run time through the management API, and listed.
+SOCK2=$tmp/ctrl-rpc.sock
+$T "$NVMF" rpc nvmf_subsystem_add_listener -s "$tmp/rpc.sock" --nqn $NQN --listen-address.trtype VFIOUSER \
+	--listen-address.traddr "$SOCK2" >/dev/null 2>&1 && [ -S "$SOCK2" ] &&
+	out=$($T "$NVMF" identify "vfio-user:$SOCK2") && grep -q "^subnqn    : $NQN" <<<"$out" &&
+	ok "nvmf_subsystem_add_listener VFIOUSER: a new device" || bad "RPC vfio-user listener: $out"
+out=$($T "$NVMF" rpc nvmf_subsystem_get_listeners -s "$tmp/rpc.sock" --nqn $NQN --json 2>&1) &&
+	grep -q '"VFIOUSER"' <<<"$out" && ok "listeners list VFIOUSER" || bad "get_listeners: $out"
+$T "$NVMF" rpc nvmf_subsystem_remove_listener -s "$tmp/rpc.sock" --nqn $NQN --listen-address.trtype VFIOUSER \
+	--listen-address.traddr "$SOCK2" >/dev/null 2>&1 && [ ! -e "$SOCK2" ] &&
+	ok "nvmf_subsystem_remove_listener removes the socket" || bad "remove vfio-user listener"
+
 kill "$pid" && wait "$pid"
 rc=$?
 pid=
 [ $rc -eq 0 ] && ok "nvmfd stops cleanly" || bad "nvmfd exit status $rc"
 [ ! -e "$SOCK" ] && ok "the vfio-user socket is removed" || bad "the vfio-user socket is left behind"
+# The JSON configuration file (nvmetcli form) names a vfio-user port too.
+cat >"$tmp/conf.json" <<JSON
+{"ports":[{"portid":7,"addr":{"trtype":"vfio-user","traddr":"$tmp/conf.sock"},"subsystems":["$NQN"]}],
+ "subsystems":[{"nqn":"$NQN","attr":{"allow_any_host":"1"},"namespaces":[{"nsid":1,"enable":1,"device":{"path":"ram:16M"}}]}]}
+JSON
+"$NVMFD" --config "$tmp/conf.json" --rpc-socket "$tmp/rpc2.sock" >"$tmp/nvmfd2.log" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q ready "$tmp/nvmfd2.log" && break; sleep 0.05; done
+out=$($T "$NVMF" identify "vfio-user:$tmp/conf.sock") && grep -q "nsze    : 0x8000" <<<"$out" &&
+	ok "a vfio-user port from the JSON configuration" || bad "config vfio-user port: $out $(cat "$tmp/nvmfd2.log")"
+
 [ $fails -eq 0 ] || { cat "$tmp/nvmfd.log"; exit 1; }
