@@ -155,7 +155,8 @@ static int cmd_dma_unmap(struct nvmf_vu_dev *dev, const struct vfio_user_header 
 static int cmd_device_info(struct nvmf_vu_dev *dev, const struct vfio_user_header *h, const uint8_t *p, size_t len)
 {
 	struct vfio_user_device_info i;
-	if (len != sizeof(i) || dev->rx.nfds)
+	/* Clients may send argsz bytes (room for the reply): more than the structure is fine. */
+	if (len < sizeof(i) || dev->rx.nfds)
 		return reply_error(dev, h, EINVAL);
 	memcpy(&i, p, sizeof(i));
 	if (i.argsz < sizeof(i))
@@ -186,7 +187,7 @@ static uint64_t region_size(unsigned index)
 static int cmd_region_info(struct nvmf_vu_dev *dev, const struct vfio_user_header *h, const uint8_t *p, size_t len)
 {
 	struct vfio_user_region_info ri;
-	if (len != sizeof(ri) || dev->rx.nfds)
+	if (len < sizeof(ri) || dev->rx.nfds)
 		return reply_error(dev, h, EINVAL);
 	memcpy(&ri, p, sizeof(ri));
 	if (ri.argsz < sizeof(ri) || ri.index >= VFIO_PCI_NUM_REGIONS)
@@ -206,11 +207,14 @@ static int cmd_region_info(struct nvmf_vu_dev *dev, const struct vfio_user_heade
 		.cap = {.header = {.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP, .version = 1, .next = 0}, .nr_areas = 1},
 		.area = {.offset = VU_DOORBELL_OFF, .size = VU_PAGE},
 	};
-	ri.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+	ri.flags |= VFIO_REGION_INFO_FLAG_MMAP;
 	ri.argsz = sizeof(ri) + sizeof(sparse);
 	ri.offset = 0;
-	if (asked < ri.argsz) /* too small for the capability: the size it needs, nothing else */
+	/* Too small for the capability: the size it needs and no capability (QEMU
+	 * refuses a CAPS flag whose cap_offset lies outside the reply), then it asks again. */
+	if (asked < ri.argsz)
 		return reply(dev, h, &ri, sizeof(ri), NULL, 0, NULL, 0);
+	ri.flags |= VFIO_REGION_INFO_FLAG_CAPS;
 	ri.cap_offset = sizeof(ri);
 	return reply(dev, h, &ri, sizeof(ri), &sparse, sizeof(sparse), &dev->bar0fd, 1);
 }
@@ -231,7 +235,7 @@ static uint32_t irq_count(unsigned index)
 static int cmd_irq_info(struct nvmf_vu_dev *dev, const struct vfio_user_header *h, const uint8_t *p, size_t len)
 {
 	struct vfio_user_irq_info ii;
-	if (len != sizeof(ii) || dev->rx.nfds)
+	if (len < sizeof(ii) || dev->rx.nfds)
 		return reply_error(dev, h, EINVAL);
 	memcpy(&ii, p, sizeof(ii));
 	if (ii.argsz < sizeof(ii) || ii.index >= VFIO_PCI_NUM_IRQS)

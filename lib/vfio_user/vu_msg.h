@@ -14,7 +14,7 @@
 #include <nvmf/vfio_user_spec.h>
 
 /* File descriptors accepted with one message (our max_msg_fds). */
-#define VU_MAX_FDS 64
+#define VU_MAX_FDS 16 /* QEMU refuses a peer offering more than 16 */
 
 struct vu_rx {
 	uint8_t *buf; /* header then payload */
