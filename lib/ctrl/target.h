@@ -211,6 +211,13 @@ typedef struct nvmf_qpair *(*nvmf_conn_qpair_maker)(void *make_arg, struct nvmf_
 						     const struct nvmf_qpair_params *params);
 struct nvmf_conn *nvmf_conn_create_with(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_conn_env *env,
 					nvmf_conn_qpair_maker make, void *make_arg);
+/*
+ * The transport saw the host misbehave in a way the NVMe specification
+ * reports as an Error asynchronous event (PCIe: an invalid doorbell write;
+ * info 0 write to an invalid doorbell register, 1 invalid doorbell write
+ * value).  Any thread; answered on conn's controller's admin queue.
+ */
+void nvmf_conn_report_error_event(struct nvmf_conn *conn, uint8_t info);
 /* The connection's queue pair (NULL once it has closed). */
 struct nvmf_qpair *nvmf_conn_qpair(const struct nvmf_conn *conn);
 int nvmf_conn_fd(const struct nvmf_conn *conn);

@@ -32,6 +32,7 @@ struct nvmf_vu_dev {
 	bool ending;
 	bool timer_armed;
 	uint64_t last_work_ns;
+	unsigned polls;
 
 	struct vu_pci pci;
 	struct vu_ctrl vc;

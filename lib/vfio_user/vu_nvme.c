@@ -545,11 +545,29 @@ static bool admin_command(struct vu_ctrl *vc, const struct nvme_command *c)
 	return true;
 }
 
+/* An invalid doorbell write: the Error asynchronous event NVMe names for it. */
 static void doorbell_error(struct vu_ctrl *vc, uint8_t info)
 {
-	(void)vc;
-	fprintf(stderr, "nvmf: vfio-user: invalid doorbell write (%s)\n",
-		info == 0 ? "no such queue" : "value beyond the queue size");
+	struct nvmf_vu_dev *dev = dev_of(vc);
+	if (dev->admin && !dev->admin->closed)
+		nvmf_conn_report_error_event(dev->admin->conn, info);
+}
+
+/* Doorbells of queues that do not exist: reported once, then cleared (they do nothing). */
+static void scan_stray_doorbells(struct nvmf_vu_dev *dev)
+{
+	struct vu_ctrl *vc = &dev->vc;
+	for (unsigned i = 0; i < 2 * (VU_MAX_QID + 1) + 64; i++) {
+		unsigned q = i / 2;
+		bool sq = !(i & 1);
+		if (q <= VU_MAX_QID && (sq ? vc->sq[q].live : vc->cq[q].live))
+			continue;
+		if (__atomic_load_n(&vc->doorbells[i], __ATOMIC_RELAXED)) {
+			__atomic_store_n(&vc->doorbells[i], 0, __ATOMIC_RELAXED);
+			if (dev->cc & NVME_CC_EN)
+				doorbell_error(vc, 0x00);
+		}
+	}
 }
 
 const struct vu_ctrl_hooks vu_nvme_hooks = {
@@ -562,6 +580,8 @@ const struct vu_ctrl_hooks vu_nvme_hooks = {
 int vu_nvme_poll(struct nvmf_vu_dev *dev)
 {
 	int work = 0;
+	if ((++dev->polls & 1023) == 0)
+		scan_stray_doorbells(dev);
 	for (struct vu_conn **p = &dev->conns; *p;) {
 		struct vu_conn *c = *p;
 		if (c->closed) {

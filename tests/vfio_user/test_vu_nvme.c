@@ -374,9 +374,19 @@ static void test_io(struct drv *d)
 
 static void test_doorbells(struct drv *d)
 {
-	/* Past the queue size: ignored (and reported); nothing is fetched. */
+	/* Past the queue size: ignored, and an Error event (Invalid Doorbell Write Value). */
+	struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+	uint16_t cid = drv_submit(d, 0, &aer);
 	__atomic_store_n(&d->db[2 * 1], QS + 3, __ATOMIC_RELEASE);
+	struct nvme_completion e = {0};
+	int st = drv_reap(d, 0, WAIT_MS, &e);
+	CHECK(st == 0 && e.cid == cid && (e.cdw0 & 7) == 0 && ((e.cdw0 >> 8) & 0xff) == 1 && ((e.cdw0 >> 16) & 0xff) == 1,
+	      "an SQ doorbell past the queue size: an Error event, Invalid Doorbell Write Value (dw0 0x%x)", e.cdw0);
+	cid = drv_submit(d, 0, &aer);
 	__atomic_store_n(&d->db[2 * 8], 5, __ATOMIC_RELEASE); /* a queue that does not exist */
+	st = drv_reap(d, 0, WAIT_MS, &e);
+	CHECK(st == 0 && e.cid == cid && (e.cdw0 & 7) == 0 && ((e.cdw0 >> 8) & 0xff) == 0,
+	      "a doorbell of a queue that does not exist: an Error event, Invalid Doorbell Register (dw0 0x%x)", e.cdw0);
 	struct nvme_command c = rw(NVME_OPC_READ, 1000, 8);
 	c.dptr.prp.prp1 = d->buf_iova;
 	/* Queue 2 carries on meanwhile. */

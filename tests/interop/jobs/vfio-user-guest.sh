@@ -54,5 +54,5 @@ dmesg | tail -n 3
 wait_for "$dev" 30 || exit 1
 dd if="$dev" of=/tmp/back bs=64k skip=100 count=16 iflag=direct 2>/dev/null
 cmp /tmp/pattern /tmp/back && ok "flr" || fail "data after the function level reset"
-host_fio "$dev" 8M 4k 16 && ok "fio-after-flr" || exit 1
+host_fio "$dev" 8M 4k-64k 16 && ok "fio-after-flr" || exit 1
 echo NVMF-VU-GUEST-DONE
