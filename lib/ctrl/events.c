@@ -126,6 +126,12 @@ void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl)
 	}
 }
 
+void nvmf_conn_abort_events(struct nvmf_conn *conn)
+{
+	if (conn->admin && conn->ctrl)
+		nvmf_ctrl_abort_aers(conn->ctrl);
+}
+
 void nvmf_ctrl_abort_aers(struct nvmf_controller *ctrl)
 {
 	for (;;) {

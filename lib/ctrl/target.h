@@ -218,6 +218,9 @@ struct nvmf_conn *nvmf_conn_create_with(struct nvmf_tgt *tgt, uint16_t portid, c
  * value).  Any thread; answered on conn's controller's admin queue.
  */
 void nvmf_conn_report_error_event(struct nvmf_conn *conn, uint8_t info);
+/* A PCIe controller reset ends the Asynchronous Event Requests conn (an admin
+ * queue) holds: they are answered Aborted - SQ Deletion (call on conn's thread). */
+void nvmf_conn_abort_events(struct nvmf_conn *conn);
 /* The connection's queue pair (NULL once it has closed). */
 struct nvmf_qpair *nvmf_conn_qpair(const struct nvmf_conn *conn);
 int nvmf_conn_fd(const struct nvmf_conn *conn);

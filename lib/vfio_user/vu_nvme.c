@@ -282,6 +282,9 @@ void vu_nvme_reset(struct nvmf_vu_dev *dev)
 	struct vu_ctrl *vc = &dev->vc;
 	close_io_conns(dev);
 	vu_reset_queues(vc);
+	/* Held AERs die with the reset; their answers find no queue and are dropped. */
+	if (dev->admin && !dev->admin->closed)
+		nvmf_conn_abort_events(dev->admin->conn);
 	vc->fatal = false;
 	if (dev->cc & NVME_CC_EN)
 		property(dev, true, NVME_REG_CC, false, 0, NULL);

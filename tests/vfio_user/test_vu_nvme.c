@@ -403,6 +403,9 @@ static void test_resets(struct drv *d)
 	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 2000, 16) == 0, "data written before the reset");
 	bool ok = true;
 	for (int i = 0; i < 5 && ok; i++) {
+		/* An AER held across each reset: the reset must end it. */
+		struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+		drv_submit(d, 0, &aer);
 		ok = !(drv_disable(d) & NVME_CSTS_RDY);
 		ok = ok && (drv_enable(d) & NVME_CSTS_RDY);
 		struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
@@ -413,6 +416,16 @@ static void test_resets(struct drv *d)
 		ok = ok && io_prp(d, 1, NVME_OPC_WRITE, 2000, 16) == 0;
 	}
 	CHECK(ok, "controller resets (CC.EN 1 -> 0 -> 1) five times, I/O before and after, data kept");
+	/* Four AERs are held (AERL 3); a fifth is over the limit: none from before the resets linger. */
+	uint16_t last = 0;
+	for (int i = 0; i < 5; i++) {
+		struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+		last = drv_submit(d, 0, &aer);
+	}
+	struct nvme_completion ev = {0};
+	int st = drv_reap(d, 0, WAIT_MS, &ev);
+	CHECK(ev.cid == last && NODNR(st) == ST(1, NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED),
+	      "resets end held AERs: four new ones are held, the fifth exceeds the limit");
 	ok = true;
 	for (int i = 0; i < 30 && ok; i++) {
 		ok = delete_q(d, NVME_OPC_DELETE_IO_SQ, 1) == 0 && delete_q(d, NVME_OPC_DELETE_IO_CQ, 1) == 0;

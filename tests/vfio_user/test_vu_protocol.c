@@ -222,6 +222,10 @@ static void test_device(void)
 				       .index = 2, .start = 0, .count = 2};
 	CHECK(call(fd, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), efd, 2) == 0, "MSI-X vectors 0-1 get eventfds");
 	CHECK(call(fd, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), efd, 3) == EINVAL, "three eventfds for two vectors: EINVAL");
+	CHECK(call(fd, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), efd, 1) == EINVAL, "one eventfd for two vectors: EINVAL");
+	is.argsz = sizeof(is) + 4;
+	CHECK(call(fd, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), efd, 2) == EINVAL, "argsz other than the message: EINVAL");
+	is.argsz = sizeof(is);
 	is.start = 64;
 	CHECK(call(fd, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), efd, 2) == EINVAL, "vectors past the last: EINVAL");
 	is = (struct vfio_user_irq_set){.argsz = sizeof(is), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
