@@ -443,6 +443,8 @@ static uint16_t delete_cq(struct nvmf_vu_dev *dev, const struct nvme_command *c)
 	if (vc->cq[qid].sqs)
 		return SPECIFIC(NVME_SC_INVALID_QUEUE_DELETION);
 	memset(&vc->cq[qid], 0, sizeof(vc->cq[qid]));
+	/* The last head written is no write to a missing queue's doorbell. */
+	vc->doorbells[2 * qid + 1] = 0;
 	return 0;
 }
 
@@ -515,6 +517,7 @@ static bool delete_sq(struct nvmf_vu_dev *dev, const struct nvme_command *c, uin
 	/* No queue pair behind it any more: forget it now. */
 	vc->cq[vc->sq[qid].cqid].sqs--;
 	memset(&vc->sq[qid], 0, sizeof(vc->sq[qid]));
+	vc->doorbells[2 * qid] = 0;
 	return false;
 }
 
@@ -615,6 +618,7 @@ void vu_nvme_conn_closed(struct nvmf_vu_dev *dev, struct nvmf_conn *conn)
 			/* Its unanswered commands will not post here. */
 			cq->inflight = vqp && cq->inflight > vqp->inflight ? cq->inflight - vqp->inflight : 0;
 			memset(&vc->sq[c->qid], 0, sizeof(vc->sq[c->qid]));
+			vc->doorbells[2 * c->qid] = 0;
 		}
 		if (c->delete_pending && !dev->ending) {
 			c->delete_pending = false;
