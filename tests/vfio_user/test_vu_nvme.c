@@ -7,7 +7,9 @@
  * registers, memory unmapped under a queue, a client gone mid-command.
  */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -372,6 +374,33 @@ static void test_io(struct drv *d)
 	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 1000, 8) == 0, "the queue still works after the bad pointers");
 }
 
+/* Completions raise the queue's MSI-X vector; without one, INTx. */
+static void test_interrupts(struct drv *d)
+{
+	reset_ring(&d->q[3]);
+	int st = create_cq(d, 3, QS, 3, true, d->q[3].cq_iova);
+	CHECK(st == 0 && create_sq(d, 3, QS, 3, d->q[3].sq_iova) == 0, "queue pair 3 with interrupts on vector 3");
+	int msix = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(vu_client_set_msix(d->c, 3, msix) == 0, "an eventfd for MSI-X vector 3");
+	struct nvme_command c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = d->buf_iova;
+	struct pollfd pfd = {.fd = msix, .events = POLLIN};
+	uint64_t v = 0;
+	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(msix, &v, 8) == 8 && v >= 1,
+	      "a completion signals the MSI-X eventfd");
+	CHECK(vu_client_set_msix(d->c, 3, -1) == 0, "vector 3 de-assigned");
+	struct vfio_user_irq_set is = {.argsz = sizeof(is), .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+				       .index = VFIO_PCI_INTX_IRQ_INDEX, .start = 0, .count = 1};
+	uint32_t e = 0;
+	CHECK(vu_client_call(d->c, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), &intx, 1, NULL, NULL, &e) == 0,
+	      "an eventfd for INTx");
+	pfd.fd = intx;
+	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(intx, &v, 8) == 8 && v >= 1,
+	      "without an MSI-X vector, a completion signals INTx");
+	close(msix);
+	close(intx);
+}
+
 static void test_doorbells(struct drv *d)
 {
 	/* Past the queue size: ignored, and an Error event (Invalid Doorbell Write Value). */
@@ -526,6 +555,7 @@ int main(int argc, char **argv)
 	test_enable_and_registers(&d);
 	test_queue_checks(&d);
 	test_io(&d);
+	test_interrupts(&d);
 	test_doorbells(&d);
 	test_resets(&d);
 	test_unmap_in_use(&d);
