@@ -286,9 +286,21 @@ void reactor_add_socket(struct reactor *r, int fd, uint16_t portid)
 	reactor_post(r, add_socket_msg, ns);
 }
 
+/* A vfio-user device polls its doorbells: no fd says when the client rings one. */
+static bool devices_busy(struct reactor *r)
+{
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next)
+		if (rc->dev && !rc->dead && nvmf_vu_dev_busy(rc->dev))
+			return true;
+	return false;
+}
+
 static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 {
 	struct epoll_event events[REACTOR_MAX_EVENTS];
+	/* A turn that took longer than the spin time must not put a spinning device to sleep. */
+	if (timeout_ms && devices_busy(r))
+		timeout_ms = 0;
 	int n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
 	int work = 0;
 	bool io_ready = false, msg_ready = false;
