@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -458,19 +459,16 @@ static void dev_on_close(void *thread, struct nvmf_conn *conn)
 
 static bool socket_path_id(int fd, uint8_t id[16])
 {
-	struct sockaddr_un {
-		unsigned short family;
-		char path[108];
-	} sa;
+	struct sockaddr_un sa;
 	socklen_t sl = sizeof(sa);
 	memset(&sa, 0, sizeof(sa));
-	if (getsockname(fd, (void *)&sa, &sl) < 0)
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
 		return false;
 	/* A stable host identity per socket path (FNV-1a, twice with different seeds). */
 	uint64_t a = 1469598103934665603ull, b = 1099511628211ull * 7;
-	for (size_t i = 0; i < sizeof(sa.path) && sa.path[i]; i++) {
-		a = (a ^ (uint8_t)sa.path[i]) * 1099511628211ull;
-		b = (b ^ (uint8_t)sa.path[i]) * 1099511628211ull + 1;
+	for (size_t i = 0; i < sizeof(sa.sun_path) && sa.sun_path[i]; i++) {
+		a = (a ^ (uint8_t)sa.sun_path[i]) * 1099511628211ull;
+		b = (b ^ (uint8_t)sa.sun_path[i]) * 1099511628211ull + 1;
 	}
 	memcpy(id, &a, 8);
 	memcpy(id + 8, &b, 8);
