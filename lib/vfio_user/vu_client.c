@@ -66,6 +66,11 @@ int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len,
 	return rc;
 }
 
+int vu_client_memfd(const struct vu_client *c)
+{
+	return c->memfd;
+}
+
 void vu_client_memory(const struct vu_client *c, uint64_t *iova, uint64_t *len)
 {
 	*iova = VU_CLIENT_IOVA;

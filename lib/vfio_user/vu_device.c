@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "vu_dev.h"
+#include "vu_guard.h"
 
 /* Largest data in one REGION_READ/WRITE we accept (our max_data_xfer_size). */
 #define VU_MAX_DATA_XFER (1u << 20)
@@ -480,6 +481,7 @@ static bool socket_path_id(int fd, uint8_t id[16])
 struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t portid,
 				       const struct nvmf_conn_env *env)
 {
+	vu_guard_install();
 	struct nvmf_vu_dev *dev = calloc(1, sizeof(*dev));
 	if (!dev) {
 		close(fd);

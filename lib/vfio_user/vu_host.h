@@ -37,6 +37,8 @@ volatile uint32_t *vu_client_doorbells(struct vu_client *c);
 /* Any message (tests): 0, or -EREMOTEIO with the errno of an error reply in *err_no; the reply payload in reply_buf. */
 int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len, const int *fds, unsigned nfds,
 		   void *reply_buf, size_t *reply_size, uint32_t *err_no);
+/* The shared memory's file (tests: shrink it under the device). */
+int vu_client_memfd(const struct vu_client *c);
 /* The shared memory region as the device sees it. */
 void vu_client_memory(const struct vu_client *c, uint64_t *iova, uint64_t *len);
 /* The class code from config space (0x010802 for NVMe). */

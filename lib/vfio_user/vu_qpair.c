@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vu_guard.h"
 #include "vu_host.h"
 #include "vu_internal.h"
 
@@ -61,11 +62,21 @@ void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion
 	struct nvme_completion *slot = &cq->ring[cq->tail];
 	struct nvme_completion c = *cqe;
 	c.status = (uint16_t)((c.status & ~1u) | (cq->phase ? 1u : 0u));
-	memcpy(slot, &c, 12);
-	/* The status word (with the phase tag) last: the guest sees a whole entry. */
-	atomic_thread_fence(memory_order_release);
-	__atomic_store_n(&slot->cid, c.cid, __ATOMIC_RELAXED);
-	__atomic_store_n(&slot->status, c.status, __ATOMIC_RELEASE);
+	bool fault = false;
+	VU_GUARDED(
+		{
+			memcpy(slot, &c, 12);
+			/* The status word (with the phase tag) last: the guest sees a whole entry. */
+			atomic_thread_fence(memory_order_release);
+			__atomic_store_n(&slot->cid, c.cid, __ATOMIC_RELAXED);
+			__atomic_store_n(&slot->status, c.status, __ATOMIC_RELEASE);
+		},
+		fault = true);
+	if (fault) {
+		/* The queue's memory went away under its mapping: the controller cannot go on. */
+		vc->fatal = true;
+		return;
+	}
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
@@ -234,7 +245,12 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 		if (used + cq->inflight + 1 >= cq->size)
 			break; /* no room for its completion yet */
 		struct nvme_command sqe;
-		memcpy(&sqe, &sq->ring[sq->head], sizeof(sqe));
+		bool fault = false;
+		VU_GUARDED(memcpy(&sqe, &sq->ring[sq->head], sizeof(sqe)), fault = true);
+		if (fault) {
+			vc->fatal = true;
+			break;
+		}
 		sq->head = (uint16_t)((sq->head + 1) % sq->size);
 		cq->inflight++;
 		n++;
@@ -345,6 +361,16 @@ static const void *ctrl_incapsule_data(const struct nvmf_capsule *nc, size_t *le
 	return c->internal ? c->idata : NULL;
 }
 
+/* vu_walk_data with guest memory that may fault: a fault is a Data Transfer Error. */
+static uint16_t walk_guarded(const struct vu_dma *d, const struct nvme_command *sqe, uint64_t offset, uint64_t len,
+			     bool write, vu_seg_fn fn, void *arg)
+{
+	volatile uint16_t st = 0;
+	VU_GUARDED(st = vu_walk_data(d, sqe, offset, len, write, fn, arg),
+		   st = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR));
+	return st;
+}
+
 struct copy_in {
 	uint8_t *dst;
 };
@@ -367,7 +393,7 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 		if (!vc)
 			return -ENOTCONN;
 		struct copy_in ci = {.dst = buf};
-		uint16_t st = vu_walk_data(&vc->dma, &nc->sqe, offset, len, false, seg_copy_in, &ci);
+		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg_copy_in, &ci);
 		if (st)
 			return NVME_STATUS_GET_SC(st) == NVME_SC_DATA_SGL_LENGTH_INVALID ? -EFAULT : -EIO;
 	}
@@ -414,7 +440,7 @@ static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct
 	while (skip < iovcnt && iov[skip].iov_len == 0)
 		skip++;
 	struct copy_out co = {.iov = iov + skip};
-	uint16_t st = vu_walk_data(&vc->dma, &nc->sqe, offset, len, true, seg_copy_out, &co);
+	uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, seg_copy_out, &co);
 	if (st)
 		return -EIO;
 	if (cb) {

@@ -521,6 +521,22 @@ static void test_gone_mid_command(void)
 	CHECK(true, "gone with 15 writes of 128 KiB in flight");
 }
 
+/* A client that shrinks the file it shared: the device's next access faults (SIGBUS). */
+static void test_memory_shrunk(void)
+{
+	struct drv d;
+	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	/* From here the test must not touch its own shared memory either. */
+	CHECK(ftruncate(vu_client_memfd(d.c), 0) == 0, "it truncates its memory file to nothing");
+	__atomic_store_n(&d.db[0], 1, __ATOMIC_RELEASE);
+	uint64_t end = now_ms() + WAIT_MS;
+	while (!(reg(&d, NVME_REG_CSTS) & NVME_CSTS_CFS) && now_ms() < end)
+		sched_yield();
+	CHECK(reg(&d, NVME_REG_CSTS) & NVME_CSTS_CFS, "the admin SQ fetch faults: CSTS.CFS, and nvmfd runs");
+	CHECK(vu_target_alive(&tgt), "nvmfd survives the vanished memory");
+	vu_client_close(d.c);
+}
+
 static void check_tcp(void)
 {
 	struct nvmf_host_addr addr;
@@ -561,6 +577,7 @@ int main(int argc, char **argv)
 	test_unmap_in_use(&d);
 	vu_client_close(d.c);
 	test_gone_mid_command();
+	test_memory_shrunk();
 	check_tcp();
 	CHECK(vu_target_alive(&tgt), "nvmfd runs at the end");
 	CHECK(vu_target_stop(&tgt) == 0, "nvmfd stops cleanly");
