@@ -34,8 +34,6 @@ struct vu_capsule {
 	nvmf_data_done_cb sent_cb;
 	void *sent_arg;
 	struct vu_capsule *sent_next;
-	/* Host side (vu_host.c). */
-	struct vu_host_slot *slot;
 };
 
 struct vu_cqpair {
