@@ -7,6 +7,8 @@ pkgs=(
   liburing-dev libisal-dev libjson-c-dev libssl-dev
   # Linux peers under QEMU (tests/interop)
   qemu-system-x86 linux-image-amd64 busybox-static nvme-cli fio kmod cpio zstd xz-utils e2fsprogs
+  # QEMU 11 (vfio-user-pci) from a trixie root: tests/interop/test-vfio-user-guest.sh
+  mmdebstrap
   # sanitizer runtime, tooling used by tests and benchmarks
   gcc python3 util-linux procps iproute2
 )

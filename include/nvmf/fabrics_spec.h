@@ -134,6 +134,8 @@ enum nvmf_trtype {
 	NVMF_TRTYPE_FC = 2,
 	NVMF_TRTYPE_TCP = 3,
 	NVMF_TRTYPE_INTRA_HOST = 254,
+	/* Not a Fabrics TRTYPE: the vfio-user PCIe transport (SPDK's number); never in a discovery log. */
+	NVMF_TRTYPE_VFIO_USER = 1024,
 };
 
 enum nvmf_adrfam {

@@ -80,6 +80,8 @@ struct nvmf_host_opts {
 	 * then end a read with a C2HData SUCCESS flag and no response capsule. */
 	bool disable_sq_flow_control;
 	uint32_t kato_ms;       /* 0: no keep alive */
+	/* vfio-user: I/O queues without interrupts (the caller polls them). */
+	bool polled_io_queues;
 	int timeout_ms;         /* per admin command and per connection step */
 	/* Reconnect after a lost connection, as nvme-cli's --reconnect-delay and
 	 * --ctrl-loss-tmo: retry every reconnect_delay_s until ctrl_loss_tmo_s

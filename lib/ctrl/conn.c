@@ -136,11 +136,14 @@ static void receive_cb(void *arg, struct nvmf_qpair *qp, struct nvmf_capsule *nc
 	dispatch(req);
 }
 
-struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env)
+/* A connection whose queue pair make() creates on the port's association (fd: the socket, or -1). */
+static struct nvmf_conn *conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env,
+				     nvmf_conn_qpair_maker make, void *make_arg)
 {
 	struct nvmf_conn *conn = calloc(1, sizeof(*conn));
 	if (!conn) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	atomic_init(&conn->refs, 1);
@@ -150,7 +153,8 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 	conn->portid = portid;
 	conn->created_ms = nvmf_clock_ms();
 	if (nvmf_request_reserve(conn, NVMF_CONN_INITIAL_REQS) < 0) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		nvmf_conn_put(conn);
 		errno = ENOMEM;
 		return NULL;
@@ -168,12 +172,13 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 	struct nvmf_association *na = nvmf_tgt_port_association(tgt, portid);
 	pthread_mutex_unlock(&tgt->lock);
 	if (!na) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		nvmf_conn_put(conn);
 		errno = ENOENT;
 		return NULL;
 	}
-	conn->qp = nvmf_qpair_create(na, &qp); /* takes its own reference */
+	conn->qp = make ? make(make_arg, na, &qp) : nvmf_qpair_create(na, &qp); /* takes its own reference */
 	if (!conn->qp) {
 		int e = errno;
 		nvmf_conn_put(conn);
@@ -181,6 +186,22 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 		return NULL;
 	}
 	return conn;
+}
+
+struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env)
+{
+	return conn_create(tgt, fd, portid, env, NULL, NULL);
+}
+
+struct nvmf_conn *nvmf_conn_create_with(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_conn_env *env,
+					nvmf_conn_qpair_maker make, void *make_arg)
+{
+	return conn_create(tgt, -1, portid, env, make, make_arg);
+}
+
+struct nvmf_qpair *nvmf_conn_qpair(const struct nvmf_conn *conn)
+{
+	return conn->qp;
 }
 
 int nvmf_conn_fd(const struct nvmf_conn *conn)

@@ -243,6 +243,7 @@ struct nvmf_controller {
 	uint32_t pending_events; /* AER DW0 bits waiting for an AER: see controller.c */
 	bool ns_event_masked; /* until the changed namespace log is read */
 	bool disc_event_masked; /* until the discovery log is read */
+	uint8_t error_event_info; /* of the pending transport error event */
 	struct nvmf_smart_counters smart;
 	atomic_uint_fast64_t error_count;
 	/* Held AERs (admin queue thread only). */

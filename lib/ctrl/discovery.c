@@ -59,7 +59,8 @@ void *nvmf_discovery_log_build(struct nvmf_tgt *tgt, const char *hostnqn, size_t
 	size_t n = 0;
 	for (unsigned p = 0; p < tgt->nports; p++) {
 		const struct nvmf_port *port = &tgt->ports[p];
-		if (port->offline)
+		/* vfio-user ports are PCIe devices, not Fabrics addresses. */
+		if (port->offline || port->addr.trtype == NVMF_TRTYPE_VFIO_USER)
 			continue;
 		fill_entry(&entries[n++], port, NVME_DISCOVERY_NQN, NVMF_SUBTYPE_DISCOVERY_CURRENT, asqsz);
 		for (struct nvmf_subsystem *s = tgt->subsystems; s; s = s->next) {

@@ -9,6 +9,7 @@
 /* Pending event bits (one AER each). */
 #define EVENT_NS_CHANGED 0x1u
 #define EVENT_DISCOVERY_CHANGED 0x2u
+#define EVENT_TRANSPORT_ERROR 0x4u
 
 static void deliver_msg(void *arg)
 {
@@ -70,6 +71,19 @@ void nvmf_ctrl_discovery_changed(struct nvmf_controller *ctrl)
 	pthread_mutex_unlock(&ctrl->lock);
 }
 
+void nvmf_conn_report_error_event(struct nvmf_conn *conn, uint8_t info)
+{
+	struct nvmf_controller *ctrl = conn->ctrl;
+	if (!ctrl)
+		return;
+	/* Error events are not masked by Set Features (AEC): one waits at a time. */
+	pthread_mutex_lock(&ctrl->lock);
+	ctrl->error_event_info = info;
+	ctrl->pending_events |= EVENT_TRANSPORT_ERROR;
+	post_deliver_locked(ctrl);
+	pthread_mutex_unlock(&ctrl->lock);
+}
+
 bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req)
 {
 	pthread_mutex_lock(&ctrl->lock);
@@ -94,7 +108,10 @@ void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl)
 			return;
 		}
 		uint32_t dw0;
-		if (ctrl->pending_events & EVENT_NS_CHANGED) {
+		if (ctrl->pending_events & EVENT_TRANSPORT_ERROR) {
+			ctrl->pending_events &= ~EVENT_TRANSPORT_ERROR;
+			dw0 = NVME_AER_DW0(NVME_AER_TYPE_ERROR, ctrl->error_event_info, NVME_LOG_ERROR);
+		} else if (ctrl->pending_events & EVENT_NS_CHANGED) {
 			ctrl->pending_events &= ~EVENT_NS_CHANGED;
 			ctrl->ns_event_masked = true;
 			dw0 = NVME_AER_DW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_ATTR_CHANGED, NVME_LOG_CHANGED_NS);
@@ -107,6 +124,12 @@ void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl)
 		pthread_mutex_unlock(&ctrl->lock);
 		nvmf_request_complete(aer, NVMF_ST_SUCCESS, dw0);
 	}
+}
+
+void nvmf_conn_abort_events(struct nvmf_conn *conn)
+{
+	if (conn->admin && conn->ctrl)
+		nvmf_ctrl_abort_aers(conn->ctrl);
 }
 
 void nvmf_ctrl_abort_aers(struct nvmf_controller *ctrl)

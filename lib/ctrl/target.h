@@ -219,6 +219,30 @@ struct nvmf_conn_env {
 
 /* Take over an accepted socket that arrived on portid.  NULL with errno. */
 struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid, const struct nvmf_conn_env *env);
+/*
+ * For transports without a socket per queue pair (vfio-user): make(make_arg,
+ * na, params) creates the queue pair on the port's association with the
+ * connection's callbacks in params.  NULL with errno.
+ */
+struct nvmf_association;
+struct nvmf_qpair;
+struct nvmf_qpair_params;
+typedef struct nvmf_qpair *(*nvmf_conn_qpair_maker)(void *make_arg, struct nvmf_association *na,
+						     const struct nvmf_qpair_params *params);
+struct nvmf_conn *nvmf_conn_create_with(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_conn_env *env,
+					nvmf_conn_qpair_maker make, void *make_arg);
+/*
+ * The transport saw the host misbehave in a way the NVMe specification
+ * reports as an Error asynchronous event (PCIe: an invalid doorbell write;
+ * info 0 write to an invalid doorbell register, 1 invalid doorbell write
+ * value).  Any thread; answered on conn's controller's admin queue.
+ */
+void nvmf_conn_report_error_event(struct nvmf_conn *conn, uint8_t info);
+/* A PCIe controller reset ends the Asynchronous Event Requests conn (an admin
+ * queue) holds: they are answered Aborted - SQ Deletion (call on conn's thread). */
+void nvmf_conn_abort_events(struct nvmf_conn *conn);
+/* The connection's queue pair (NULL once it has closed). */
+struct nvmf_qpair *nvmf_conn_qpair(const struct nvmf_conn *conn);
 int nvmf_conn_fd(const struct nvmf_conn *conn);
 bool nvmf_conn_want_write(const struct nvmf_conn *conn);
 /* Input is taken (false while the peer leaves too much output unread): watch for it. */

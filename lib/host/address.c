@@ -121,8 +121,10 @@ static int parse_trid(const char *s, struct nvmf_host_addr *a, char *err, size_t
 		k[klen] = '\0';
 		int rc = 0;
 		if (!strcasecmp(k, "trtype")) {
-			if (vlen != 3 || strncasecmp(val, "tcp", 3))
-				return fail(err, errlen, "unsupported trtype '%.*s' (only tcp)", (int)vlen, val);
+			if (vlen == 8 && !strncasecmp(val, "vfiouser", 8))
+				a->trtype = NVMF_TRTYPE_VFIO_USER;
+			else if (vlen != 3 || strncasecmp(val, "tcp", 3))
+				return fail(err, errlen, "unsupported trtype '%.*s' (tcp or vfiouser)", (int)vlen, val);
 			have_trtype = true;
 		} else if (!strcasecmp(k, "adrfam")) {
 			if (vlen == 4 && !strncasecmp(val, "ipv4", 4))
@@ -165,6 +167,12 @@ int nvmf_host_parse_address(const char *s, struct nvmf_host_addr *addr, char *er
 	int rc;
 	if (!s || !*s)
 		return fail(err, errlen, "empty address");
+	if (!strncasecmp(s, "vfio-user:", 10)) {
+		/* vfio-user:PATH: the device's socket; it serves one subsystem. */
+		addr->trtype = NVMF_TRTYPE_VFIO_USER;
+		return copy_field(addr->traddr, sizeof(addr->traddr), s + 10, strlen(s + 10), "path", err, errlen) ?:
+		       (addr->traddr[0] ? 0 : fail(err, errlen, "vfio-user: without a socket path"));
+	}
 	if (!strncasecmp(s, "tcp://", 6))
 		rc = parse_uri(s, addr, err, errlen);
 	else if (strcasestr(s, "traddr"))
@@ -173,6 +181,8 @@ int nvmf_host_parse_address(const char *s, struct nvmf_host_addr *addr, char *er
 		return fail(err, errlen, "unrecognised address '%s' (want tcp://HOST:PORT/NQN or 'trtype:tcp traddr:...')", s);
 	if (rc)
 		return rc;
+	if (addr->trtype == NVMF_TRTYPE_VFIO_USER)
+		return 0;
 	if (addr->trsvcid[0] == '\0')
 		strcpy(addr->trsvcid, DEFAULT_TRSVCID);
 	return check_port(addr->trsvcid, err, errlen);
@@ -181,6 +191,10 @@ int nvmf_host_parse_address(const char *s, struct nvmf_host_addr *addr, char *er
 void nvmf_host_format_address(const struct nvmf_host_addr *a, char *buf, size_t len)
 {
 	bool v6 = a->adrfam == NVMF_ADRFAM_IPV6;
+	if (a->trtype == NVMF_TRTYPE_VFIO_USER) {
+		snprintf(buf, len, "vfio-user:%s", a->traddr);
+		return;
+	}
 	snprintf(buf, len, "tcp://%s%s%s:%s/%s", v6 ? "[" : "", a->traddr, v6 ? "]" : "", a->trsvcid, a->subnqn);
 }
 

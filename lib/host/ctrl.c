@@ -103,6 +103,8 @@ static void connect_param_name(uint32_t dw0, char *buf, size_t len)
 /* Transport handshake and Fabrics Connect of one queue. */
 static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 {
+	if (c->addr.trtype == NVMF_TRTYPE_VFIO_USER)
+		return host_vu_connect_queue(c, hq);
 	int fd = tcp_connect(c);
 	if (fd < 0)
 		return fd;
@@ -181,6 +183,8 @@ static const char *reg_name(uint32_t offset)
 
 int nvmf_host_property_get(struct nvmf_host_ctrl *c, uint32_t offset, bool eight, uint64_t *value)
 {
+	if (c->addr.trtype == NVMF_TRTYPE_VFIO_USER)
+		return host_vu_reg(c, false, offset, eight, value);
 	struct nvmf_property_get_command cmd = {.opc = NVME_OPC_FABRICS, .fctype = NVMF_FCTYPE_PROPERTY_GET};
 	cmd.attrib = eight ? NVMF_PROP_SIZE_8 : NVMF_PROP_SIZE_4;
 	cmd.offset = offset;
@@ -195,6 +199,8 @@ int nvmf_host_property_get(struct nvmf_host_ctrl *c, uint32_t offset, bool eight
 
 int nvmf_host_property_set(struct nvmf_host_ctrl *c, uint32_t offset, bool eight, uint64_t value)
 {
+	if (c->addr.trtype == NVMF_TRTYPE_VFIO_USER)
+		return host_vu_reg(c, true, offset, eight, &value);
 	struct nvmf_property_set_command cmd = {.opc = NVME_OPC_FABRICS, .fctype = NVMF_FCTYPE_PROPERTY_SET};
 	cmd.attrib = eight ? NVMF_PROP_SIZE_8 : NVMF_PROP_SIZE_4;
 	cmd.offset = offset;
@@ -273,7 +279,11 @@ static int establish(struct nvmf_host_ctrl *c, bool first)
 		host_set_error(c, "cannot create association: %s", strerror(errno));
 		return -errno;
 	}
-	int rc = connect_queue(c, &c->admin);
+	bool pcie = c->addr.trtype == NVMF_TRTYPE_VFIO_USER;
+	int rc = pcie && !c->vu ? host_vu_open(c) : 0;
+	if (rc)
+		return rc;
+	rc = connect_queue(c, &c->admin);
 	if (rc)
 		return rc;
 	if ((rc = nvmf_host_property_get(c, NVME_REG_CAP, true, &c->cap)))
@@ -303,7 +313,9 @@ static int establish(struct nvmf_host_ctrl *c, bool first)
 	c->live = true;
 	if ((rc = nvmf_host_identify(c, NVME_CNS_CONTROLLER, 0, 0, &c->id)))
 		return rc;
-	if ((rc = check_identify(c)))
+	if (pcie)
+		c->cntlid = c->id.cntlid; /* no Connect told it */
+	else if ((rc = check_identify(c)))
 		return rc;
 	if (c->id.ioccsz >= 4)
 		nvmf_association_set_ioccsz(c->na, c->id.ioccsz * 16 - 64);
@@ -345,7 +357,7 @@ int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_
 		      struct nvmf_host_ctrl **ctrlp, char *err, size_t errlen)
 {
 	*ctrlp = NULL;
-	if (addr->subnqn[0] == '\0') {
+	if (addr->subnqn[0] == '\0' && addr->trtype != NVMF_TRTYPE_VFIO_USER) {
 		snprintf(err, errlen, "no subsystem NQN given");
 		return -EINVAL;
 	}
@@ -385,6 +397,7 @@ int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_
 			}
 		free(c->ioq);
 		hq_destroy(&c->admin);
+		host_vu_close(c);
 		if (c->na)
 			nvmf_association_free(c->na);
 		free(c);
@@ -543,6 +556,7 @@ int nvmf_host_disconnect(struct nvmf_host_ctrl *c)
 	}
 	free(c->ioq);
 	hq_destroy(&c->admin);
+	host_vu_close(c);
 	if (c->na)
 		nvmf_association_free(c->na);
 	free(c);

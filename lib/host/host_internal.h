@@ -37,7 +37,10 @@ struct nvmf_host_qpair {
 	char errmsg[512];
 };
 
+struct vu_client;
+
 struct nvmf_host_ctrl {
+	struct vu_client *vu; /* vfio-user: the device session (NULL for TCP) */
 	pthread_t owner; /* the thread that connected: owns the admin queue */
 	struct nvmf_host_addr addr;
 	struct nvmf_host_opts opts;
@@ -84,6 +87,12 @@ int hq_exec(struct nvmf_host_qpair *hq, const struct nvme_command *sqe, void *bu
 /* Admin command with an error message naming it (ctrl.c).  Returns as the public API. */
 int host_admin(struct nvmf_host_ctrl *c, const char *what, const struct nvme_command *sqe, void *buf, size_t len,
 	       bool send, struct nvmf_host_completion *cpl);
+/* vfio-user (vfio_user.c): open the device, bring a queue up, registers. */
+int host_vu_open(struct nvmf_host_ctrl *c);
+int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq);
+int host_vu_reg(struct nvmf_host_ctrl *c, bool set, uint32_t offset, bool eight, uint64_t *value);
+void host_vu_close(struct nvmf_host_ctrl *c);
+
 /* Keep Alive when due (ctrl.c). */
 void host_keep_alive(struct nvmf_host_ctrl *c);
 

@@ -12,6 +12,7 @@
 
 static const struct nvmf_transport_ops *const transports[] = {
 	&nvmf_tcp_ops,
+	&nvmf_vfio_user_ops,
 };
 
 const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype)
@@ -96,6 +97,11 @@ struct nvmf_qpair *nvmf_qpair_create(struct nvmf_association *na, const struct n
 	struct nvmf_qpair *qp = na->ops->qpair_alloc(na, params);
 	if (qp == NULL)
 		return NULL; /* the transport closed the fd */
+	return nvmf_qpair_setup(qp, na, params) < 0 ? NULL : qp;
+}
+
+int nvmf_qpair_setup(struct nvmf_qpair *qp, struct nvmf_association *na, const struct nvmf_qpair_params *params)
+{
 	qp->ops = na->ops;
 	qp->na = na;
 	atomic_fetch_add_explicit(&na->refs, 1, memory_order_relaxed);
@@ -112,10 +118,10 @@ struct nvmf_qpair *nvmf_qpair_create(struct nvmf_association *na, const struct n
 			qp->ops->qpair_close(qp);
 			nvmf_qpair_put(qp);
 			errno = ENOMEM;
-			return NULL;
+			return -ENOMEM;
 		}
 	}
-	return qp;
+	return 0;
 }
 
 void nvmf_qpair_put(struct nvmf_qpair *qp)

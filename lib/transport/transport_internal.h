@@ -115,6 +115,13 @@ struct nvmf_capsule {
 /* Look up a registered transport; NULL when none serves this trtype. */
 const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype);
 
+/*
+ * Called by a transport that allocates its queue pairs itself (vfio-user):
+ * set up the generic part of qp as nvmf_qpair_create() does.  0, or -ENOMEM
+ * (qp has then been closed and released).
+ */
+int nvmf_qpair_setup(struct nvmf_qpair *qp, struct nvmf_association *na, const struct nvmf_qpair_params *params);
+
 /* Called by a transport: a capsule for a command just received (holds a queue pair reference). */
 struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp);
 /*
@@ -140,5 +147,6 @@ void nvmf_qpair_put(struct nvmf_qpair *qp);
 
 /* Transports. */
 extern const struct nvmf_transport_ops nvmf_tcp_ops;
+extern const struct nvmf_transport_ops nvmf_vfio_user_ops;
 
 #endif

@@ -23,6 +23,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_HELP,
 	OPT_DISABLE_SQFC,
+	OPT_POLLED,
 };
 
 static const struct option common_opts[] = {
@@ -31,6 +32,7 @@ static const struct option common_opts[] = {
 	{"hdgst", no_argument, NULL, OPT_HDGST},
 	{"ddgst", no_argument, NULL, OPT_DDGST},
 	{"disable-sqfc", no_argument, NULL, OPT_DISABLE_SQFC},
+	{"polled", no_argument, NULL, OPT_POLLED},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"nr-io-queues", required_argument, NULL, OPT_NR_IO_QUEUES},
 	{"queue-size", required_argument, NULL, OPT_QUEUE_SIZE},
@@ -42,9 +44,10 @@ static const struct option common_opts[] = {
 };
 
 static const char common_usage[] =
-	"ADDR: tcp://HOST:PORT/SUBNQN or 'trtype:tcp adrfam:ipv4 traddr:HOST trsvcid:PORT subnqn:NQN'\n"
+	"ADDR: tcp://HOST:PORT/SUBNQN, 'trtype:tcp adrfam:ipv4 traddr:HOST trsvcid:PORT subnqn:NQN' or vfio-user:PATH\n"
 	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --disable-sqfc --json --nr-io-queues N\n"
-	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n";
+	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n"
+	"  --polled (vfio-user: I/O queues without interrupts)\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -125,6 +128,9 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 			break;
 		case OPT_DISABLE_SQFC:
 			cli->opts.disable_sq_flow_control = true;
+			break;
+		case OPT_POLLED:
+			cli->opts.polled_io_queues = true;
 			break;
 		case OPT_JSON:
 			cli->json = true;
@@ -226,7 +232,11 @@ static int first_subsystem(struct cli *cli, char *nqn, size_t len)
 struct nvmf_host_ctrl *cli_connect(struct cli *cli, bool discovery)
 {
 	struct nvmf_host_opts opts = cli->opts;
-	if (discovery) {
+	if (cli->addr.trtype == NVMF_TRTYPE_VFIO_USER) {
+		/* A PCIe function: one NVM controller, no discovery. */
+		if (discovery)
+			opts.nr_io_queues = 0;
+	} else if (discovery) {
 		if (cli->addr.subnqn[0] == '\0')
 			strcpy(cli->addr.subnqn, NVME_DISCOVERY_NQN);
 		opts.nr_io_queues = 0;

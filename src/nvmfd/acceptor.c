@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@ struct ratelog {
 struct listener {
 	int fd;
 	uint16_t portid;
+	bool vfio_user; /* a Unix socket: each client is one vfio-user device */
 };
 
 struct acceptor {
@@ -101,6 +104,14 @@ static const char *peer_name(const struct sockaddr_storage *ss, char *buf, size_
 int parse_listen_address(const char *s, struct nvmf_port_addr *addr)
 {
 	memset(addr, 0, sizeof(*addr));
+	if (strncmp(s, "vfio-user:", 10) == 0) {
+		const char *path = s + 10;
+		if (!*path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return -EINVAL;
+		addr->trtype = NVMF_TRTYPE_VFIO_USER;
+		memcpy(addr->traddr, path, strlen(path) + 1);
+		return 0;
+	}
 	addr->trtype = NVMF_TRTYPE_TCP;
 	const char *colon;
 	size_t hostlen;
@@ -160,8 +171,68 @@ struct acceptor *acceptor_create(struct reactor **reactors, unsigned nreactors, 
 	return a;
 }
 
+/* Close a listening socket; a vfio-user socket's file goes with it. */
+static void close_listener(int fd, bool vfio_user)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+	if (vfio_user && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 && sl > sizeof(sa.sun_family) && sa.sun_path[0])
+		unlink(sa.sun_path);
+	close(fd);
+}
+
+static int add_listener(struct acceptor *a, int fd, uint16_t portid, bool vfio_user, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->nlisteners >= ACCEPTOR_MAX_LISTENERS) {
+		pthread_mutex_unlock(&a->lock);
+		close(fd);
+		snprintf(err, errlen, "too many listeners");
+		return -ENOSPC;
+	}
+	a->listeners[a->nlisteners].fd = fd;
+	a->listeners[a->nlisteners].portid = portid;
+	a->listeners[a->nlisteners].vfio_user = vfio_user;
+	a->nlisteners++;
+	pthread_mutex_unlock(&a->lock);
+	uint64_t wake = 1;
+	ssize_t n = write(a->wakefd, &wake, sizeof(wake));
+	(void)n;
+	return 0;
+}
+
+/* A vfio-user socket: a stale socket file left by an earlier run is replaced, anything else is not. */
+static int listen_unix(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(addr->traddr) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "vfio-user socket path too long");
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, addr->traddr, strlen(addr->traddr) + 1);
+	struct stat st;
+	if (lstat(sa.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "vfio-user socket %s: exists and is not a socket", sa.sun_path);
+			return -EEXIST;
+		}
+		unlink(sa.sun_path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "listen on vfio-user socket %s: %s", sa.sun_path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	return add_listener(a, fd, portid, true, err, errlen);
+}
+
 int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
 {
+	if (addr->trtype == NVMF_TRTYPE_VFIO_USER)
+		return listen_unix(a, addr, portid, err, errlen);
 	struct addrinfo hints = {.ai_family = addr->adrfam == NVMF_ADRFAM_IPV6 ? AF_INET6 : AF_INET,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -192,30 +263,18 @@ int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t po
 							 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%u", port);
 	}
-	pthread_mutex_lock(&a->lock);
-	if (a->nlisteners >= ACCEPTOR_MAX_LISTENERS) {
-		pthread_mutex_unlock(&a->lock);
-		close(fd);
-		snprintf(err, errlen, "too many listeners");
-		return -ENOSPC;
-	}
-	a->listeners[a->nlisteners].fd = fd;
-	a->listeners[a->nlisteners].portid = portid;
-	a->nlisteners++;
-	pthread_mutex_unlock(&a->lock);
-	uint64_t wake = 1;
-	ssize_t n = write(a->wakefd, &wake, sizeof(wake));
-	(void)n;
-	return 0;
+	return add_listener(a, fd, portid, false, err, errlen);
 }
 
 int acceptor_unlisten(struct acceptor *a, uint16_t portid)
 {
 	pthread_mutex_lock(&a->lock);
 	int fd = -1;
+	bool vfio_user = false;
 	for (unsigned i = 0; i < a->nlisteners; i++) {
 		if (a->listeners[i].portid == portid) {
 			fd = a->listeners[i].fd;
+			vfio_user = a->listeners[i].vfio_user;
 			a->listeners[i] = a->listeners[--a->nlisteners];
 			break;
 		}
@@ -231,7 +290,7 @@ int acceptor_unlisten(struct acceptor *a, uint16_t portid)
 	pthread_mutex_unlock(&a->lock);
 	if (fd < 0)
 		return -ENOENT;
-	close(fd);
+	close_listener(fd, vfio_user);
 	return 0;
 }
 
@@ -271,6 +330,11 @@ static void accept_some(struct acceptor *a, struct listener *l)
 				a->paused_until_ms = now_ms() + ACCEPTOR_PAUSE_MS;
 			}
 			return;
+		}
+		if (l->vfio_user) {
+			/* One client per controller socket, on the machine: no host address to count. */
+			reactor_add_vfio_user(a->reactors[a->next++ % a->nreactors], fd, l->portid);
+			continue;
 		}
 		enum admission adm = a->admission ? conn_limits_acquire(a->admission, &peer) : ADMITTED;
 		if (adm != ADMITTED) {
@@ -350,7 +414,7 @@ void acceptor_destroy(struct acceptor *a)
 		pthread_join(a->thread, NULL);
 	}
 	for (unsigned i = 0; i < a->nlisteners; i++)
-		close(a->listeners[i].fd);
+		close_listener(a->listeners[i].fd, a->listeners[i].vfio_user);
 	close(a->stopfd);
 	close(a->wakefd);
 	if (a->reserve_fd >= 0)

@@ -132,13 +132,24 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	uint16_t portid = 0;
 	if (json_object_object_get_ex(jp, "portid", &v))
 		portid = (uint16_t)json_object_get_int(v);
-	if (!trtype || strcmp(trtype, "tcp") != 0) {
-		snprintf(err, errlen, "port %u: only trtype tcp is supported", portid);
+	bool vfio_user = trtype && (!strcasecmp(trtype, "vfio-user") || !strcasecmp(trtype, "vfiouser"));
+	if (!trtype || (strcmp(trtype, "tcp") != 0 && !vfio_user)) {
+		snprintf(err, errlen, "port %u: only trtype tcp and vfio-user are supported", portid);
 		return -1;
 	}
 	struct nvmf_port_addr pa = {.trtype = NVMF_TRTYPE_TCP, .adrfam = NVMF_ADRFAM_IPV4};
-	if (adrfam && strcmp(adrfam, "ipv6") == 0)
+	if (vfio_user) {
+		/* traddr: the Unix socket QEMU's vfio-user-pci connects to. */
+		if (!traddr || !*traddr || strlen(traddr) >= 108) {
+			snprintf(err, errlen, "port %u: vfio-user wants traddr, a socket path of 1..107 bytes", portid);
+			return -1;
+		}
+		pa.trtype = NVMF_TRTYPE_VFIO_USER;
+		pa.adrfam = 0;
+		trsvcid = "";
+	} else if (adrfam && strcmp(adrfam, "ipv6") == 0) {
 		pa.adrfam = NVMF_ADRFAM_IPV6;
+	}
 	snprintf(pa.traddr, sizeof(pa.traddr), "%s", traddr ? traddr : "0.0.0.0");
 	snprintf(pa.trsvcid, sizeof(pa.trsvcid), "%s", trsvcid ? trsvcid : "4420");
 	if (acceptor_listen(acc, &pa, portid, err, errlen) < 0)
@@ -156,7 +167,10 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 		}
 		nvmf_tgt_port_link(tgt, portid, nqn);
 	}
-	printf("nvmfd: listening on tcp %s%s%s:%s (port %u)\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
+	if (vfio_user)
+		printf("nvmfd: listening on vfio-user %s (port %u)\n", pa.traddr, portid);
+	else
+		printf("nvmfd: listening on tcp %s%s%s:%s (port %u)\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
 	       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid, portid);
 	return 0;
 }

@@ -56,7 +56,7 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
+	fprintf(f, "usage: nvmfd [--listen ADDR:PORT|vfio-user:PATH]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
 		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE] [--max-queue-size N]\n"
 		   "             [--max-io-queues N] [--max-associations N]\n"
@@ -232,7 +232,8 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 	for (unsigned i = 0; i < o->nlistens; i++) {
 		struct nvmf_port_addr pa;
 		if (parse_listen_address(o->listens[i], &pa) < 0) {
-			fprintf(stderr, "nvmfd: --listen wants ADDR:PORT or [V6ADDR]:PORT, not '%s'\n", o->listens[i]);
+			fprintf(stderr, "nvmfd: --listen wants ADDR:PORT, [V6ADDR]:PORT or vfio-user:PATH, not '%s'\n",
+				o->listens[i]);
 			return -1;
 		}
 		uint16_t portid = (uint16_t)(first_portid + i);
@@ -247,8 +248,11 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 		}
 		if (i == 0)
 			first_listener = pa;
-		printf("nvmfd: listening on tcp %s%s%s:%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
-		       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid);
+		if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
+			printf("nvmfd: listening on vfio-user %s\n", pa.traddr);
+		else
+			printf("nvmfd: listening on tcp %s%s%s:%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "",
+			       pa.traddr, pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid);
 	}
 	return 0;
 }
@@ -415,7 +419,7 @@ int main(int argc, char **argv)
 	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
 	nvmfd_limits_describe(&limits, err, sizeof(err));
 	printf("nvmfd: limits: %s\n", err);
-	if (embedded) {
+	if (embedded && first_listener.trtype == NVMF_TRTYPE_TCP) {
 		printf("nvmfd: connect with: nvme connect -t tcp -a %s -s %s -n %s\n", first_listener.traddr,
 		       first_listener.trsvcid, DEFAULT_NQN);
 	}

@@ -15,6 +15,7 @@
 #include "conn_limits.h"
 #include "ctrl/target.h"
 #include "reactor.h"
+#include "vfio_user/vfio_user.h"
 
 #define REACTOR_MAX_EVENTS 64
 #define REACTOR_IO_DEPTH 1024
@@ -24,8 +25,10 @@
 #define REACTOR_SLEEP_MS 100
 #define REACTOR_TIMER_MS 100
 
+/* A queue pair's connection, or a vfio-user device (which runs its own queues). */
 struct reactor_conn {
 	struct nvmf_conn *conn;
+	struct nvmf_vu_dev *dev;
 	struct reactor *r;
 	uint32_t events; /* epoll interest: EPOLLIN and/or EPOLLOUT */
 	bool dead;
@@ -149,7 +152,7 @@ static void on_close(void *thread, struct nvmf_conn *conn)
 {
 	struct reactor *r = thread;
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-		if (rc->conn == conn && !rc->dead) {
+		if (rc->conn == conn && !rc->dev && !rc->dead) {
 			epoll_ctl(r->epfd, EPOLL_CTL_DEL, nvmf_conn_fd(conn), NULL);
 			/* Freed by reap(): later events of this batch may still name it. */
 			rc->dead = true;
@@ -164,8 +167,12 @@ static void reap(struct reactor *r)
 		struct reactor_conn *rc = *p;
 		if (rc->dead) {
 			*p = rc->next;
-			nvmf_conn_put(rc->conn);
-			release_peer(r, &rc->peer);
+			if (rc->dev) {
+				nvmf_vu_dev_destroy(rc->dev);
+			} else {
+				nvmf_conn_put(rc->conn);
+				release_peer(r, &rc->peer);
+			}
 			free(rc);
 			r->nconns--;
 		} else {
@@ -177,7 +184,7 @@ static void reap(struct reactor *r)
 /* Watch for input only while the connection takes it, for output only while some waits. */
 static void update_interest(struct reactor_conn *rc)
 {
-	if (rc->dead)
+	if (rc->dead || rc->dev)
 		return;
 	uint32_t want = (nvmf_conn_want_read(rc->conn) ? EPOLLIN : 0) | (nvmf_conn_want_write(rc->conn) ? EPOLLOUT : 0);
 	if (want == rc->events)
@@ -247,6 +254,58 @@ static void add_socket_msg(void *arg)
 	serve(rc);
 }
 
+/* Run a vfio-user device; once it has ended, forget it. */
+static int process_dev(struct reactor_conn *rc)
+{
+	int work = nvmf_vu_dev_process(rc->dev);
+	if (nvmf_vu_dev_done(rc->dev)) {
+		epoll_ctl(rc->r->epfd, EPOLL_CTL_DEL, nvmf_vu_dev_fd(rc->dev), NULL);
+		rc->dead = true;
+	}
+	return work;
+}
+
+static void add_vfio_user_msg(void *arg)
+{
+	struct new_socket *ns = arg;
+	struct reactor *r = ns->r;
+	struct nvmf_conn_env env = {.thread = r, .post = reactor_post, .on_close = on_close, .io = r->io};
+	struct reactor_conn *rc = calloc(1, sizeof(*rc));
+	if (!rc || atomic_load(&r->stopping)) {
+		close(ns->fd);
+		free(rc);
+		free(ns);
+		return;
+	}
+	rc->r = r;
+	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env);
+	free(ns);
+	if (!rc->dev) {
+		perror("nvmfd: vfio-user device");
+		free(rc);
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rc};
+	epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_vu_dev_fd(rc->dev), &ev);
+	rc->next = r->conns;
+	r->conns = rc;
+	r->nconns++;
+	process_dev(rc);
+}
+
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid)
+{
+	struct new_socket *ns = malloc(sizeof(*ns));
+	if (!ns) {
+		close(fd);
+		return;
+	}
+	ns->r = r;
+	ns->fd = fd;
+	ns->portid = portid;
+	reactor_post(r, add_vfio_user_msg, ns);
+}
+
 void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct sockaddr_storage *peer)
 {
 	struct new_socket *ns = malloc(sizeof(*ns));
@@ -262,9 +321,21 @@ void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct
 	reactor_post(r, add_socket_msg, ns);
 }
 
+/* A vfio-user device polls its doorbells: no fd says when the client rings one. */
+static bool devices_busy(struct reactor *r)
+{
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next)
+		if (rc->dev && !rc->dead && nvmf_vu_dev_busy(rc->dev))
+			return true;
+	return false;
+}
+
 static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 {
 	struct epoll_event events[REACTOR_MAX_EVENTS];
+	/* A turn that took longer than the spin time must not put a spinning device to sleep. */
+	if (timeout_ms && devices_busy(r))
+		timeout_ms = 0;
 	int n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
 	int work = 0;
 	bool io_ready = false, msg_ready = false;
@@ -276,8 +347,9 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 			io_ready = true;
 		} else {
 			struct reactor_conn *rc = tag;
-			if (!rc->dead)
-				work += serve(rc);
+			if (rc->dead)
+				continue;
+			work += rc->dev ? process_dev(rc) : serve(rc);
 		}
 	}
 	int done = 0;
@@ -293,6 +365,13 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
 		if (rc->dead)
 			continue;
+		if (rc->dev) {
+			/* Doorbells are memory: polled while I/O flows.  Busy counts as work: the
+			 * reactor must not sleep while the device spins (its timer is off). */
+			if (nvmf_vu_dev_busy(rc->dev) || nvmf_vu_dev_done(rc->dev))
+				work += process_dev(rc) + 1;
+			continue;
+		}
 		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
 		if (new_output || nvmf_conn_has_deferred(rc->conn))
 			work += serve(rc);
@@ -304,7 +383,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 		now = nvmf_now_ms();
 		r->next_timer_ms = now + REACTOR_TIMER_MS;
 		for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-			if (rc->dead)
+			if (rc->dead || rc->dev)
 				continue;
 			/* Output stuck behind a peer that does not read: a termination request gives up on it after a while. */
 			if (rc->events & EPOLLOUT)
@@ -331,7 +410,11 @@ static void *reactor_main(void *arg)
 	}
 	/* Close everything and wait for in-flight bdev I/O to drain. */
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
-		if (!rc->dead)
+		if (rc->dead)
+			continue;
+		if (rc->dev)
+			nvmf_vu_dev_close(rc->dev);
+		else
 			nvmf_conn_close(rc->conn);
 	}
 	while (r->conns)

@@ -34,4 +34,7 @@ void reactor_post(void *reactor, void (*fn)(void *arg), void *arg);
  * the reactor.  The connection is released from the admission counts when it closes. */
 void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct sockaddr_storage *peer);
 
+/* Take over an accepted vfio-user socket (thread-safe): one emulated NVMe PCIe controller. */
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid);
+
 #endif

@@ -67,7 +67,10 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		nvmf_tgt_remove_port(ctx->tgt, portid);
 		return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", NULL);
 	}
-	printf("nvmfd: listening on tcp %s:%s for %s\n", pa.traddr, pa.trsvcid, nqn);
+	if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
+		printf("nvmfd: listening on vfio-user %s for %s\n", pa.traddr, nqn);
+	else
+		printf("nvmfd: listening on tcp %s:%s for %s\n", pa.traddr, pa.trsvcid, nqn);
 	return json_object_new_boolean(1);
 }
 

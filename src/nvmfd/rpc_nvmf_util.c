@@ -33,6 +33,11 @@ bool rpc_is_discovery(const char *nqn)
 
 static void add_address(json_object *o, const struct nvmf_port_addr *a)
 {
+	if (a->trtype == NVMF_TRTYPE_VFIO_USER) {
+		json_object_object_add(o, "trtype", json_object_new_string("VFIOUSER"));
+		json_object_object_add(o, "traddr", json_object_new_string(a->traddr));
+		return;
+	}
 	json_object_object_add(o, "trtype", json_object_new_string("TCP"));
 	json_object_object_add(o, "adrfam", json_object_new_string(a->adrfam == NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4"));
 	json_object_object_add(o, "traddr", json_object_new_string(a->traddr));
@@ -60,11 +65,21 @@ bool rpc_decode_address(json_object *jaddr, struct nvmf_port_addr *pa, struct rp
 		return false;
 	memset(pa, 0, sizeof(*pa));
 	pa->trtype = NVMF_TRTYPE_TCP;
+	const char *traddr = rpc_str(v[2], "");
+	if (!strcasecmp(rpc_str(v[0], ""), "vfiouser") || !strcasecmp(rpc_str(v[0], ""), "vfio-user")) {
+		/* traddr: the Unix socket QEMU's vfio-user-pci connects to. */
+		pa->trtype = NVMF_TRTYPE_VFIO_USER;
+		if (!*traddr || strlen(traddr) >= 108) {
+			rpc_invalid(err, "traddr '%s': want a socket path of 1..107 bytes", traddr);
+			return false;
+		}
+		snprintf(pa->traddr, sizeof(pa->traddr), "%s", traddr);
+		return true;
+	}
 	if (strcasecmp(rpc_str(v[0], ""), "tcp") != 0) {
-		rpc_invalid(err, "trtype '%s': nvmfd speaks TCP only", rpc_str(v[0], ""));
+		rpc_invalid(err, "trtype '%s': nvmfd speaks TCP and VFIOUSER", rpc_str(v[0], ""));
 		return false;
 	}
-	const char *traddr = rpc_str(v[2], "");
 	unsigned char buf[16];
 	bool v4 = inet_pton(AF_INET, traddr, buf) == 1, v6 = inet_pton(AF_INET6, traddr, buf) == 1;
 	const char *adrfam = rpc_str(v[1], v6 ? "ipv6" : "ipv4");

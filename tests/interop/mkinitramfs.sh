@@ -8,7 +8,7 @@
 #
 # Contents: busybox-static and its applets, /usr/sbin/nvme, /usr/bin/fio,
 # mke2fs (+ /etc/mke2fs.conf) and the shared libraries ldd names, the kernel
-# modules (with dependencies) for NVMe/TCP host and target, virtio-net,
+# modules (with dependencies) for NVMe/TCP host and target, the NVMe PCI driver, virtio-net,
 # ext4, brd, null_blk and loop, a fixed host NQN and host ID, and /init.
 #
 # Kernel: the newest /boot/vmlinuz-*, or NVMF_INTEROP_KERNEL=path/to/vmlinuz-VER;
@@ -24,7 +24,7 @@ out=$(cd "$out" && pwd)
 HOSTID=6e766d66-696e-7465-726f-700000000001
 HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$HOSTID
 
-MODULES=(configfs crc32c_generic crc32c-intel nvme-tcp nvmet nvmet-tcp virtio_pci virtio_net ext4 brd null_blk loop)
+MODULES=(configfs crc32c_generic crc32c-intel nvme-tcp nvmet nvmet-tcp nvme virtio_pci virtio_net ext4 brd null_blk loop)
 BINARIES=(/usr/sbin/nvme /usr/bin/fio /usr/sbin/mke2fs)
 
 kernel=${NVMF_INTEROP_KERNEL:-}

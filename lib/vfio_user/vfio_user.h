@@ -1,0 +1,38 @@
+/*
+ * A vfio-user device: one client connection (QEMU's vfio-user-pci, or the
+ * host library's client) served as an NVMe PCIe controller on the
+ * controller core.  Register accesses become Property Get/Set, creating an
+ * I/O queue becomes that controller's queue Connect; every command goes
+ * through the core like a TCP queue's.
+ *
+ * Runs on one thread (a reactor): watch nvmf_vu_dev_fd() for input, call
+ * nvmf_vu_dev_process() when it is readable, and again every turn while
+ * nvmf_vu_dev_busy() (doorbells are memory the client writes: they are
+ * polled).  Once nvmf_vu_dev_done(), destroy it.
+ */
+#ifndef NVMF_VFIO_USER_H
+#define NVMF_VFIO_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctrl/target.h"
+
+struct nvmf_vu_dev;
+
+/* Take over an accepted Unix socket that arrived on portid.  NULL with errno. */
+struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t portid,
+				       const struct nvmf_conn_env *env);
+/* The descriptor to watch for readability (messages, the idle doorbell timer). */
+int nvmf_vu_dev_fd(const struct nvmf_vu_dev *dev);
+/* Handle messages, poll doorbells, signal interrupts.  Returns work done (>= 0). */
+int nvmf_vu_dev_process(struct nvmf_vu_dev *dev);
+/* I/O flows: call process again without waiting. */
+bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev);
+/* Start ending (the client went, or the target stops). */
+void nvmf_vu_dev_close(struct nvmf_vu_dev *dev);
+/* Ended: every queue closed. */
+bool nvmf_vu_dev_done(const struct nvmf_vu_dev *dev);
+void nvmf_vu_dev_destroy(struct nvmf_vu_dev *dev);
+
+#endif

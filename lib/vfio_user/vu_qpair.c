@@ -1,0 +1,552 @@
+/*
+ * The vfio-user transport's queue pairs, controller side: commands fetched
+ * from submission queues in guest memory when the client rang the doorbell
+ * (doorbells live in the BAR0 memory it mmapped, so the reactor polls
+ * them), data moved by PRP entries or SGLs in guest memory, responses
+ * posted with phase tags on completion queues and signalled through the
+ * interrupt eventfds.  The generic layer (transport.c) sees ordinary
+ * command capsules: Connect, CID and queue bookkeeping stay there.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vu_guard.h"
+#include "vu_host.h"
+#include "vu_internal.h"
+
+/* Commands fetched from one SQ per poll: other queues get their turn. */
+#define VU_FETCH_BUDGET 64
+
+struct vu_capsule {
+	struct nvmf_capsule nc;
+	uint64_t data_len; /* cached: 0 until computed */
+	bool data_len_known;
+	/* Commands the transport made itself (Connect, Property Get/Set). */
+	bool internal;
+	const void *idata;
+	size_t ilen;
+	vu_internal_done idone;
+	void *iarg;
+	/* Read data copied out: its callback runs on the next poll (the core answers first). */
+	nvmf_data_done_cb sent_cb;
+	void *sent_arg;
+	struct vu_capsule *sent_next;
+};
+
+struct vu_cqpair {
+	struct vu_qpair v;
+	struct vu_capsule *sent_head, *sent_tail;
+	uint32_t bad_tail; /* last invalid doorbell value reported (+1), to report each once */
+};
+
+void vu_ctrl_init(struct vu_ctrl *vc)
+{
+	memset(vc, 0, sizeof(*vc));
+	for (unsigned i = 0; i < VU_NR_VECTORS; i++)
+		vc->msix_fd[i] = -1;
+	vc->msi_fd = vc->intx_fd = -1;
+}
+
+void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion *cqe)
+{
+	struct vu_cq *cq = &vc->cq[cqid];
+	if (cq->inflight)
+		cq->inflight--;
+	if (!cq->live || !cq->ring)
+		return;
+	struct nvme_completion *slot = &cq->ring[cq->tail];
+	struct nvme_completion c = *cqe;
+	c.status = (uint16_t)((c.status & ~1u) | (cq->phase ? 1u : 0u));
+	bool fault = false;
+	VU_GUARDED(
+		{
+			memcpy(slot, &c, 12);
+			/* The status word (with the phase tag) last: the guest sees a whole entry. */
+			atomic_thread_fence(memory_order_release);
+			__atomic_store_n(&slot->cid, c.cid, __ATOMIC_RELAXED);
+			__atomic_store_n(&slot->status, c.status, __ATOMIC_RELEASE);
+		},
+		fault = true);
+	if (fault) {
+		/* The queue's memory went away under its mapping: the controller cannot go on. */
+		vc->fatal = true;
+		return;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase = !cq->phase;
+	}
+	if (cq->ien) {
+		cq->irq_pending = true;
+		vc->irqs_pending = true;
+	}
+}
+
+void vu_complete(struct vu_ctrl *vc, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t cdw0)
+{
+	struct vu_sq *sq = &vc->sq[sqid];
+	struct nvme_completion c = {.cdw0 = cdw0, .sqhd = sq->head, .sqid = sqid, .cid = cid, .status = status};
+	vu_post_cqe(vc, sq->cqid, &c);
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+	if (fd >= 0) {
+		ssize_t n = write(fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+int vu_signal_irqs(struct vu_ctrl *vc)
+{
+	if (!vc->irqs_pending)
+		return 0;
+	vc->irqs_pending = false;
+	int n = 0;
+	for (unsigned q = 0; q <= VU_MAX_QID; q++) {
+		struct vu_cq *cq = &vc->cq[q];
+		if (!cq->irq_pending)
+			continue;
+		cq->irq_pending = false;
+		/* MSI-X when the client set its vectors up, else MSI, else INTx. */
+		int fd = cq->iv < VU_NR_VECTORS ? vc->msix_fd[cq->iv] : -1;
+		if (fd < 0)
+			fd = vc->msi_fd >= 0 ? vc->msi_fd : vc->intx_fd;
+		signal_fd(fd);
+		n++;
+	}
+	return n;
+}
+
+bool vu_remap_queues(struct vu_ctrl *vc)
+{
+	bool ok = true;
+	for (unsigned q = 0; q <= VU_MAX_QID; q++) {
+		struct vu_sq *sq = &vc->sq[q];
+		struct vu_cq *cq = &vc->cq[q];
+		if (sq->live) {
+			sq->ring = vu_dma_ptr(&vc->dma, sq->iova, (uint64_t)sq->size * 64, false);
+			ok = ok && sq->ring;
+		}
+		if (cq->live) {
+			cq->ring = vu_dma_ptr(&vc->dma, cq->iova, (uint64_t)cq->size * 16, true);
+			ok = ok && cq->ring;
+		}
+	}
+	return ok;
+}
+
+void vu_reset_queues(struct vu_ctrl *vc)
+{
+	for (unsigned q = 0; q <= VU_MAX_QID; q++) {
+		struct vu_qpair *vqp = vc->sq[q].vqp;
+		memset(&vc->sq[q], 0, sizeof(vc->sq[q]));
+		vc->sq[q].vqp = vqp;
+		memset(&vc->cq[q], 0, sizeof(vc->cq[q]));
+		if (vc->doorbells) {
+			vc->doorbells[2 * q] = 0;
+			vc->doorbells[2 * q + 1] = 0;
+		}
+	}
+}
+
+/* ---- Controller queue pairs ---- */
+
+static struct vu_cqpair *cqp(struct nvmf_qpair *qp)
+{
+	return (struct vu_cqpair *)qp;
+}
+
+struct nvmf_qpair *vu_qpair_create(struct nvmf_association *na, struct vu_ctrl *vc, uint16_t qid,
+				   const struct nvmf_qpair_params *params)
+{
+	struct vu_cqpair *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->v.vc = vc;
+	q->v.qid = qid;
+	q->v.qp.fd = -1;
+	q->v.qp.ready = true;
+	if (nvmf_qpair_setup(&q->v.qp, na, params) < 0)
+		return NULL; /* freed by the generic layer */
+	return &q->v.qp;
+}
+
+/* Run the callbacks of read data copied out (the core has answered those commands by now). */
+static void run_sent(struct vu_cqpair *q, int error)
+{
+	while (q->sent_head) {
+		struct vu_capsule *c = q->sent_head;
+		q->sent_head = c->sent_next;
+		if (!q->sent_head)
+			q->sent_tail = NULL;
+		nvmf_data_done_cb cb = c->sent_cb;
+		c->sent_cb = NULL;
+		if (cb)
+			cb(c->sent_arg, &c->nc, error);
+	}
+}
+
+static void ctrl_qpair_close(struct nvmf_qpair *qp)
+{
+	struct vu_cqpair *q = cqp(qp);
+	struct vu_ctrl *vc = q->v.vc;
+	if (vc && q->v.qid <= VU_MAX_QID && vc->sq[q->v.qid].vqp == &q->v)
+		vc->sq[q->v.qid].vqp = NULL;
+	q->v.vc = NULL;
+	run_sent(q, -ECONNABORTED);
+}
+
+/* Report a doorbell write the NVMe specification calls invalid, once per value. */
+static void doorbell_error(struct vu_cqpair *q, uint32_t value, uint8_t info)
+{
+	struct vu_ctrl *vc = q->v.vc;
+	if (q->bad_tail == value + 1)
+		return;
+	q->bad_tail = value + 1;
+	if (vc->hooks && vc->hooks->doorbell_error)
+		vc->hooks->doorbell_error(vc, info);
+}
+
+int vu_qpair_poll(struct nvmf_qpair *qp)
+{
+	struct vu_cqpair *q = cqp(qp);
+	struct vu_ctrl *vc = q->v.vc;
+	run_sent(q, 0);
+	if (!vc || vc->fatal || !vc->doorbells)
+		return 0;
+	uint16_t qid = q->v.qid;
+	struct vu_sq *sq = &vc->sq[qid];
+	if (!sq->live || sq->deleting || sq->vqp != &q->v || !sq->ring)
+		return 0;
+	struct vu_cq *cq = &vc->cq[sq->cqid];
+	if (!cq->live || !cq->ring)
+		return 0;
+	uint32_t tail = __atomic_load_n(&vc->doorbells[2 * qid], __ATOMIC_ACQUIRE);
+	if (tail >= sq->size) {
+		doorbell_error(q, tail, 0x01);
+		return 0;
+	}
+	uint32_t head = __atomic_load_n(&vc->doorbells[2 * sq->cqid + 1], __ATOMIC_ACQUIRE);
+	if (head >= cq->size) {
+		doorbell_error(q, head, 0x01);
+		return 0;
+	}
+	cq->head = (uint16_t)head;
+	int n = 0;
+	while (sq->head != tail && n < VU_FETCH_BUDGET) {
+		unsigned used = (unsigned)((cq->tail + cq->size - cq->head) % cq->size);
+		if (used + cq->inflight + 1 >= cq->size)
+			break; /* no room for its completion yet */
+		struct nvme_command sqe;
+		bool fault = false;
+		VU_GUARDED(memcpy(&sqe, &sq->ring[sq->head], sizeof(sqe)), fault = true);
+		if (fault) {
+			vc->fatal = true;
+			break;
+		}
+		sq->head = (uint16_t)((sq->head + 1) % sq->size);
+		cq->inflight++;
+		n++;
+		if (qid == 0 && vc->hooks && vc->hooks->admin_command(vc, &sqe))
+			continue;
+		if (sqe.opc == NVME_OPC_FABRICS) {
+			/* No Fabrics commands on PCIe: the core must never see one from the guest. */
+			vu_complete(vc, qid, sqe.cid, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR, 0);
+			continue;
+		}
+		struct nvmf_capsule *nc = nvmf_capsule_alloc_received(qp);
+		if (!nc) {
+			vu_complete(vc, qid, sqe.cid, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
+			continue;
+		}
+		nc->sqe = sqe;
+		q->v.inflight++;
+		nvmf_qpair_command_received(qp, nc, true);
+		/* The command may have closed the queue (Delete I/O SQ of itself, a reset). */
+		if (q->v.vc != vc || !sq->live || sq->vqp != &q->v)
+			break;
+	}
+	return n;
+}
+
+static int ctrl_process(struct nvmf_qpair *qp)
+{
+	return vu_qpair_poll(qp);
+}
+
+int vu_qpair_submit_internal(struct nvmf_qpair *qp, const struct nvme_command *sqe, const void *data, size_t len,
+			     vu_internal_done done, void *arg)
+{
+	struct nvmf_capsule *nc = nvmf_capsule_alloc_received(qp);
+	if (!nc)
+		return -ENOMEM;
+	struct vu_capsule *c = (struct vu_capsule *)nc;
+	nc->sqe = *sqe;
+	/* A CID no command of the guest holds now. */
+	uint16_t cid = 0xffff;
+	while (cid && (qp->cid_busy[cid >> 6] >> (cid & 63) & 1))
+		cid--;
+	nc->sqe.cid = cid;
+	c->internal = true;
+	c->idata = data;
+	c->ilen = len;
+	c->idone = done;
+	c->iarg = arg;
+	nvmf_qpair_command_received(qp, nc, true);
+	return 0;
+}
+
+/* ---- Capsules and data ---- */
+
+static struct nvmf_capsule *ctrl_capsule_alloc(struct nvmf_qpair *qp)
+{
+	(void)qp;
+	struct vu_capsule *c = calloc(1, sizeof(*c));
+	return c ? &c->nc : NULL;
+}
+
+static void vu_capsule_free(struct nvmf_capsule *nc)
+{
+	free(nc);
+}
+
+static uint64_t capsule_data_len(struct vu_capsule *c, uint16_t *st)
+{
+	*st = 0;
+	if (c->internal)
+		return c->ilen;
+	struct vu_ctrl *vc = ((struct vu_qpair *)c->nc.qp)->vc;
+	if ((c->nc.sqe.flags & NVME_CMD_PSDT_MASK) == 0)
+		return VU_PRP_MAX_XFER;
+	if (!c->data_len_known && vc) {
+		c->data_len = vu_sgl_length(&vc->dma, &c->nc.sqe, st);
+		c->data_len_known = *st == 0;
+	}
+	return c->data_len;
+}
+
+static uint16_t ctrl_validate_command(const struct nvmf_capsule *nc)
+{
+	struct vu_capsule *c = (struct vu_capsule *)nc;
+	if (c->internal)
+		return 0;
+	uint8_t psdt = nc->sqe.flags & NVME_CMD_PSDT_MASK;
+	if (psdt == NVME_CMD_PSDT_MASK)
+		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+	if (psdt == 0)
+		return (nc->sqe.dptr.prp.prp1 & 3) ? NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_PRP_OFFSET) : 0;
+	uint16_t st;
+	capsule_data_len(c, &st);
+	return st;
+}
+
+static size_t ctrl_data_len(const struct nvmf_capsule *nc)
+{
+	uint16_t st;
+	uint64_t len = capsule_data_len((struct vu_capsule *)nc, &st);
+	return st ? 0 : (size_t)len;
+}
+
+static const void *ctrl_incapsule_data(const struct nvmf_capsule *nc, size_t *len)
+{
+	const struct vu_capsule *c = (const struct vu_capsule *)nc;
+	*len = c->internal ? c->ilen : 0;
+	return c->internal ? c->idata : NULL;
+}
+
+/* vu_walk_data with guest memory that may fault: a fault is a Data Transfer Error. */
+static uint16_t walk_guarded(const struct vu_dma *d, const struct nvme_command *sqe, uint64_t offset, uint64_t len,
+			     bool write, vu_seg_fn fn, void *arg)
+{
+	volatile uint16_t st = 0;
+	VU_GUARDED(st = vu_walk_data(d, sqe, offset, len, write, fn, arg),
+		   st = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR));
+	return st;
+}
+
+struct copy_in {
+	uint8_t *dst;
+};
+
+static void seg_copy_in(void *arg, uint8_t *guest, size_t len)
+{
+	struct copy_in *ci = arg;
+	memcpy(ci->dst, guest, len);
+	ci->dst += len;
+}
+
+static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
+			     void *arg)
+{
+	struct vu_capsule *c = (struct vu_capsule *)nc;
+	struct vu_ctrl *vc = ((struct vu_qpair *)nc->qp)->vc;
+	if (c->internal) {
+		memcpy(buf, (const uint8_t *)c->idata + offset, len);
+	} else {
+		if (!vc)
+			return -ENOTCONN;
+		struct copy_in ci = {.dst = buf};
+		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg_copy_in, &ci);
+		if (st)
+			return NVME_STATUS_GET_SC(st) == NVME_SC_DATA_SGL_LENGTH_INVALID ? -EFAULT : -EIO;
+	}
+	cb(arg, nc, 0);
+	return 0;
+}
+
+struct copy_out {
+	const struct iovec *iov;
+	size_t off; /* within iov[0] */
+};
+
+static void seg_copy_out(void *arg, uint8_t *guest, size_t len)
+{
+	struct copy_out *co = arg;
+	while (len) {
+		size_t n = co->iov->iov_len - co->off;
+		if (n > len)
+			n = len;
+		memcpy(guest, (const uint8_t *)co->iov->iov_base + co->off, n);
+		guest += n;
+		len -= n;
+		co->off += n;
+		if (co->off == co->iov->iov_len) {
+			co->iov++;
+			co->off = 0;
+		}
+	}
+}
+
+static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
+			  nvmf_data_done_cb cb, void *arg)
+{
+	struct vu_capsule *c = (struct vu_capsule *)nc;
+	struct vu_cqpair *q = cqp(nc->qp);
+	struct vu_ctrl *vc = q->v.vc;
+	(void)last;
+	if (!vc || c->internal)
+		return -ENOTCONN;
+	size_t len = 0;
+	int skip = 0;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	while (skip < iovcnt && iov[skip].iov_len == 0)
+		skip++;
+	struct copy_out co = {.iov = iov + skip};
+	uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, seg_copy_out, &co);
+	if (st)
+		return -EIO;
+	if (cb) {
+		c->sent_cb = cb;
+		c->sent_arg = arg;
+		c->sent_next = NULL;
+		if (q->sent_tail)
+			q->sent_tail->sent_next = c;
+		else
+			q->sent_head = c;
+		q->sent_tail = c;
+	}
+	return 0;
+}
+
+static int ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
+{
+	struct vu_capsule *c = (struct vu_capsule *)nc;
+	struct vu_cqpair *q = cqp(nc->qp);
+	struct vu_ctrl *vc = q->v.vc;
+	if (c->internal) {
+		if (c->idone)
+			c->idone(c->iarg, cqe);
+		return 0;
+	}
+	if (q->v.inflight)
+		q->v.inflight--;
+	if (!vc)
+		return -ENOTCONN;
+	struct vu_sq *sq = &vc->sq[q->v.qid];
+	if (!sq->live || sq->vqp != &q->v)
+		return 0; /* the queue went meanwhile */
+	struct nvme_completion r = *cqe;
+	r.sqhd = sq->head;
+	vu_post_cqe(vc, sq->cqid, &r);
+	return 0;
+}
+
+/* ---- The ops table: controller or host side by the association ---- */
+
+static struct nvmf_qpair *vu_qpair_alloc(struct nvmf_association *na, const struct nvmf_qpair_params *p)
+{
+	(void)na;
+	/* Queue pairs come from vu_qpair_create / vu_host_qpair_create, never from a bare socket. */
+	close(p->fd);
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+static void vu_close(struct nvmf_qpair *qp)
+{
+	if (qp->na->controller)
+		ctrl_qpair_close(qp);
+	else
+		vu_host_qpair_close(qp);
+}
+
+static void vu_destroy(struct nvmf_qpair *qp)
+{
+	if (!qp->na->controller)
+		vu_host_qpair_destroy(qp);
+	free(qp);
+}
+
+static int vu_process(struct nvmf_qpair *qp)
+{
+	return qp->na->controller ? ctrl_process(qp) : vu_host_process(qp);
+}
+
+static int vu_flush(struct nvmf_qpair *qp)
+{
+	(void)qp;
+	return 0;
+}
+
+static bool vu_want_write(const struct nvmf_qpair *qp)
+{
+	(void)qp;
+	return false;
+}
+
+static unsigned vu_outstanding(const struct nvmf_qpair *qp)
+{
+	return qp->na->controller ? 0 : vu_host_outstanding(qp);
+}
+
+static struct nvmf_capsule *vu_capsule_alloc(struct nvmf_qpair *qp)
+{
+	return qp->na->controller ? ctrl_capsule_alloc(qp) : vu_host_capsule_alloc(qp);
+}
+
+const struct nvmf_transport_ops nvmf_vfio_user_ops = {
+	.trtype = NVMF_TRTYPE_VFIO_USER,
+	.name = "vfio-user",
+	.qpair_alloc = vu_qpair_alloc,
+	.qpair_close = vu_close,
+	.qpair_destroy = vu_destroy,
+	.process = vu_process,
+	.flush = vu_flush,
+	.want_write = vu_want_write,
+	.outstanding = vu_outstanding,
+	.capsule_alloc = vu_capsule_alloc,
+	.capsule_free = vu_capsule_free,
+	.capsule_transmit = vu_host_capsule_transmit,
+	.validate_command = ctrl_validate_command,
+	.data_len = ctrl_data_len,
+	.incapsule_data = ctrl_incapsule_data,
+	.receive_data = ctrl_receive_data,
+	.send_data = ctrl_send_data,
+	.send_response = ctrl_send_response,
+};

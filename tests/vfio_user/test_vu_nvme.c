@@ -1,0 +1,586 @@
+/*
+ * The emulated NVMe PCIe controller driven register by register, as a
+ * PCIe driver would (a small one, here): enable from AQA/ASQ/ACQ, queue
+ * creation and deletion and their checks, PRP and SGL data pointers,
+ * controller resets with data kept, function level reset, and NVMe bad
+ * input: pointers outside guest memory, bad doorbells, read-only
+ * registers, memory unmapped under a queue, a client gone mid-command.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nvmf/host.h>
+#include <nvmf/nvme_admin_spec.h>
+#include <nvmf/vfio_user_spec.h>
+
+#include "vfio_user/vu_host.h"
+#include "vu_test.h"
+
+#define QS 16
+#define NQ 4
+#define WAIT_MS 10000
+
+static struct vu_target tgt;
+
+struct ring {
+	struct nvme_command *sq;
+	struct nvme_completion *cq;
+	uint64_t sq_iova, cq_iova;
+	uint16_t tail, head;
+	bool phase;
+};
+
+struct drv {
+	struct vu_client *c;
+	volatile uint32_t *db;
+	struct ring q[NQ + 1];
+	uint8_t *buf; /* 1 MiB of data space */
+	uint64_t buf_iova;
+	uint64_t *list; /* a page for PRP lists and SGL segments */
+	uint64_t list_iova;
+	uint16_t cid;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int drv_open(struct drv *d, const char *sock)
+{
+	memset(d, 0, sizeof(*d));
+	char err[256];
+	if (vu_client_open(sock, 8u << 20, &d->c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	d->db = vu_client_doorbells(d->c);
+	for (int i = 0; i <= NQ; i++) {
+		d->q[i].sq = vu_client_alloc(d->c, QS * 64, &d->q[i].sq_iova);
+		d->q[i].cq = vu_client_alloc(d->c, QS * 16, &d->q[i].cq_iova);
+	}
+	d->buf = vu_client_alloc(d->c, 1u << 20, &d->buf_iova);
+	d->list = vu_client_alloc(d->c, 4096, &d->list_iova);
+	return 0;
+}
+
+static uint32_t reg(struct drv *d, uint32_t off)
+{
+	uint64_t v = 0;
+	vu_client_reg_read(d->c, off, 4, &v);
+	return (uint32_t)v;
+}
+
+static void reset_ring(struct ring *r)
+{
+	memset(r->cq, 0, QS * 16);
+	r->tail = r->head = 0;
+	r->phase = true;
+}
+
+/* CC.EN = 1 after AQA/ASQ/ACQ; waits for CSTS.RDY (or CFS).  Returns CSTS. */
+static uint32_t drv_enable(struct drv *d)
+{
+	reset_ring(&d->q[0]);
+	vu_client_reg_write(d->c, NVME_REG_AQA, 4, (QS - 1) << 16 | (QS - 1));
+	vu_client_reg_write(d->c, NVME_REG_ASQ, 8, d->q[0].sq_iova);
+	vu_client_reg_write(d->c, NVME_REG_ACQ, 8, d->q[0].cq_iova);
+	vu_client_reg_write(d->c, NVME_REG_CC, 4, NVME_CC_EN | 6u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT);
+	uint64_t end = now_ms() + WAIT_MS;
+	uint32_t csts;
+	while (!((csts = reg(d, NVME_REG_CSTS)) & (NVME_CSTS_RDY | NVME_CSTS_CFS)) && now_ms() < end)
+		sched_yield();
+	return csts;
+}
+
+static uint32_t drv_disable(struct drv *d)
+{
+	vu_client_reg_write(d->c, NVME_REG_CC, 4, 0);
+	uint64_t end = now_ms() + WAIT_MS;
+	uint32_t csts;
+	while (((csts = reg(d, NVME_REG_CSTS)) & NVME_CSTS_RDY) && now_ms() < end)
+		sched_yield();
+	return csts;
+}
+
+/* Put sqe on queue qid and ring its doorbell. */
+static uint16_t drv_submit(struct drv *d, uint16_t qid, struct nvme_command *sqe)
+{
+	struct ring *r = &d->q[qid];
+	sqe->cid = ++d->cid;
+	r->sq[r->tail] = *sqe;
+	r->tail = (uint16_t)((r->tail + 1) % QS);
+	__atomic_store_n(&d->db[2 * qid], r->tail, __ATOMIC_RELEASE);
+	return sqe->cid;
+}
+
+/* Wait for the next completion of queue qid: its status (without phase), or -1 on timeout. */
+static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion *out)
+{
+	struct ring *r = &d->q[qid];
+	uint64_t end = now_ms() + (uint64_t)ms;
+	for (;;) {
+		struct nvme_completion *e = &r->cq[r->head];
+		if ((bool)(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE) & 1) == r->phase) {
+			if (out)
+				*out = *e;
+			int st = e->status & 0xfffe;
+			if (++r->head == QS) {
+				r->head = 0;
+				r->phase = !r->phase;
+			}
+			__atomic_store_n(&d->db[2 * qid + 1], r->head, __ATOMIC_RELEASE);
+			return st;
+		}
+		if (now_ms() > end)
+			return -1;
+		sched_yield();
+	}
+}
+
+static int drv_cmd(struct drv *d, uint16_t qid, struct nvme_command sqe)
+{
+	uint16_t cid = drv_submit(d, qid, &sqe);
+	struct nvme_completion c;
+	int st = drv_reap(d, qid, WAIT_MS, &c);
+	if (st >= 0 && c.cid != cid)
+		return -2;
+	return st;
+}
+
+static int create_cq(struct drv *d, uint16_t qid, uint16_t size, uint16_t iv, bool ien, uint64_t iova)
+{
+	struct nvme_command c = {.opc = NVME_OPC_CREATE_IO_CQ, .cdw10 = (uint32_t)(size - 1) << 16 | qid};
+	c.cdw11 = (uint32_t)iv << 16 | (ien ? 2u : 0) | 1u;
+	c.dptr.prp.prp1 = iova;
+	return drv_cmd(d, 0, c);
+}
+
+static int create_sq(struct drv *d, uint16_t qid, uint16_t size, uint16_t cqid, uint64_t iova)
+{
+	struct nvme_command c = {.opc = NVME_OPC_CREATE_IO_SQ, .cdw10 = (uint32_t)(size - 1) << 16 | qid};
+	c.cdw11 = (uint32_t)cqid << 16 | 1u;
+	c.dptr.prp.prp1 = iova;
+	return drv_cmd(d, 0, c);
+}
+
+static int delete_q(struct drv *d, uint8_t opc, uint16_t qid)
+{
+	struct nvme_command c = {.opc = opc, .cdw10 = qid};
+	return drv_cmd(d, 0, c);
+}
+
+/* Create I/O queue pair qid (CQ qid, vector qid, no interrupt needed: polled here). */
+static int create_ioq(struct drv *d, uint16_t qid)
+{
+	reset_ring(&d->q[qid]);
+	int st = create_cq(d, qid, QS, qid, false, d->q[qid].cq_iova);
+	return st ? st : create_sq(d, qid, QS, qid, d->q[qid].sq_iova);
+}
+
+static struct nvme_command rw(uint8_t opc, uint64_t slba, uint32_t nlb)
+{
+	struct nvme_command c = {.opc = opc, .nsid = 1};
+	c.cdw10 = (uint32_t)slba;
+	c.cdw11 = (uint32_t)(slba >> 32);
+	c.cdw12 = nlb - 1;
+	return c;
+}
+
+/* Read or write nlb blocks at slba from/to buf offset 0 with PRPs (a list when needed). */
+static int io_prp(struct drv *d, uint16_t qid, uint8_t opc, uint64_t slba, uint32_t nlb)
+{
+	struct nvme_command c = rw(opc, slba, nlb);
+	size_t len = (size_t)nlb * 512, pages = (len + 4095) / 4096;
+	c.dptr.prp.prp1 = d->buf_iova;
+	if (pages == 2)
+		c.dptr.prp.prp2 = d->buf_iova + 4096;
+	else if (pages > 2) {
+		for (size_t i = 1; i < pages; i++)
+			d->list[i - 1] = d->buf_iova + i * 4096;
+		c.dptr.prp.prp2 = d->list_iova;
+	}
+	return drv_cmd(d, qid, c);
+}
+
+#define ST(sct, sc) ((uint16_t)((sct) << 9 | (sc) << 1))
+#define NODNR(st) ((st) & 0x7ffe)
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 7 + seed);
+}
+
+static bool filled(const uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (uint8_t)(i * 7 + seed))
+			return false;
+	return true;
+}
+
+static void test_enable_and_registers(struct drv *d)
+{
+	uint64_t cap = 0;
+	vu_client_reg_read(d->c, NVME_REG_CAP, 8, &cap);
+	CHECK((cap & 0xffff) == 1023 && (cap & NVME_CAP_CQR) && (cap & NVME_CAP_CSS_NVM) && ((cap >> 32) & 0xf) == 0,
+	      "CAP: MQES 1023, CQR, NVM command set, DSTRD 0");
+	CHECK(reg(d, NVME_REG_VS) == NVME_VS(1, 3, 0), "VS 1.3");
+	vu_client_reg_write(d->c, NVME_REG_CAP, 4, 0);
+	vu_client_reg_write(d->c, NVME_REG_VS, 4, 0x12345678);
+	vu_client_reg_write(d->c, NVME_REG_CSTS, 4, 0xffffffff);
+	uint64_t cap2 = 0;
+	vu_client_reg_read(d->c, NVME_REG_CAP, 8, &cap2);
+	CHECK(cap2 == cap && reg(d, NVME_REG_VS) == NVME_VS(1, 3, 0) && reg(d, NVME_REG_CSTS) == 0,
+	      "writes to read-only registers (CAP, VS, CSTS) have no effect");
+	/* Admin queue outside guest memory: the controller cannot come up. */
+	vu_client_reg_write(d->c, NVME_REG_AQA, 4, (QS - 1) << 16 | (QS - 1));
+	vu_client_reg_write(d->c, NVME_REG_ASQ, 8, 0x7000000000ull);
+	vu_client_reg_write(d->c, NVME_REG_ACQ, 8, d->q[0].cq_iova);
+	vu_client_reg_write(d->c, NVME_REG_CC, 4, NVME_CC_EN | 6u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT);
+	CHECK(reg(d, NVME_REG_CSTS) & NVME_CSTS_CFS, "an admin SQ outside guest memory: CSTS.CFS");
+	CHECK(!(drv_disable(d) & NVME_CSTS_CFS), "CC.EN 0 clears CSTS.CFS");
+	uint32_t csts = drv_enable(d);
+	CHECK((csts & NVME_CSTS_RDY) && !(csts & NVME_CSTS_CFS), "CC.EN 1 with AQA/ASQ/ACQ: CSTS.RDY");
+	vu_client_reg_write(d->c, NVME_REG_ASQ, 8, 0x5000);
+	uint64_t asq = 0;
+	vu_client_reg_read(d->c, NVME_REG_ASQ, 8, &asq);
+	CHECK(asq == d->q[0].sq_iova, "ASQ is read-only while enabled");
+	struct nvme_command id = {.opc = NVME_OPC_IDENTIFY, .cdw10 = NVME_CNS_CONTROLLER};
+	id.dptr.prp.prp1 = d->buf_iova;
+	memset(d->buf, 0, 4096);
+	int st = drv_cmd(d, 0, id);
+	const struct nvme_id_ctrl *ic = (const void *)d->buf;
+	CHECK(st == 0 && !strncmp(ic->subnqn, VU_TEST_NQN, strlen(VU_TEST_NQN)), "Identify Controller on the admin queue");
+	struct nvme_command fab = {.opc = NVME_OPC_FABRICS};
+	CHECK(NODNR(drv_cmd(d, 0, fab)) == ST(0, NVME_SC_INVALID_OPCODE), "a Fabrics command on PCIe: Invalid Opcode");
+	struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
+	CHECK(drv_cmd(d, 0, nq) == 0, "Set Features Number of Queues");
+}
+
+static void test_queue_checks(struct drv *d)
+{
+	CHECK(NODNR(create_cq(d, 0, QS, 0, true, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "Create I/O CQ 0: Invalid Queue Identifier");
+	CHECK(NODNR(create_cq(d, 200, QS, 0, true, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "Create I/O CQ 200: Invalid Queue Identifier");
+	CHECK(NODNR(create_cq(d, 1, 1, 0, true, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_SIZE),
+	      "a CQ of one entry: Invalid Queue Size");
+	CHECK(NODNR(create_cq(d, 1, 2048, 0, true, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_SIZE),
+	      "a CQ above MQES: Invalid Queue Size");
+	CHECK(NODNR(create_cq(d, 1, QS, 65, true, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_INTERRUPT_VECTOR),
+	      "interrupt vector 65: Invalid Interrupt Vector");
+	CHECK(NODNR(create_cq(d, 1, QS, 1, true, 0x7000000000ull)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR),
+	      "a CQ outside guest memory: Data Transfer Error");
+	uint64_t iova, len;
+	vu_client_memory(d->c, &iova, &len);
+	CHECK(NODNR(create_cq(d, 1, 1024, 1, true, iova + len - 4096)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR),
+	      "a CQ across the region's end: Data Transfer Error");
+	CHECK(NODNR(create_sq(d, 1, QS, 3, d->q[1].sq_iova)) == ST(1, NVME_SC_COMPLETION_QUEUE_INVALID),
+	      "an SQ on a CQ that does not exist: Completion Queue Invalid");
+	CHECK(create_cq(d, 1, QS, 1, false, d->q[1].cq_iova) == 0, "Create I/O CQ 1");
+	CHECK(NODNR(create_cq(d, 1, QS, 1, false, d->q[1].cq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "CQ 1 again: Invalid Queue Identifier");
+	CHECK(create_sq(d, 1, QS, 1, d->q[1].sq_iova) == 0, "Create I/O SQ 1 (the queue's Connect on the core)");
+	CHECK(NODNR(create_sq(d, 1, QS, 1, d->q[1].sq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "SQ 1 again: Invalid Queue Identifier");
+	CHECK(NODNR(create_sq(d, 9, QS, 1, d->q[1].sq_iova)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "an SQ above the number of queues granted: Invalid Queue Identifier");
+	CHECK(NODNR(delete_q(d, NVME_OPC_DELETE_IO_CQ, 1)) == ST(1, NVME_SC_INVALID_QUEUE_DELETION),
+	      "delete a CQ an SQ still uses: Invalid Queue Deletion");
+	CHECK(NODNR(delete_q(d, NVME_OPC_DELETE_IO_SQ, 5)) == ST(1, NVME_SC_INVALID_QUEUE_IDENTIFIER),
+	      "delete an SQ that does not exist: Invalid Queue Identifier");
+	CHECK(delete_q(d, NVME_OPC_DELETE_IO_SQ, 1) == 0 && delete_q(d, NVME_OPC_DELETE_IO_CQ, 1) == 0,
+	      "delete SQ 1 then CQ 1");
+}
+
+static void test_io(struct drv *d)
+{
+	CHECK(create_ioq(d, 1) == 0 && create_ioq(d, 2) == 0, "two I/O queue pairs");
+	bool ok = true;
+	for (uint32_t nlb = 1; nlb <= 256 && ok; nlb *= 2) {
+		fill(d->buf, nlb * 512, nlb);
+		ok = io_prp(d, 1, NVME_OPC_WRITE, 1000, nlb) == 0;
+		memset(d->buf, 0, nlb * 512);
+		ok = ok && io_prp(d, 2, NVME_OPC_READ, 1000, nlb) == 0 && filled(d->buf, nlb * 512, nlb);
+	}
+	CHECK(ok, "writes on queue 1 read back on queue 2, 512 B to 128 KiB (PRP1, PRP2, PRP lists)");
+	/* A PRP1 with an offset into its page. */
+	struct nvme_command c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = d->buf_iova + 4096 + 512;
+	c.dptr.prp.prp2 = d->buf_iova + 4096 * 3;
+	memset(d->buf, 0, 5 * 4096);
+	/* LBA 1000 holds the last pattern written above (256 blocks, seed 256). */
+	CHECK(drv_cmd(d, 1, c) == 0 && filled(d->buf + 4096 + 512, 3584, 256) &&
+		      d->buf[4096 * 3] == (uint8_t)(3584 * 7 + 256),
+	      "a PRP1 with an offset, the rest in PRP2");
+	/* SGL: a segment of two data blocks. */
+	struct nvme_sgl_desc *seg = (void *)d->list;
+	seg[0] = (struct nvme_sgl_desc){.address = d->buf_iova + 8192, .length = 1024, .type = 0};
+	seg[1] = (struct nvme_sgl_desc){.address = d->buf_iova + 65536, .length = 3072, .type = 0};
+	c = rw(NVME_OPC_READ, 1000, 8);
+	c.flags = NVME_CMD_PSDT_SGL;
+	c.dptr.sgl = (struct nvme_sgl_desc){.address = d->list_iova, .length = 32, .type = NVME_SGL_TYPE(3, 0)};
+	memset(d->buf, 0, 128 * 1024);
+	CHECK(drv_cmd(d, 1, c) == 0 && filled(d->buf + 8192, 1024, 256) && d->buf[65536] == (uint8_t)(1024 * 7 + 256),
+	      "an SGL last segment of two data blocks");
+	/* Bad pointers: each gets the NVMe status, the controller carries on. */
+	c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = 0x7000000000ull;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP outside guest memory: Data Transfer Error");
+	uint64_t iova, len;
+	vu_client_memory(d->c, &iova, &len);
+	c = rw(NVME_OPC_WRITE, 1000, 16);
+	c.dptr.prp.prp1 = iova + len - 4096;
+	c.dptr.prp.prp2 = iova + len;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP across the region's end: Data Transfer Error");
+	c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = d->buf_iova + 2;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_INVALID_PRP_OFFSET), "a PRP1 not dword aligned: Invalid PRP Offset");
+	c = rw(NVME_OPC_READ, 1000, 64);
+	c.dptr.prp.prp1 = d->buf_iova;
+	c.dptr.prp.prp2 = 0x7000000000ull;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP list outside guest memory: Data Transfer Error");
+	d->list[0] = d->buf_iova + 100;
+	c.dptr.prp.prp2 = d->list_iova;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR) ||
+		      NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_INVALID_PRP_OFFSET),
+	      "a PRP list entry with an offset: refused");
+	c = rw(NVME_OPC_READ, 1000, 8);
+	c.flags = NVME_CMD_PSDT_SGL;
+	c.dptr.sgl = (struct nvme_sgl_desc){.address = 0x7000000000ull, .length = 4096, .type = 0};
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "an SGL data block outside guest memory: Data Transfer Error");
+	c.dptr.sgl = (struct nvme_sgl_desc){.address = d->buf_iova, .length = 4096, .type = NVME_SGL_TYPE(4, 0)};
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID), "a keyed SGL on PCIe: SGL Descriptor Type Invalid");
+	seg[0] = (struct nvme_sgl_desc){.address = d->list_iova, .length = 16, .type = NVME_SGL_TYPE(2, 0)};
+	c.dptr.sgl = (struct nvme_sgl_desc){.address = d->list_iova, .length = 16, .type = NVME_SGL_TYPE(2, 0)};
+	int st = NODNR(drv_cmd(d, 1, c));
+	CHECK(st == ST(0, NVME_SC_INVALID_NUMBER_OF_SGL_DESCRIPTORS) || st == ST(0, NVME_SC_INVALID_SGL_SEGMENT_DESCRIPTOR),
+	      "an SGL segment pointing at itself: refused (0x%x)", st);
+	c = rw(NVME_OPC_READ, 1000, 8);
+	c.flags = NVME_CMD_PSDT_SGL;
+	c.dptr.sgl = (struct nvme_sgl_desc){.address = d->buf_iova, .length = 1024, .type = 0};
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_SGL_LENGTH_INVALID), "an SGL shorter than the data: Data SGL Length Invalid");
+	fill(d->buf, 4096, 3);
+	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 1000, 8) == 0, "the queue still works after the bad pointers");
+}
+
+/* Completions raise the queue's MSI-X vector; without one, INTx. */
+static void test_interrupts(struct drv *d)
+{
+	reset_ring(&d->q[3]);
+	int st = create_cq(d, 3, QS, 3, true, d->q[3].cq_iova);
+	CHECK(st == 0 && create_sq(d, 3, QS, 3, d->q[3].sq_iova) == 0, "queue pair 3 with interrupts on vector 3");
+	int msix = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), intx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(vu_client_set_msix(d->c, 3, msix) == 0, "an eventfd for MSI-X vector 3");
+	struct nvme_command c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = d->buf_iova;
+	struct pollfd pfd = {.fd = msix, .events = POLLIN};
+	uint64_t v = 0;
+	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(msix, &v, 8) == 8 && v >= 1,
+	      "a completion signals the MSI-X eventfd");
+	CHECK(vu_client_set_msix(d->c, 3, -1) == 0, "vector 3 de-assigned");
+	struct vfio_user_irq_set is = {.argsz = sizeof(is), .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+				       .index = VFIO_PCI_INTX_IRQ_INDEX, .start = 0, .count = 1};
+	uint32_t e = 0;
+	CHECK(vu_client_call(d->c, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), &intx, 1, NULL, NULL, &e) == 0,
+	      "an eventfd for INTx");
+	pfd.fd = intx;
+	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(intx, &v, 8) == 8 && v >= 1,
+	      "without an MSI-X vector, a completion signals INTx");
+	close(msix);
+	close(intx);
+}
+
+static void test_doorbells(struct drv *d)
+{
+	/* Past the queue size: ignored, and an Error event (Invalid Doorbell Write Value). */
+	struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+	uint16_t cid = drv_submit(d, 0, &aer);
+	__atomic_store_n(&d->db[2 * 1], QS + 3, __ATOMIC_RELEASE);
+	struct nvme_completion e = {0};
+	int st = drv_reap(d, 0, WAIT_MS, &e);
+	CHECK(st == 0 && e.cid == cid && (e.cdw0 & 7) == 0 && ((e.cdw0 >> 8) & 0xff) == 1 && ((e.cdw0 >> 16) & 0xff) == 1,
+	      "an SQ doorbell past the queue size: an Error event, Invalid Doorbell Write Value (dw0 0x%x)", e.cdw0);
+	cid = drv_submit(d, 0, &aer);
+	__atomic_store_n(&d->db[2 * 8], 5, __ATOMIC_RELEASE); /* a queue that does not exist */
+	st = drv_reap(d, 0, WAIT_MS, &e);
+	CHECK(st == 0 && e.cid == cid && (e.cdw0 & 7) == 0 && ((e.cdw0 >> 8) & 0xff) == 0,
+	      "a doorbell of a queue that does not exist: an Error event, Invalid Doorbell Register (dw0 0x%x)", e.cdw0);
+	struct nvme_command c = rw(NVME_OPC_READ, 1000, 8);
+	c.dptr.prp.prp1 = d->buf_iova;
+	/* Queue 2 carries on meanwhile. */
+	CHECK(drv_cmd(d, 2, c) == 0, "other queues work after doorbell writes past the size and for no queue");
+	__atomic_store_n(&d->db[2 * 1], d->q[1].tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->db[2 * 8], 0, __ATOMIC_RELEASE);
+	CHECK(drv_cmd(d, 1, c) == 0, "the queue works again once its doorbell is valid");
+	CHECK(vu_target_alive(&tgt), "nvmfd runs");
+}
+
+static void test_resets(struct drv *d)
+{
+	fill(d->buf, 8192, 42);
+	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 2000, 16) == 0, "data written before the reset");
+	bool ok = true;
+	for (int i = 0; i < 5 && ok; i++) {
+		/* An AER held across each reset: the reset must end it. */
+		struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+		drv_submit(d, 0, &aer);
+		ok = !(drv_disable(d) & NVME_CSTS_RDY);
+		ok = ok && (drv_enable(d) & NVME_CSTS_RDY);
+		struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
+		ok = ok && drv_cmd(d, 0, nq) == 0 && create_ioq(d, 1) == 0;
+		memset(d->buf, 0, 8192);
+		ok = ok && io_prp(d, 1, NVME_OPC_READ, 2000, 16) == 0 && filled(d->buf, 8192, 42);
+		fill(d->buf, 8192, 42);
+		ok = ok && io_prp(d, 1, NVME_OPC_WRITE, 2000, 16) == 0;
+	}
+	CHECK(ok, "controller resets (CC.EN 1 -> 0 -> 1) five times, I/O before and after, data kept");
+	/* Four AERs are held (AERL 3); a fifth is over the limit: none from before the resets linger. */
+	uint16_t last = 0;
+	for (int i = 0; i < 5; i++) {
+		struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+		last = drv_submit(d, 0, &aer);
+	}
+	struct nvme_completion ev = {0};
+	int st = drv_reap(d, 0, WAIT_MS, &ev);
+	CHECK(ev.cid == last && NODNR(st) == ST(1, NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED),
+	      "resets end held AERs: four new ones are held, the fifth exceeds the limit");
+	ok = true;
+	for (int i = 0; i < 30 && ok; i++) {
+		ok = delete_q(d, NVME_OPC_DELETE_IO_SQ, 1) == 0 && delete_q(d, NVME_OPC_DELETE_IO_CQ, 1) == 0;
+		ok = ok && create_ioq(d, 1) == 0;
+		ok = ok && io_prp(d, 1, NVME_OPC_READ, 2000, 16) == 0 && filled(d->buf, 8192, 42);
+	}
+	CHECK(ok, "an I/O queue deleted and created 30 times, with I/O each time");
+	/* Shutdown notification. */
+	vu_client_reg_write(d->c, NVME_REG_CC, 4, NVME_CC_EN | 6u << 16 | 4u << 20 | 1u << NVME_CC_SHN_SHIFT);
+	CHECK((reg(d, NVME_REG_CSTS) & NVME_CSTS_SHST_MASK) == NVME_CSTS_SHST_COMPLETE, "CC.SHN: CSTS.SHST complete");
+	drv_disable(d);
+	/* Function level reset through config space, then DEVICE_RESET: disabled, data kept. */
+	CHECK(drv_enable(d) & NVME_CSTS_RDY, "enabled again");
+	uint8_t w[sizeof(struct vfio_user_region_access) + 2];
+	struct vfio_user_region_access a = {.offset = 0x68 + 1, .region = VFIO_PCI_CONFIG_REGION_INDEX, .count = 1};
+	memcpy(w, &a, sizeof(a));
+	w[sizeof(a)] = 0x80;
+	uint32_t e = 0;
+	int rc = vu_client_call(d->c, VFIO_USER_REGION_WRITE, w, sizeof(a) + 1, NULL, 0, NULL, NULL, &e);
+	CHECK(rc == 0 && !(reg(d, NVME_REG_CSTS) & NVME_CSTS_RDY) && reg(d, NVME_REG_CC) == 0,
+	      "a function level reset disables the controller");
+	CHECK(drv_enable(d) & NVME_CSTS_RDY, "enabled after the FLR");
+	struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
+	memset(d->buf, 0, 8192);
+	CHECK(drv_cmd(d, 0, nq) == 0 && create_ioq(d, 1) == 0 && io_prp(d, 1, NVME_OPC_READ, 2000, 16) == 0 &&
+		      filled(d->buf, 8192, 42),
+	      "data written before the FLR reads back after it");
+	rc = vu_client_call(d->c, VFIO_USER_DEVICE_RESET, NULL, 0, NULL, 0, NULL, NULL, &e);
+	CHECK(rc == 0 && !(reg(d, NVME_REG_CSTS) & NVME_CSTS_RDY), "DEVICE_RESET disables the controller");
+}
+
+static void test_unmap_in_use(struct drv *d)
+{
+	CHECK(drv_enable(d) & NVME_CSTS_RDY, "enabled");
+	uint64_t iova, len;
+	vu_client_memory(d->c, &iova, &len);
+	struct vfio_user_dma_unmap u = {.argsz = sizeof(u), .addr = iova, .size = len};
+	uint32_t e = 0;
+	int rc = vu_client_call(d->c, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0, NULL, NULL, &e);
+	CHECK(rc == 0 && (reg(d, NVME_REG_CSTS) & NVME_CSTS_CFS),
+	      "unmapping the memory the admin queue lives in: the reply, then CSTS.CFS");
+	struct nvme_command id = {.opc = NVME_OPC_IDENTIFY, .cdw10 = NVME_CNS_CONTROLLER};
+	id.dptr.prp.prp1 = d->buf_iova;
+	drv_submit(d, 0, &id);
+	CHECK(vu_target_alive(&tgt), "a doorbell rung on unmapped queues: nvmfd runs");
+}
+
+/* A client that goes away with commands in flight. */
+static void test_gone_mid_command(void)
+{
+	struct drv d;
+	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a new client");
+	struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
+	CHECK(drv_cmd(&d, 0, nq) == 0 && create_ioq(&d, 1) == 0, "with an I/O queue");
+	for (int i = 0; i < QS - 1; i++) {
+		struct nvme_command c = rw(NVME_OPC_WRITE, 40000 + (uint64_t)i * 256, 256);
+		c.dptr.prp.prp1 = d.buf_iova;
+		c.dptr.prp.prp2 = d.list_iova;
+		for (int k = 1; k < 32; k++)
+			d.list[k - 1] = d.buf_iova + (uint64_t)k * 4096;
+		drv_submit(&d, 1, &c);
+	}
+	vu_client_close(d.c);
+	CHECK(true, "gone with 15 writes of 128 KiB in flight");
+}
+
+/* A client that shrinks the file it shared: the device's next access faults (SIGBUS). */
+static void test_memory_shrunk(void)
+{
+	struct drv d;
+	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	/* From here the test must not touch its own shared memory either. */
+	CHECK(ftruncate(vu_client_memfd(d.c), 0) == 0, "it truncates its memory file to nothing");
+	__atomic_store_n(&d.db[0], 1, __ATOMIC_RELEASE);
+	uint64_t end = now_ms() + WAIT_MS;
+	while (!(reg(&d, NVME_REG_CSTS) & NVME_CSTS_CFS) && now_ms() < end)
+		sched_yield();
+	CHECK(reg(&d, NVME_REG_CSTS) & NVME_CSTS_CFS, "the admin SQ fetch faults: CSTS.CFS, and nvmfd runs");
+	CHECK(vu_target_alive(&tgt), "nvmfd survives the vanished memory");
+	vu_client_close(d.c);
+}
+
+static void check_tcp(void)
+{
+	struct nvmf_host_addr addr;
+	char err[512], uri[300];
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/%s", tgt.tcp_port, VU_TEST_NQN);
+	nvmf_host_parse_address(uri, &addr, err, sizeof(err));
+	struct nvmf_host_opts o;
+	nvmf_host_opts_default(&o);
+	struct nvmf_host_ctrl *c = NULL;
+	static uint8_t buf[8192];
+	int rc = nvmf_host_connect(&addr, &o, &c, err, sizeof(err));
+	if (rc == 0)
+		rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 2000, 16, buf, sizeof(buf), NULL);
+	CHECK(rc == 0 && filled(buf, sizeof(buf), 42), "a TCP host reads what the PCIe driver wrote (%s)", rc ? err : "");
+	if (c)
+		nvmf_host_disconnect(c);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || access(argv[1], X_OK) != 0) {
+		printf("nvmfd not built: skip\n");
+		return 77;
+	}
+	if (vu_target_start(argv[1], &tgt) < 0)
+		return 1;
+	struct drv d;
+	if (drv_open(&d, tgt.sock) < 0) {
+		vu_target_stop(&tgt);
+		return 1;
+	}
+	test_enable_and_registers(&d);
+	test_queue_checks(&d);
+	test_io(&d);
+	test_interrupts(&d);
+	test_doorbells(&d);
+	test_resets(&d);
+	test_unmap_in_use(&d);
+	vu_client_close(d.c);
+	test_gone_mid_command();
+	test_memory_shrunk();
+	check_tcp();
+	CHECK(vu_target_alive(&tgt), "nvmfd runs at the end");
+	CHECK(vu_target_stop(&tgt) == 0, "nvmfd stops cleanly");
+	printf("%s: %d failure(s)\n", argv[0], failures);
+	return failures ? 1 : 0;
+}
