@@ -86,6 +86,15 @@ struct nvmf_host_opts {
 	 * has passed (0: never reconnect, fail at once). */
 	int reconnect_delay_s;
 	int ctrl_loss_tmo_s;
+	/* DH-HMAC-CHAP, as nvme-cli's --dhchap-secret and --dhchap-ctrl-secret:
+	 * "DHHC-1:0N:<base64>:", empty for none.  With a controller secret the
+	 * controller must prove itself too (bidirectional), asked or not.
+	 * hashes / dhgroups: what to offer, in order ("hmac(sha256),..." and
+	 * "ffdhe2048,null,..."); empty: all. */
+	char dhchap_secret[128];
+	char dhchap_ctrl_secret[128];
+	char dhchap_hashes[64];
+	char dhchap_dhgroups[96];
 };
 
 /*
@@ -110,6 +119,13 @@ int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_
 int nvmf_host_shutdown(struct nvmf_host_ctrl *ctrl);
 /* nvmf_host_shutdown() unless done, then close everything and free.  Returns as shutdown. */
 int nvmf_host_disconnect(struct nvmf_host_ctrl *ctrl);
+
+/*
+ * Run DH-HMAC-CHAP again on a queue (NULL: the admin queue), from the
+ * thread that owns it.  0, or a negative errno with the reason in
+ * nvmf_host_ctrl_error (-EACCES: refused by either end).
+ */
+int nvmf_host_reauthenticate(struct nvmf_host_ctrl *ctrl, struct nvmf_host_qpair *qp);
 
 /* What went wrong last (a sentence with the NVMe status in words). */
 const char *nvmf_host_ctrl_error(const struct nvmf_host_ctrl *ctrl);

@@ -99,6 +99,10 @@ static void dispatch(struct nvmf_request *req)
 		return;
 	}
 	conn->seen = true;
+	if (nvmf_auth_blocks(conn)) {
+		nvmf_request_complete(req, NVMF_ST_AUTH_REQUIRED, 0);
+		return;
+	}
 	uint16_t st = nvmf_capsule_validate_command(req->nc);
 	if (st) {
 		nvmf_request_complete(req, st | NVME_STATUS_DNR, 0);
@@ -249,7 +253,8 @@ void nvmf_conn_timer(struct nvmf_conn *conn, uint64_t now_ms)
 			nvmf_conn_close(conn);
 		return;
 	}
-	if (conn->admin && conn->ctrl)
+	nvmf_auth_timer(conn, now_ms);
+	if (conn->admin && conn->ctrl && !conn->closing)
 		nvmf_ctrl_keepalive_check(conn->ctrl, now_ms);
 }
 
@@ -313,6 +318,7 @@ void nvmf_conn_put(struct nvmf_conn *conn)
 	if (atomic_fetch_sub(&conn->refs, 1) != 1)
 		return;
 	nvmf_request_free_all(conn);
+	nvmf_auth_conn_free(conn);
 	if (conn->qp)
 		nvmf_qpair_free(conn->qp);
 	free(conn);

@@ -141,6 +141,7 @@ struct nvmf_subsystem {
 	/* Limits set at creation (target_mgmt.c); 0: none. */
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
+	struct nvmf_host_dhchap *dhchap_hosts; /* DH-HMAC-CHAP keys per host (auth.c) */
 	struct nvmf_subsystem *retired_next; /* deleted, freed with the target */
 };
 
@@ -202,6 +203,10 @@ struct nvmf_conn {
 	struct nvmf_request *deferred_tail;
 	/* Fused first half waiting for its second command. */
 	struct nvmf_request *fused_first;
+	/* In-band authentication (auth.c): required since Connect, and the transaction. */
+	bool auth_required;
+	uint64_t auth_since_ms;
+	struct nvmf_dhchap_ctrl *auth;
 };
 
 /* ---- Controllers ---- */
@@ -294,6 +299,21 @@ bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req);
 void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl);
 /* Answer every held AER with Aborted - SQ Deletion (admin queue closing). */
 void nvmf_ctrl_abort_aers(struct nvmf_controller *ctrl);
+
+/* auth.c: DH-HMAC-CHAP on a queue. */
+
+/* The Connect of conn for hostnqn succeeds: the AUTHREQ bits for its response (0: no authentication). */
+uint32_t nvmf_auth_on_connect(struct nvmf_conn *conn, struct nvmf_subsystem *ss, const char *hostnqn);
+/* Commands other than Connect, Authentication Send/Receive get Authentication Required. */
+bool nvmf_auth_blocks(const struct nvmf_conn *conn);
+/* Close a queue whose host leaves authentication unfinished. */
+void nvmf_auth_timer(struct nvmf_conn *conn, uint64_t now_ms);
+void nvmf_auth_conn_free(struct nvmf_conn *conn);
+enum nvmf_exec nvmf_auth_send(struct nvmf_request *req);
+enum nvmf_exec nvmf_auth_receive(struct nvmf_request *req);
+/* Forget one host's keys / every host's (ss->lock held). */
+void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
+void nvmf_subsystem_drop_all_dhchap(struct nvmf_subsystem *ss);
 
 /* ---- Command handlers (dispatched by conn.c) ---- */
 

@@ -99,7 +99,7 @@ static enum nvmf_exec connect_admin(struct nvmf_request *req, struct nvmf_subsys
 		return refuse(req, NVMF_SC_CONNECT_CONTROLLER_BUSY, 0, hostnqn, ss->nqn, "no controller ID free");
 	conn->ctrl = ctrl; /* the admin queue's reference */
 	conn->connected = true;
-	return nvmf_req_success(req, ctrl->cntlid);
+	return nvmf_req_success(req, ctrl->cntlid | nvmf_auth_on_connect(conn, ss, hostnqn));
 }
 
 static enum nvmf_exec connect_io(struct nvmf_request *req, struct nvmf_subsystem *ss,
@@ -130,7 +130,7 @@ static enum nvmf_exec connect_io(struct nvmf_request *req, struct nvmf_subsystem
 	}
 	conn->ctrl = ctrl; /* keeps the reference */
 	conn->connected = true;
-	return nvmf_req_success(req, ctrl->cntlid);
+	return nvmf_req_success(req, ctrl->cntlid | nvmf_auth_on_connect(conn, ss, hostnqn));
 }
 
 /* The host NQN may be empty (SPDK's perf sends none): fine only where any host may connect. */
@@ -279,6 +279,17 @@ enum nvmf_exec nvmf_fabrics_execute(struct nvmf_request *req)
 		return fabrics_connect(req);
 	if (!conn->connected)
 		return nvmf_req_status(req, NVMF_ST_SEQUENCE_ERROR);
+	switch (fc->fctype) {
+	case NVMF_FCTYPE_AUTH_SEND:
+		return nvmf_auth_send(req);
+	case NVMF_FCTYPE_AUTH_RECEIVE:
+		return nvmf_auth_receive(req);
+	case NVMF_FCTYPE_DISCONNECT:
+		break;
+	default:
+		if (nvmf_auth_blocks(conn))
+			return nvmf_req_status(req, NVMF_ST_AUTH_REQUIRED);
+	}
 	switch (fc->fctype) {
 	case NVMF_FCTYPE_PROPERTY_GET:
 		return conn->admin ? property_get(req) : nvmf_req_status(req, NVMF_ST_INVALID_QUEUE_TYPE);

@@ -73,6 +73,18 @@ int nvmf_subsystem_set_model(struct nvmf_subsystem *ss, const char *model);
 void nvmf_subsystem_set_allow_any_host(struct nvmf_subsystem *ss, bool allow);
 int nvmf_subsystem_add_host(struct nvmf_subsystem *ss, const char *hostnqn);
 int nvmf_subsystem_remove_host(struct nvmf_subsystem *ss, const char *hostnqn);
+/*
+ * DH-HMAC-CHAP for hostnqn (lib/ctrl/auth.c): key "DHHC-1:0N:...:" (NULL or
+ * "" removes the host's keys), ctrl_key for bidirectional authentication
+ * (optional), hashes "hmac(sha256),..." and dhgroups "ffdhe2048,null,..."
+ * in order of preference (NULL: all).  A host with a key must authenticate
+ * every queue; it applies from its next transaction.  0, or -EINVAL with
+ * a message (never the secret) in err.
+ */
+int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn, const char *key,
+				   const char *ctrl_key, const char *hashes, const char *dhgroups, char *err,
+				   size_t errlen);
+bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
 
 struct nvmf_ns_opts {
 	uint32_t block_size; /* 0: the backend's natural size */

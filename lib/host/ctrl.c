@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nvmf/auth_spec.h>
+
 #include "host_internal.h"
 
 void host_set_error(struct nvmf_host_ctrl *c, const char *fmt, ...)
@@ -132,6 +134,18 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 	if (rc < 0) {
 		host_set_error(c, "Connect (queue %u) to %s:%s failed: %s", hq->qid, c->addr.traddr, c->addr.trsvcid,
 			       strerror(-rc));
+		return rc;
+	}
+	/* The controller asks for authentication; a host that wants the controller's proof asks anyway. */
+	bool asked = (cqe.cdw0 & (NVMF_CONNECT_AUTHREQ_ATR | NVMF_CONNECT_AUTHREQ_ASCR)) != 0;
+	if (asked && !host_auth_configured(c)) {
+		host_set_error(c, "Connect (queue %u) to %s: the controller requires authentication; no DH-HMAC-CHAP "
+				  "secret given", hq->qid, c->addr.subnqn);
+		nvmf_qpair_free(qp);
+		return -EACCES;
+	}
+	if ((asked || c->opts.dhchap_ctrl_secret[0]) && (rc = host_authenticate_new_queue(c, hq->qid, qp))) {
+		nvmf_qpair_free(qp);
 		return rc;
 	}
 	if (hq->qid == 0)

@@ -85,6 +85,9 @@ int hq_exec(struct nvmf_host_qpair *hq, const struct nvme_command *sqe, void *bu
 /* Admin command with an error message naming it (ctrl.c).  Returns as the public API. */
 int host_admin(struct nvmf_host_ctrl *c, const char *what, const struct nvme_command *sqe, void *buf, size_t len,
 	       bool send, struct nvmf_host_completion *cpl);
+/* auth.c: a secret is set; authenticate a queue right after its Connect (0 or a negative errno, message set). */
+bool host_auth_configured(const struct nvmf_host_ctrl *c);
+int host_authenticate_new_queue(struct nvmf_host_ctrl *c, uint16_t qid, struct nvmf_qpair *qp);
 /* Keep Alive when due (ctrl.c). */
 void host_keep_alive(struct nvmf_host_ctrl *c);
 

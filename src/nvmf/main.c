@@ -23,6 +23,10 @@ enum {
 	OPT_TIMEOUT,
 	OPT_HELP,
 	OPT_DISABLE_SQFC,
+	OPT_DHCHAP_SECRET,
+	OPT_DHCHAP_CTRL_SECRET,
+	OPT_DHCHAP_HASH,
+	OPT_DHCHAP_DHGROUP,
 };
 
 static const struct option common_opts[] = {
@@ -39,12 +43,18 @@ static const struct option common_opts[] = {
 	{"ctrl-loss-tmo", required_argument, NULL, OPT_CTRL_LOSS_TMO},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"dhchap-secret", required_argument, NULL, OPT_DHCHAP_SECRET},
+	{"dhchap-ctrl-secret", required_argument, NULL, OPT_DHCHAP_CTRL_SECRET},
+	{"dhchap-hash", required_argument, NULL, OPT_DHCHAP_HASH},
+	{"dhchap-dhgroup", required_argument, NULL, OPT_DHCHAP_DHGROUP},
 };
 
 static const char common_usage[] =
 	"ADDR: tcp://HOST:PORT/SUBNQN or 'trtype:tcp adrfam:ipv4 traddr:HOST trsvcid:PORT subnqn:NQN'\n"
 	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --disable-sqfc --json --nr-io-queues N\n"
-	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n";
+	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n"
+	"  --dhchap-secret DHHC-1:.. --dhchap-ctrl-secret DHHC-1:.. (DH-HMAC-CHAP, as nvme-cli)\n"
+	"  --dhchap-hash hmac(sha256),.. --dhchap-dhgroup ffdhe2048,null,.. (what to offer, in order)\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -152,6 +162,25 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 			else
 				cli->opts.timeout_ms = (int)v;
 			break;
+		case OPT_DHCHAP_SECRET:
+		case OPT_DHCHAP_CTRL_SECRET:
+		case OPT_DHCHAP_HASH:
+		case OPT_DHCHAP_DHGROUP: {
+			char *dst = c == OPT_DHCHAP_SECRET	    ? cli->opts.dhchap_secret
+				    : c == OPT_DHCHAP_CTRL_SECRET ? cli->opts.dhchap_ctrl_secret
+				    : c == OPT_DHCHAP_HASH	    ? cli->opts.dhchap_hashes
+								    : cli->opts.dhchap_dhgroups;
+			size_t cap = c == OPT_DHCHAP_SECRET	 ? sizeof(cli->opts.dhchap_secret)
+				     : c == OPT_DHCHAP_CTRL_SECRET ? sizeof(cli->opts.dhchap_ctrl_secret)
+				     : c == OPT_DHCHAP_HASH	 ? sizeof(cli->opts.dhchap_hashes)
+								 : sizeof(cli->opts.dhchap_dhgroups);
+			if (strlen(optarg) >= cap) {
+				cli_error(cli, "DH-HMAC-CHAP option too long"); /* never echo a secret */
+				exit(2);
+			}
+			strcpy(dst, optarg);
+			break;
+		}
 		case OPT_HELP:
 			usage_exit(cli, usage, 0);
 			break;

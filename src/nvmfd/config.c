@@ -1,6 +1,6 @@
 /*
  * nvmetcli JSON:
- *   {"hosts":[{"nqn":..}],
+ *   {"hosts":[{"nqn":..,"dhchap":{"key":"DHHC-1:..","ctrl_key":"DHHC-1:..","hash":"hmac(sha256)","dhgroup":"ffdhe2048"}}],
  *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..},"subsystems":[nqn..]}],
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
@@ -75,7 +75,30 @@ static int load_namespace(struct nvmf_subsystem *ss, json_object *jns, char *err
 	return 0;
 }
 
-static int load_subsystem(struct nvmf_tgt *tgt, json_object *js, char *err, size_t errlen)
+/* The top-level host entry's DH-HMAC-CHAP keys apply where a subsystem allows that host (as nvmet). */
+static int load_host_keys(struct nvmf_subsystem *ss, json_object *root, const char *hnqn, char *err, size_t errlen)
+{
+	json_object *hosts = get_array(root, "hosts"), *dh = NULL;
+	for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
+		json_object *h = json_object_array_get_idx(hosts, i);
+		const char *n = get_string(h, "nqn");
+		if (n && strcmp(n, hnqn) == 0 && json_object_object_get_ex(h, "dhchap", &dh))
+			break;
+		dh = NULL;
+	}
+	const char *key = get_string(dh, "key");
+	if (!key || !*key)
+		return 0;
+	char why[256];
+	if (nvmf_subsystem_set_host_dhchap(ss, hnqn, key, get_string(dh, "ctrl_key"), get_string(dh, "hash"),
+					   get_string(dh, "dhgroup"), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "host %s: %s", hnqn, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_subsystem(struct nvmf_tgt *tgt, json_object *root, json_object *js, char *err, size_t errlen)
 {
 	const char *nqn = get_string(js, "nqn");
 	if (!nqn) {
@@ -108,6 +131,8 @@ static int load_subsystem(struct nvmf_tgt *tgt, json_object *js, char *err, size
 			snprintf(err, errlen, "%s: bad allowed host", nqn);
 			return -1;
 		}
+		if (load_host_keys(ss, root, hnqn, err, errlen) < 0)
+			return -1;
 	}
 	json_object *nss = get_array(js, "namespaces");
 	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
@@ -168,7 +193,7 @@ int config_load(const char *path, struct nvmf_tgt *tgt, struct acceptor *acc, ch
 	char why[512] = "";
 	json_object *subs = get_array(root, "subsystems");
 	for (size_t i = 0; rc == 0 && subs && i < json_object_array_length(subs); i++)
-		rc = load_subsystem(tgt, json_object_array_get_idx(subs, i), why, sizeof(why));
+		rc = load_subsystem(tgt, root, json_object_array_get_idx(subs, i), why, sizeof(why));
 	json_object *ports = get_array(root, "ports");
 	for (size_t i = 0; rc == 0 && ports && i < json_object_array_length(ports); i++)
 		rc = load_port(tgt, acc, json_object_array_get_idx(ports, i), why, sizeof(why));

@@ -27,11 +27,17 @@
 #define DEFAULT_LISTEN "127.0.0.1:4420"
 #define MAX_REACTORS 256
 
+/* An allowed host and its DH-HMAC-CHAP settings (NULL: none). */
+struct flag_host {
+	const char *nqn;
+	const char *dhchap_key, *dhchap_ctrl_key, *dhchap_hash, *dhchap_dhgroup;
+};
+
 struct flag_subsystem {
 	const char *nqn;
 	const char **namespaces;
 	unsigned nnamespaces;
-	const char **hosts;
+	struct flag_host *hosts;
 	unsigned nhosts;
 };
 
@@ -50,10 +56,13 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
-		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
+		   "             [--allow-host NQN [--dhchap-key DHHC-1:.. [--dhchap-ctrl-key DHHC-1:..]\n"
+		   "              [--dhchap-hash hmac(sha256),..] [--dhchap-dhgroup ffdhe2048,null,..]]]...]...\n"
+		   "             [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
 		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
-		   "A subsystem with no --allow-host accepts any host.\n");
+		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
+		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.\n");
 }
 
 static void *grow(void *p, size_t n, size_t size)
@@ -74,6 +83,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},     {"reactors", required_argument, NULL, 'r'},
 		{"rpc-socket", required_argument, NULL, 'R'}, {"metrics", required_argument, NULL, 'M'},
 		{"buffer-budget", required_argument, NULL, 'b'},
+		{"dhchap-key", required_argument, NULL, 'K'}, {"dhchap-ctrl-key", required_argument, NULL, 'C'},
+		{"dhchap-hash", required_argument, NULL, 'H'}, {"dhchap-dhgroup", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -99,10 +110,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 				cur->namespaces = grow(cur->namespaces, cur->nnamespaces + 1, sizeof(char *));
 				cur->namespaces[cur->nnamespaces++] = optarg;
 			} else {
-				cur->hosts = grow(cur->hosts, cur->nhosts + 1, sizeof(char *));
-				cur->hosts[cur->nhosts++] = optarg;
+				cur->hosts = grow(cur->hosts, cur->nhosts + 1, sizeof(*cur->hosts));
+				cur->hosts[cur->nhosts++] = (struct flag_host){.nqn = optarg};
 			}
 			break;
+		case 'K':
+		case 'C':
+		case 'H':
+		case 'G': {
+			struct flag_host *h = cur && cur->nhosts ? &cur->hosts[cur->nhosts - 1] : NULL;
+			if (!h) {
+				fprintf(stderr, "nvmfd: the --dhchap-* flags must follow an --allow-host\n");
+				return -1;
+			}
+			const char **field = c == 'K'	? &h->dhchap_key
+					     : c == 'C' ? &h->dhchap_ctrl_key
+					     : c == 'H' ? &h->dhchap_hash
+							: &h->dhchap_dhgroup;
+			*field = optarg;
+			break;
+		}
 		case 'c':
 			o->config = optarg;
 			break;
@@ -158,8 +185,17 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 		}
 		nvmf_subsystem_set_allow_any_host(ss, fs->nhosts == 0);
 		for (unsigned h = 0; h < fs->nhosts; h++) {
-			if (nvmf_subsystem_add_host(ss, fs->hosts[h]) < 0) {
-				fprintf(stderr, "nvmfd: bad host NQN '%s'\n", fs->hosts[h]);
+			const struct flag_host *fh = &fs->hosts[h];
+			if (nvmf_subsystem_add_host(ss, fh->nqn) < 0) {
+				fprintf(stderr, "nvmfd: bad host NQN '%s'\n", fh->nqn);
+				return -1;
+			}
+			if ((fh->dhchap_key || fh->dhchap_ctrl_key || fh->dhchap_hash || fh->dhchap_dhgroup) &&
+			    (!fh->dhchap_key || nvmf_subsystem_set_host_dhchap(ss, fh->nqn, fh->dhchap_key,
+									       fh->dhchap_ctrl_key, fh->dhchap_hash,
+									       fh->dhchap_dhgroup, err, sizeof(err)) < 0)) {
+				fprintf(stderr, "nvmfd: host %s: %s\n", fh->nqn,
+					fh->dhchap_key ? err : "--dhchap-* flags need --dhchap-key");
 				return -1;
 			}
 		}

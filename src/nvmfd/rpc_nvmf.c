@@ -359,8 +359,11 @@ static json_object *rpc_nvmf_subsystem_add_host(struct rpc_ctx *ctx, json_object
 		{"host", RPC_STRING, RPC_REQUIRED, 0, NULL},
 		{"tgt_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
 		{"psk", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
-		{"dhchap_key", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
-		{"dhchap_ctrlr_key", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
+		/* The secrets themselves ("DHHC-1:0N:...:"), where SPDK takes keyring names. */
+		{"dhchap_key", RPC_STRING, 0, 0, NULL},
+		{"dhchap_ctrlr_key", RPC_STRING, 0, 0, NULL},
+		{"dhchap_digests", RPC_STRING, 0, 0, NULL},
+		{"dhchap_dhgroups", RPC_STRING, 0, 0, NULL},
 	};
 	json_object *v[COUNT(spec)];
 	if (!DECODE(params, spec, v, err))
@@ -371,6 +374,12 @@ static json_object *rpc_nvmf_subsystem_add_host(struct rpc_ctx *ctx, json_object
 	const char *host = rpc_str(v[1], "");
 	if (!nvmf_nqn_valid(host) || rpc_is_discovery(host))
 		return rpc_invalid(err, "invalid host NQN '%s'", host);
+	const char *key = rpc_str(v[4], NULL), *ctrl_key = rpc_str(v[5], NULL);
+	char why[256];
+	/* Keys first: a host must never be allowed in without the keys asked for. */
+	if ((key || ctrl_key) && nvmf_subsystem_set_host_dhchap(ss, host, key, ctrl_key, rpc_str(v[6], NULL),
+								 rpc_str(v[7], NULL), why, sizeof(why)) < 0)
+		return rpc_invalid(err, "%s", why);
 	if (nvmf_subsystem_add_host(ss, host) < 0)
 		return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", NULL);
 	return json_object_new_boolean(1);
