@@ -90,14 +90,15 @@ static int run_transaction(struct nvmf_host_ctrl *c, uint16_t qid, auth_exec_fn 
 		if (outlen == 0)
 			break;
 	}
-	if (rc == 0 && status) {
+	if (ev == NVMF_DHCHAP_FAILED) {
+		/* Whatever became of our AUTH_Failure2 (a controller may drop the queue at once), this is why. */
+		host_set_error(c, "authentication (queue %u) with %s failed: %s", qid, c->addr.subnqn,
+			       nvmf_dhchap_host_failure(h));
+		rc = -EACCES;
+	} else if (rc == 0 && status) {
 		char st[256];
 		nvmf_host_status_format(status, true, st, sizeof(st));
 		host_set_error(c, "authentication (queue %u) with %s: %s rejected: %s", qid, c->addr.subnqn, step, st);
-		rc = -EACCES;
-	} else if (rc == 0 && ev != NVMF_DHCHAP_SUCCEEDED) {
-		host_set_error(c, "authentication (queue %u) with %s failed: %s", qid, c->addr.subnqn,
-			       nvmf_dhchap_host_failure(h));
 		rc = -EACCES;
 	} else if (rc) {
 		host_set_error(c, "authentication (queue %u) with %s: %s failed: %s", qid, c->addr.subnqn, step,
