@@ -95,6 +95,12 @@ struct nvmf_host_opts {
 	char dhchap_ctrl_secret[128];
 	char dhchap_hashes[64];
 	char dhchap_dhgroups[96];
+	/* TLS 1.3 with a PSK (nvme-cli's --tls-key): the configured PSK in the
+	 * interchange format "NVMeTLSkey-1:0N:<base64>:", empty for plain TCP.
+	 * tls_identity: the PSK identity offered, 0 "NVMe0R0H NQNh NQNc" or 1
+	 * "NVMe1R0H NQNh NQNc <PSK digest>". */
+	char tls_key[128];
+	int tls_identity;
 };
 
 /*

@@ -1,6 +1,6 @@
 /*
- * In-band authentication on the controller side: the DH-HMAC-CHAP keys of
- * each host of a subsystem, the AUTHREQ bits of a Connect response, the
+ * In-band authentication on the controller side: the DH-HMAC-CHAP (and TLS)
+ * keys of each host of a subsystem, the AUTHREQ bits of a Connect response, the
  * Authentication Send / Receive commands that carry the transaction
  * (lib/auth does the protocol), and the gate that answers every other
  * command with Authentication Required until the queue has passed.
@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/dhchap.h"
+#include "auth/tls_psk.h"
 #include "ctrl_internal.h"
 #include "util/clock.h"
 
@@ -24,26 +25,52 @@
 /* Failures logged per second at most: a hostile host must not flood the log. */
 #define AUTH_LOG_PER_SEC 10
 
-struct nvmf_host_dhchap {
+struct nvmf_host_keys {
 	char hostnqn[NVME_NQN_FIELD];
-	struct nvmf_dhchap_keys keys;
-	struct nvmf_host_dhchap *next;
+	struct nvmf_dhchap_keys keys; /* keys.host.len 0: no DH-HMAC-CHAP */
+	struct nvmf_tls_configured_psk tls; /* len 0: no TLS key */
+	struct nvmf_host_keys *next;
 };
 
 /* ---- Keys per host (under ss->lock) ---- */
 
-static struct nvmf_host_dhchap **find_keys(struct nvmf_subsystem *ss, const char *hostnqn)
+static struct nvmf_host_keys **find_keys(struct nvmf_subsystem *ss, const char *hostnqn)
 {
-	struct nvmf_host_dhchap **p = &ss->dhchap_hosts;
+	struct nvmf_host_keys **p = &ss->host_keys;
 	while (*p && strcmp((*p)->hostnqn, hostnqn) != 0)
 		p = &(*p)->next;
 	return p;
 }
 
-static void free_keys(struct nvmf_host_dhchap *h)
+static void free_keys(struct nvmf_host_keys *h)
 {
 	OPENSSL_cleanse(h, sizeof(*h));
 	free(h);
+}
+
+/* The entry of hostnqn, made when missing (NULL: out of memory). */
+static struct nvmf_host_keys *entry_for(struct nvmf_subsystem *ss, const char *hostnqn)
+{
+	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
+	if (*p)
+		return *p;
+	struct nvmf_host_keys *h = calloc(1, sizeof(*h));
+	if (h) {
+		snprintf(h->hostnqn, sizeof(h->hostnqn), "%s", hostnqn);
+		*p = h;
+	}
+	return h;
+}
+
+/* Drop an entry that holds no key any more. */
+static void prune(struct nvmf_subsystem *ss, const char *hostnqn)
+{
+	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
+	if (*p && (*p)->keys.host.len == 0 && (*p)->tls.len == 0) {
+		struct nvmf_host_keys *old = *p;
+		*p = old->next;
+		free_keys(old);
+	}
 }
 
 int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn, const char *key,
@@ -54,60 +81,86 @@ int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnq
 		snprintf(err, errlen, "no authentication on the discovery subsystem");
 		return -EINVAL;
 	}
-	struct nvmf_host_dhchap *h = NULL;
+	struct nvmf_dhchap_keys k = {0};
+	const char *bad = NULL;
 	if (key && *key) {
-		h = calloc(1, sizeof(*h));
-		if (!h) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		snprintf(h->hostnqn, sizeof(h->hostnqn), "%s", hostnqn);
-		const char *bad = NULL;
-		if (nvmf_dhchap_secret_parse(key, &h->keys.host))
+		if (nvmf_dhchap_secret_parse(key, &k.host))
 			bad = "host key is not a valid DHHC-1 secret";
-		else if (ctrl_key && *ctrl_key && nvmf_dhchap_secret_parse(ctrl_key, &h->keys.ctrl))
+		else if (ctrl_key && *ctrl_key && nvmf_dhchap_secret_parse(ctrl_key, &k.ctrl))
 			bad = "controller key is not a valid DHHC-1 secret";
-		else if (hashes && *hashes && !nvmf_dhchap_keys_set_hashes(&h->keys, hashes))
+		else if (hashes && *hashes && !nvmf_dhchap_keys_set_hashes(&k, hashes))
 			bad = "unknown hash (hmac(sha256), hmac(sha384), hmac(sha512))";
-		else if (dhgroups && *dhgroups && !nvmf_dhchap_keys_set_dhgroups(&h->keys, dhgroups))
+		else if (dhgroups && *dhgroups && !nvmf_dhchap_keys_set_dhgroups(&k, dhgroups))
 			bad = "unknown DH group (null, ffdhe2048 ... ffdhe8192)";
-		if (bad) {
-			snprintf(err, errlen, "%s", bad);
-			free_keys(h);
-			return -EINVAL;
-		}
 	} else if (ctrl_key && *ctrl_key) {
-		snprintf(err, errlen, "a controller key needs a host key");
+		bad = "a controller key needs a host key";
+	}
+	if (bad) {
+		OPENSSL_cleanse(&k, sizeof(k));
+		snprintf(err, errlen, "%s", bad);
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_dhchap **p = find_keys(ss, hostnqn);
-	if (*p) {
-		struct nvmf_host_dhchap *old = *p;
-		*p = old->next;
-		free_keys(old);
-	}
-	if (h) {
-		h->next = ss->dhchap_hosts;
-		ss->dhchap_hosts = h;
-	}
+	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
+	if (h)
+		h->keys = k;
+	prune(ss, hostnqn);
 	pthread_mutex_unlock(&ss->lock);
+	OPENSSL_cleanse(&k, sizeof(k));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostnqn, const char *key, char *err,
+				    size_t errlen)
+{
+	struct nvmf_tls_configured_psk k = {0};
+	if (key && *key && nvmf_tls_psk_parse(key, &k)) {
+		snprintf(err, errlen, "TLS key is not a valid NVMeTLSkey-1 PSK");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&ss->lock);
+	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
+	if (h)
+		h->tls = k;
+	prune(ss, hostnqn);
+	pthread_mutex_unlock(&ss->lock);
+	OPENSSL_cleanse(&k, sizeof(k));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn)
 {
 	pthread_mutex_lock(&ss->lock);
-	bool has = *find_keys(ss, hostnqn) != NULL;
+	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
+	bool has = h && h->keys.host.len > 0;
+	pthread_mutex_unlock(&ss->lock);
+	return has;
+}
+
+bool nvmf_subsystem_host_tls_psk(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_tls_configured_psk *out)
+{
+	pthread_mutex_lock(&ss->lock);
+	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
+	bool has = h && h->tls.len > 0;
+	if (has)
+		*out = h->tls;
 	pthread_mutex_unlock(&ss->lock);
 	return has;
 }
 
 void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn)
 {
-	struct nvmf_host_dhchap **p = find_keys(ss, hostnqn);
+	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
 	if (*p) {
-		struct nvmf_host_dhchap *old = *p;
+		struct nvmf_host_keys *old = *p;
 		*p = old->next;
 		free_keys(old);
 	}
@@ -115,22 +168,23 @@ void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *host
 
 void nvmf_subsystem_drop_all_dhchap(struct nvmf_subsystem *ss)
 {
-	while (ss->dhchap_hosts) {
-		struct nvmf_host_dhchap *h = ss->dhchap_hosts;
-		ss->dhchap_hosts = h->next;
+	while (ss->host_keys) {
+		struct nvmf_host_keys *h = ss->host_keys;
+		ss->host_keys = h->next;
 		free_keys(h);
 	}
 }
 
-/* A copy of the host's keys as configured now; false when it has none. */
+/* A copy of the host's DH-HMAC-CHAP keys as configured now; false when it has none. */
 static bool current_keys(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_dhchap_keys *out)
 {
 	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_dhchap *h = *find_keys(ss, hostnqn);
-	if (h)
+	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
+	bool has = h && h->keys.host.len > 0;
+	if (has)
 		*out = h->keys;
 	pthread_mutex_unlock(&ss->lock);
-	return h != NULL;
+	return has;
 }
 
 /* ---- Queues ---- */

@@ -47,6 +47,7 @@ static void error_cb(void *arg, struct nvmf_qpair *qp, int error)
 	struct nvmf_conn *conn = arg;
 	(void)qp;
 	(void)error;
+	nvmf_tls_log_failure(conn);
 	/* Close from nvmf_conn_process, never from inside the transport. */
 	conn->failed = true;
 }
@@ -165,11 +166,20 @@ struct nvmf_conn *nvmf_conn_create(struct nvmf_tgt *tgt, int fd, uint16_t portid
 	/* Ports are never removed while connections are accepted on them. */
 	pthread_mutex_lock(&tgt->lock);
 	struct nvmf_association *na = nvmf_tgt_port_association(tgt, portid);
+	struct nvmf_port *port = NULL;
+	for (unsigned i = 0; i < tgt->nports && na; i++)
+		if (tgt->ports[i].portid == portid)
+			port = &tgt->ports[i];
+	bool tls_failed = false;
+	if (port) {
+		qp.tls = nvmf_tls_conn_ssl(tgt, port, &tls_failed);
+		qp.tls_optional = port->addr.tls == NVMF_PORT_TLS_ALLOWED;
+	}
 	pthread_mutex_unlock(&tgt->lock);
-	if (!na) {
+	if (!na || tls_failed) {
 		close(fd);
 		nvmf_conn_put(conn);
-		errno = ENOENT;
+		errno = na ? ENOMEM : ENOENT;
 		return NULL;
 	}
 	conn->qp = nvmf_qpair_create(na, &qp); /* takes its own reference */

@@ -160,7 +160,12 @@ static void connect_with_data(struct nvmf_request *req)
 
 	struct nvmf_subsystem *ss = nvmf_tgt_find_subsystem(conn->tgt, subnqn);
 	size_t hlen = strlen(hostnqn);
-	if (!ss || !nvmf_tgt_port_allows(conn->tgt, conn->portid, subnqn))
+	uint32_t tls_ipo = 0;
+	const char *tls_why = NULL;
+	uint16_t tls_sc = nvmf_tls_check_connect(conn, hostnqn, subnqn, &tls_ipo, &tls_why);
+	if (tls_sc)
+		r = refuse(req, (uint8_t)tls_sc, tls_ipo, hostnqn, subnqn, tls_why);
+	else if (!ss || !nvmf_tgt_port_allows(conn->tgt, conn->portid, subnqn))
 		r = refuse(req, NVMF_SC_CONNECT_INVALID_PARAMETERS, ipo_data(offsetof(struct nvmf_connect_data, subnqn)),
 			   hostnqn, subnqn, "no such subsystem on this port");
 	else if (hlen > NVME_NQN_MAX)

@@ -30,12 +30,20 @@ struct nvmf_tgt *nvmf_tgt_create(void);
 /* Every connection must be closed first. */
 void nvmf_tgt_destroy(struct nvmf_tgt *tgt);
 
+/* TLS on a port (NVMe/TCP 1.1): none, allowed next to plain TCP, or required. */
+enum nvmf_port_tls {
+	NVMF_PORT_TLS_NONE = 0,
+	NVMF_PORT_TLS_ALLOWED,
+	NVMF_PORT_TLS_REQUIRED,
+};
+
 /* A listener as the discovery log shows it. */
 struct nvmf_port_addr {
 	enum nvmf_trtype trtype;
 	enum nvmf_adrfam adrfam;
 	char traddr[256];
 	char trsvcid[32];
+	enum nvmf_port_tls tls; /* TREQ and TSAS in the discovery log */
 };
 
 /* Register a port.  all_subsystems: every subsystem is reachable through it
@@ -85,6 +93,13 @@ int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnq
 				   const char *ctrl_key, const char *hashes, const char *dhgroups, char *err,
 				   size_t errlen);
 bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
+/*
+ * The TLS PSK of hostnqn in the interchange format "NVMeTLSkey-1:0N:<base64>:"
+ * (the configured PSK; the retained PSK and the TLS PSK are derived from it
+ * for each handshake); NULL or "" removes it.  0, or -EINVAL with a message.
+ */
+int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostnqn, const char *key, char *err,
+				    size_t errlen);
 
 struct nvmf_ns_opts {
 	uint32_t block_size; /* 0: the backend's natural size */

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include <nvmf/auth_spec.h>
+#include <openssl/crypto.h>
+
+#include "auth/tls.h"
 
 #include "host_internal.h"
 
@@ -117,6 +120,17 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 		.timeout_ms = c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 10000,
 	};
 	memcpy(cp.hostid, c->opts.hostid, 16);
+	if (c->opts.tls_key[0]) {
+		struct nvmf_tls_configured_psk psk;
+		int prc = nvmf_tls_psk_parse(c->opts.tls_key, &psk);
+		cp.tls = prc ? NULL : nvmf_tls_client_ssl(&psk, c->opts.hostnqn, c->addr.subnqn, c->opts.tls_identity);
+		OPENSSL_cleanse(&psk, sizeof(psk));
+		if (!cp.tls) {
+			close(fd);
+			host_set_error(c, "%s", prc ? "the TLS key is not a valid NVMeTLSkey-1 PSK" : "cannot set up TLS");
+			return -EINVAL;
+		}
+	}
 	struct nvmf_qpair *qp = NULL;
 	struct nvme_completion cqe = {0};
 	uint16_t cntlid = 0;
@@ -133,7 +147,7 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 	}
 	if (rc < 0) {
 		host_set_error(c, "Connect (queue %u) to %s:%s failed: %s", hq->qid, c->addr.traddr, c->addr.trsvcid,
-			       strerror(-rc));
+			       c->opts.tls_key[0] ? "the TLS handshake or the connection failed" : strerror(-rc));
 		return rc;
 	}
 	/* The controller asks for authentication; a host that wants the controller's proof asks anyway. */

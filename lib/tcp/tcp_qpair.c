@@ -14,6 +14,8 @@
 #include <netinet/tcp.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "tcp/tcp_internal.h"
 #include "util/crc32c.h"
 
@@ -50,6 +52,8 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	tcp_pool_init(&tq->tx_pool, sizeof(struct tcp_tx_item), 64);
 	tcp_pool_init(&tq->capsule_pool, sizeof(struct tcp_capsule), 32);
 	tcp_pool_init(&tq->xfer_pool, sizeof(struct tcp_xfer), 32);
+	if (p->tls && tcp_tls_attach(tq, p->tls, p->tls_optional) < 0)
+		goto fail;
 	tq->qp.admin = p->admin;
 	tq->qp.na = na; /* the generic layer sets it too; the transport's init needs it */
 	if (tq->controller) {
@@ -66,6 +70,10 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	}
 	return &tq->qp;
 fail:
+	if (tq && tq->tls)
+		tcp_tls_free(tq);
+	else if (p->tls)
+		SSL_free(p->tls); /* ours from the start, as the fd */
 	if (tq) {
 		tcp_pool_destroy(&tq->tx_pool, NULL);
 		tcp_pool_destroy(&tq->capsule_pool, NULL);
@@ -100,7 +108,7 @@ void tcp_fail(struct tcp_qpair *tq, int error, const char *why)
 		return;
 	tq->terminating = false;
 	tcp_shutdown(tq, error);
-	nvmf_qpair_report_error(&tq->qp, error, why);
+	nvmf_qpair_report_error(&tq->qp, error, tcp_tls_failure(tq) ? tcp_tls_failure(tq) : why);
 }
 
 static uint64_t now_ns(void)
@@ -116,7 +124,7 @@ static uint64_t now_ns(void)
 static bool term_discard_input(struct tcp_qpair *tq)
 {
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = read(tq->qp.fd, tq->rbuf, TCP_RBUF_SIZE);
+		ssize_t n = tcp_tls_read(tq, tq->rbuf, TCP_RBUF_SIZE);
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -201,6 +209,7 @@ static void tcp_qpair_destroy(struct nvmf_qpair *qp)
 {
 	struct tcp_qpair *tq = TQ(qp);
 
+	tcp_tls_free(tq);
 	close(qp->fd);
 	tcp_pool_destroy(&tq->tx_pool, NULL);
 	tcp_pool_destroy(&tq->capsule_pool, capsule_obj_fini);
@@ -389,7 +398,7 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
 		};
 		want = tq->rx_left + (size_t)TCP_RBUF_SIZE;
 		do
-			n = readv(tq->qp.fd, iov, 2);
+			n = tcp_tls_readv(tq, iov, 2);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			size_t d = (size_t)n < tq->rx_left ? (size_t)n : tq->rx_left;
@@ -413,7 +422,7 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read)
 		}
 		want = TCP_RBUF_SIZE - tq->rend;
 		do
-			n = read(tq->qp.fd, tq->rbuf + tq->rend, want);
+			n = tcp_tls_read(tq, tq->rbuf + tq->rend, want);
 		while (n < 0 && errno == EINTR);
 		if (n > 0)
 			tq->rend += (size_t)n;
@@ -442,7 +451,10 @@ static int tcp_process(struct nvmf_qpair *qp)
 		if (n < 0)
 			return tq->terminating ? handled : -EPROTO;
 		handled += n;
-		if (round == 64)
+		/* Bytes TLS already decrypted do not wake the poll: take them too (bounded). */
+		if (round == 64 && !tcp_tls_pending(tq))
+			break;
+		if (round == 1024)
 			break;
 		bool short_read = false;
 		ssize_t r = rx_fill(tq, &short_read);

@@ -27,6 +27,9 @@ enum {
 	OPT_DHCHAP_CTRL_SECRET,
 	OPT_DHCHAP_HASH,
 	OPT_DHCHAP_DHGROUP,
+	OPT_TLS,
+	OPT_TLS_KEY,
+	OPT_TLS_IDENTITY,
 };
 
 static const struct option common_opts[] = {
@@ -47,6 +50,9 @@ static const struct option common_opts[] = {
 	{"dhchap-ctrl-secret", required_argument, NULL, OPT_DHCHAP_CTRL_SECRET},
 	{"dhchap-hash", required_argument, NULL, OPT_DHCHAP_HASH},
 	{"dhchap-dhgroup", required_argument, NULL, OPT_DHCHAP_DHGROUP},
+	{"tls", no_argument, NULL, OPT_TLS},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-identity", required_argument, NULL, OPT_TLS_IDENTITY},
 };
 
 static const char common_usage[] =
@@ -54,7 +60,8 @@ static const char common_usage[] =
 	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --disable-sqfc --json --nr-io-queues N\n"
 	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n"
 	"  --dhchap-secret DHHC-1:.. --dhchap-ctrl-secret DHHC-1:.. (DH-HMAC-CHAP, as nvme-cli)\n"
-	"  --dhchap-hash hmac(sha256),.. --dhchap-dhgroup ffdhe2048,null,.. (what to offer, in order)\n";
+	"  --dhchap-hash hmac(sha256),.. --dhchap-dhgroup ffdhe2048,null,.. (what to offer, in order)\n"
+	"  --tls --tls-key NVMeTLSkey-1:.. (TLS 1.3 with that PSK) --tls-identity 0|1 (PSK identity form)\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -111,6 +118,7 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 	nvmf_host_opts_default(&cli->opts);
 	int c;
 	uint32_t v;
+	bool want_tls = false;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, shorts ? shorts : "", all, NULL)) != -1) {
 		switch (c) {
@@ -181,6 +189,23 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 			strcpy(dst, optarg);
 			break;
 		}
+		case OPT_TLS:
+			want_tls = true;
+			break;
+		case OPT_TLS_KEY:
+			if (strlen(optarg) >= sizeof(cli->opts.tls_key)) {
+				cli_error(cli, "TLS key too long");
+				exit(2);
+			}
+			strcpy(cli->opts.tls_key, optarg);
+			break;
+		case OPT_TLS_IDENTITY:
+			if (strcmp(optarg, "0") && strcmp(optarg, "1")) {
+				cli_error(cli, "--tls-identity wants 0 or 1");
+				exit(2);
+			}
+			cli->opts.tls_identity = optarg[0] - '0';
+			break;
 		case OPT_HELP:
 			usage_exit(cli, usage, 0);
 			break;
@@ -195,6 +220,10 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 		}
 	}
 	free(all);
+	if (want_tls && !cli->opts.tls_key[0]) {
+		cli_error(cli, "--tls needs --tls-key (there is no keyring here)");
+		exit(2);
+	}
 	/* A given host NQN without an ID (or the reverse) keeps the other's default, as nvme-cli. */
 
 	if (optind >= argc) {

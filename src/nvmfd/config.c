@@ -1,7 +1,9 @@
 /*
  * nvmetcli JSON:
- *   {"hosts":[{"nqn":..,"dhchap":{"key":"DHHC-1:..","ctrl_key":"DHHC-1:..","hash":"hmac(sha256)","dhgroup":"ffdhe2048"}}],
- *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..},"subsystems":[nqn..]}],
+ *   {"hosts":[{"nqn":..,"dhchap":{"key":"DHHC-1:..","ctrl_key":"DHHC-1:..","hash":"hmac(sha256)","dhgroup":"ffdhe2048"},
+ *              "tls_key":"NVMeTLSkey-1:01:..:"}],
+ *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..,
+ *                                 "tsas":"tls1.3","treq":"required"|"not required"},"subsystems":[nqn..]}],
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
@@ -78,20 +80,24 @@ static int load_namespace(struct nvmf_subsystem *ss, json_object *jns, char *err
 /* The top-level host entry's DH-HMAC-CHAP keys apply where a subsystem allows that host (as nvmet). */
 static int load_host_keys(struct nvmf_subsystem *ss, json_object *root, const char *hnqn, char *err, size_t errlen)
 {
-	json_object *hosts = get_array(root, "hosts"), *dh = NULL;
-	for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
+	json_object *hosts = get_array(root, "hosts"), *entry = NULL, *dh = NULL;
+	for (size_t i = 0; hosts && i < json_object_array_length(hosts) && !entry; i++) {
 		json_object *h = json_object_array_get_idx(hosts, i);
 		const char *n = get_string(h, "nqn");
-		if (n && strcmp(n, hnqn) == 0 && json_object_object_get_ex(h, "dhchap", &dh))
-			break;
-		dh = NULL;
+		if (n && strcmp(n, hnqn) == 0)
+			entry = h;
 	}
-	const char *key = get_string(dh, "key");
-	if (!key || !*key)
-		return 0;
+	if (entry)
+		json_object_object_get_ex(entry, "dhchap", &dh);
+	const char *key = get_string(dh, "key"), *tls_key = get_string(entry, "tls_key");
 	char why[256];
-	if (nvmf_subsystem_set_host_dhchap(ss, hnqn, key, get_string(dh, "ctrl_key"), get_string(dh, "hash"),
+	if (key && *key &&
+	    nvmf_subsystem_set_host_dhchap(ss, hnqn, key, get_string(dh, "ctrl_key"), get_string(dh, "hash"),
 					   get_string(dh, "dhgroup"), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "host %s: %s", hnqn, why);
+		return -1;
+	}
+	if (tls_key && *tls_key && nvmf_subsystem_set_host_tls_key(ss, hnqn, tls_key, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "host %s: %s", hnqn, why);
 		return -1;
 	}
@@ -161,6 +167,14 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	if (adrfam && strcmp(adrfam, "ipv6") == 0)
 		pa.adrfam = NVMF_ADRFAM_IPV6;
 	snprintf(pa.traddr, sizeof(pa.traddr), "%s", traddr ? traddr : "0.0.0.0");
+	/* nvmet's TLS port: tsas "tls1.3"; treq "required" makes it TLS only. */
+	const char *tsas = get_string(addr, "tsas"), *treq = get_string(addr, "treq");
+	if (tsas && strcmp(tsas, "tls1.3") == 0)
+		pa.tls = treq && strcmp(treq, "required") == 0 ? NVMF_PORT_TLS_REQUIRED : NVMF_PORT_TLS_ALLOWED;
+	else if (tsas && *tsas && strcmp(tsas, "none") != 0) {
+		snprintf(err, errlen, "port %u: unknown tsas '%s' (tls1.3 or none)", portid, tsas);
+		return -1;
+	}
 	snprintf(pa.trsvcid, sizeof(pa.trsvcid), "%s", trsvcid ? trsvcid : "4420");
 	if (acceptor_listen(acc, &pa, portid, err, errlen) < 0)
 		return -1;

@@ -31,6 +31,7 @@
 struct flag_host {
 	const char *nqn;
 	const char *dhchap_key, *dhchap_ctrl_key, *dhchap_hash, *dhchap_dhgroup;
+	const char *tls_key;
 };
 
 struct flag_subsystem {
@@ -43,6 +44,7 @@ struct flag_subsystem {
 
 struct options {
 	const char **listens;
+	enum nvmf_port_tls *listen_tls; /* --tls after each --listen */
 	unsigned nlistens;
 	struct flag_subsystem *subsystems;
 	unsigned nsubsystems;
@@ -55,14 +57,18 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nvmfd [--listen ADDR:PORT]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
+	fprintf(f, "usage: nvmfd [--listen ADDR:PORT [--tls required|allowed]]...\n"
+		   "             [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
 		   "             [--allow-host NQN [--dhchap-key DHHC-1:.. [--dhchap-ctrl-key DHHC-1:..]\n"
 		   "              [--dhchap-hash hmac(sha256),..] [--dhchap-dhgroup ffdhe2048,null,..]]]...]...\n"
+		   "              [--tls-key NVMeTLSkey-1:..]]...]...\n"
 		   "             [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
 		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
-		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.\n");
+		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.  --tls-key gives\n"
+		   "that host a TLS PSK (interchange format); --tls makes the --listen before it TLS 1.3 only\n"
+		   "(required) or TLS and plain TCP (allowed).\n");
 }
 
 static void *grow(void *p, size_t n, size_t size)
@@ -85,6 +91,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"buffer-budget", required_argument, NULL, 'b'},
 		{"dhchap-key", required_argument, NULL, 'K'}, {"dhchap-ctrl-key", required_argument, NULL, 'C'},
 		{"dhchap-hash", required_argument, NULL, 'H'}, {"dhchap-dhgroup", required_argument, NULL, 'G'},
+		{"tls", required_argument, NULL, 'T'},	       {"tls-key", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -94,7 +101,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'l':
 			o->listens = grow(o->listens, o->nlistens + 1, sizeof(*o->listens));
+			o->listen_tls = grow(o->listen_tls, o->nlistens + 1, sizeof(*o->listen_tls));
+			o->listen_tls[o->nlistens] = NVMF_PORT_TLS_NONE;
 			o->listens[o->nlistens++] = optarg;
+			break;
+		case 'T':
+			if (o->nlistens == 0 || (strcmp(optarg, "required") && strcmp(optarg, "allowed"))) {
+				fprintf(stderr, "nvmfd: --tls required|allowed must follow a --listen\n");
+				return -1;
+			}
+			o->listen_tls[o->nlistens - 1] = optarg[0] == 'r' ? NVMF_PORT_TLS_REQUIRED : NVMF_PORT_TLS_ALLOWED;
 			break;
 		case 's':
 			o->subsystems = grow(o->subsystems, o->nsubsystems + 1, sizeof(*o->subsystems));
@@ -117,16 +133,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'K':
 		case 'C':
 		case 'H':
-		case 'G': {
+		case 'G':
+		case 'P': {
 			struct flag_host *h = cur && cur->nhosts ? &cur->hosts[cur->nhosts - 1] : NULL;
 			if (!h) {
-				fprintf(stderr, "nvmfd: the --dhchap-* flags must follow an --allow-host\n");
+				fprintf(stderr, "nvmfd: the --dhchap-* and --tls-key flags must follow an --allow-host\n");
 				return -1;
 			}
 			const char **field = c == 'K'	? &h->dhchap_key
 					     : c == 'C' ? &h->dhchap_ctrl_key
 					     : c == 'H' ? &h->dhchap_hash
-							: &h->dhchap_dhgroup;
+					     : c == 'G' ? &h->dhchap_dhgroup
+							: &h->tls_key;
 			*field = optarg;
 			break;
 		}
@@ -198,6 +216,10 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 					fh->dhchap_key ? err : "--dhchap-* flags need --dhchap-key");
 				return -1;
 			}
+			if (fh->tls_key && nvmf_subsystem_set_host_tls_key(ss, fh->nqn, fh->tls_key, err, sizeof(err)) < 0) {
+				fprintf(stderr, "nvmfd: host %s: %s\n", fh->nqn, err);
+				return -1;
+			}
 		}
 		for (unsigned n = 0; n < fs->nnamespaces; n++) {
 			uint32_t nsid = nvmf_subsystem_add_namespace(ss, 0, fs->namespaces[n], NULL, err, sizeof(err));
@@ -244,6 +266,7 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 			fprintf(stderr, "nvmfd: --listen wants ADDR:PORT or [V6ADDR]:PORT, not '%s'\n", o->listens[i]);
 			return -1;
 		}
+		pa.tls = o->listen_tls[i];
 		uint16_t portid = (uint16_t)(first_portid + i);
 		if (acceptor_listen(acc, &pa, portid, err, sizeof(err)) < 0) {
 			fprintf(stderr, "nvmfd: %s\n", err);
@@ -256,8 +279,11 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 		}
 		if (i == 0)
 			first_listener = pa;
-		printf("nvmfd: listening on tcp %s%s%s:%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
-		       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid);
+		printf("nvmfd: listening on tcp %s%s%s:%s%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
+		       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid,
+		       pa.tls == NVMF_PORT_TLS_REQUIRED	 ? " (TLS required)"
+		       : pa.tls == NVMF_PORT_TLS_ALLOWED ? " (TLS allowed)"
+							 : "");
 	}
 	return 0;
 }
@@ -276,7 +302,9 @@ int main(int argc, char **argv)
 	}
 	if (o.nlistens == 0 && !o.config) {
 		o.listens = grow(NULL, 1, sizeof(*o.listens));
+		o.listen_tls = grow(NULL, 1, sizeof(*o.listen_tls));
 		o.listens[0] = DEFAULT_LISTEN;
+		o.listen_tls[0] = NVMF_PORT_TLS_NONE;
 		o.nlistens = 1;
 	}
 	if (o.reactors == 0) {
@@ -389,5 +417,6 @@ out:
 	}
 	free(o.subsystems);
 	free(o.listens);
+	free(o.listen_tls);
 	return status;
 }
