@@ -69,6 +69,10 @@ static SSL_CTX *new_ctx(bool server)
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS | SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read what the socket has in one go, not a record header and then its body: lib/tcp
+	 * reads until TLS wants the socket again, so nothing whole is left waiting inside. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
 	return ctx;
 }
 

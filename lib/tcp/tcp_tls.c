@@ -70,7 +70,7 @@ const char *tcp_tls_failure(const struct tcp_qpair *tq)
 
 bool tcp_tls_pending(const struct tcp_qpair *tq)
 {
-	return tq->tls && tq->tls->handshake_done && SSL_pending(tq->tls->ssl) > 0;
+	return tq->tls && tq->tls->handshake_done && SSL_has_pending(tq->tls->ssl);
 }
 
 static ssize_t fail_with(struct tcp_tls *t, int err, const char *fmt, const char *arg)
