@@ -101,6 +101,9 @@ struct nvmf_host_opts {
 	 * "NVMe1R0H NQNh NQNc <PSK digest>". */
 	char tls_key[128];
 	int tls_identity;
+	/* Derive the retained and TLS PSKs with TP 8011's HkdfLabel rather than as
+	 * nvme-cli (and so the Linux keyring) does (lib/auth/tls_psk.h). */
+	bool tls_tp8011;
 };
 
 /*

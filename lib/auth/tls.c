@@ -92,6 +92,27 @@ static SSL_SESSION *psk_session(SSL *ssl, const uint8_t *psk, size_t len, uint8_
 
 /* ---- Controller ---- */
 
+/* The retained PSK of the host's key as the identity implies: a version 1 identity carries a digest
+ * of it, which tells the derivation the host used (nvme-cli's first); version 0: nvme-cli's. */
+static bool retained_for(const struct nvmf_tls_configured_psk *k, const struct nvmf_tls_identity_parts *parts,
+			 const char *identity, uint8_t *retained, enum nvmf_tls_kdf *kdf)
+{
+	static const enum nvmf_tls_kdf order[] = {NVMF_TLS_KDF_NVME_CLI, NVMF_TLS_KDF_TP8011};
+	char expect[NVMF_TLS_IDENTITY_MAX];
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (nvmf_tls_retained_psk(k, parts->hostnqn, order[i], retained))
+			return false;
+		*kdf = order[i];
+		if (parts->version == 0)
+			return true;
+		if (nvmf_tls_identity(1, parts->cipher, retained, k->len, parts->hostnqn, parts->subnqn, expect,
+				      sizeof(expect)) > 0 &&
+		    strcmp(expect, identity) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int find_session(SSL *ssl, const unsigned char *identity, size_t len, SSL_SESSION **sess)
 {
 	struct tls_info *ti = info_of(ssl);
@@ -108,21 +129,18 @@ static int find_session(SSL *ssl, const unsigned char *identity, size_t len, SSL
 	struct nvmf_tls_identity_parts parts;
 	struct nvmf_tls_configured_psk k;
 	uint8_t retained[NVMF_TLS_PSK_MAX], psk[NVMF_TLS_PSK_MAX];
-	char expect[NVMF_TLS_IDENTITY_MAX];
+	enum nvmf_tls_kdf kdf = NVMF_TLS_KDF_NVME_CLI;
 	int rc = 0;
 	if (!nvmf_tls_identity_parse(ti->identity, &parts)) {
 		snprintf(ti->failure, sizeof(ti->failure), "not an NVMe TLS PSK identity");
 	} else if (srv->lookup(srv->arg, parts.hostnqn, parts.subnqn, &k) < 0) {
 		snprintf(ti->failure, sizeof(ti->failure), "unknown TLS PSK identity (no key for this host and subsystem)");
-	} else if (nvmf_tls_psk_cipher(&k) != parts.cipher || nvmf_tls_retained_psk(&k, parts.hostnqn, retained)) {
+	} else if (nvmf_tls_psk_cipher(&k) != parts.cipher) {
 		snprintf(ti->failure, sizeof(ti->failure), "TLS PSK identity names another hash than the host's key");
-	} else if (parts.version == 1 &&
-		   (nvmf_tls_identity(1, parts.cipher, retained, k.len, parts.hostnqn, parts.subnqn, expect,
-				      sizeof(expect)) < 0 ||
-		    strcmp(expect, ti->identity) != 0)) {
+	} else if (!retained_for(&k, &parts, ti->identity, retained, &kdf)) {
 		/* The digest proves the host holds the same retained PSK. */
 		snprintf(ti->failure, sizeof(ti->failure), "TLS PSK identity digest does not match the host's key");
-	} else if (nvmf_tls_derive_psk(ti->identity, retained, k.len, psk) == 0) {
+	} else if (nvmf_tls_derive_psk(ti->identity, retained, k.len, kdf, psk) == 0) {
 		*sess = psk_session(ssl, psk, k.len, parts.cipher);
 		rc = *sess != NULL;
 	}
@@ -199,7 +217,7 @@ static int use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id, siz
 }
 
 SSL *nvmf_tls_client_ssl(const struct nvmf_tls_configured_psk *k, const char *hostnqn, const char *subnqn,
-			 int identity_version)
+			 int identity_version, enum nvmf_tls_kdf kdf)
 {
 	if (!indexes())
 		return NULL;
@@ -215,10 +233,10 @@ SSL *nvmf_tls_client_ssl(const struct nvmf_tls_configured_psk *k, const char *ho
 	uint8_t retained[NVMF_TLS_PSK_MAX];
 	ti->cipher = nvmf_tls_psk_cipher(k);
 	ti->psk_len = k->len;
-	bool ok = nvmf_tls_retained_psk(k, hostnqn, retained) == 0 &&
+	bool ok = nvmf_tls_retained_psk(k, hostnqn, kdf, retained) == 0 &&
 		  nvmf_tls_identity(identity_version, ti->cipher, retained, k->len, hostnqn, subnqn, ti->identity,
 				    sizeof(ti->identity)) > 0 &&
-		  nvmf_tls_derive_psk(ti->identity, retained, k->len, ti->psk) == 0;
+		  nvmf_tls_derive_psk(ti->identity, retained, k->len, kdf, ti->psk) == 0;
 	OPENSSL_cleanse(retained, sizeof(retained));
 	/* Offer only the suite of the key's hash. */
 	if (!ok || !SSL_set_ciphersuites(ssl, ti->cipher == 2 ? "TLS_AES_256_GCM_SHA384" : "TLS_AES_128_GCM_SHA256")) {

@@ -26,9 +26,9 @@ void nvmf_tls_server_free(struct nvmf_tls_server *s);
 SSL *nvmf_tls_server_ssl(struct nvmf_tls_server *s);
 
 /* Host: an SSL object that offers the identity of the given version (0: NVMe0R0H, 1: NVMe1R0H with the
- * PSK digest) for hostnqn/subnqn, with the TLS PSK derived from the configured key.  NULL on failure. */
+ * PSK digest) for hostnqn/subnqn, with the TLS PSK derived from the configured key by kdf.  NULL on failure. */
 SSL *nvmf_tls_client_ssl(const struct nvmf_tls_configured_psk *k, const char *hostnqn, const char *subnqn,
-			 int identity_version);
+			 int identity_version, enum nvmf_tls_kdf kdf);
 
 /* After the handshake: the PSK identity the peer used (controller) or we sent (host); NULL if none. */
 const char *nvmf_tls_identity_of(SSL *ssl);

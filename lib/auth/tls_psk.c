@@ -82,23 +82,33 @@ uint8_t nvmf_tls_psk_cipher(const struct nvmf_tls_configured_psk *k)
 	return k->len == 48 ? 2 : 1;
 }
 
-/* HKDF-Extract(0, key) then HKDF-Expand-Label(label, context, len): the info is
- * struct HkdfLabel { uint16 length; opaque label<7..255> = "tls13 " + label; opaque context<0..255>; }. */
-static int hkdf_expand_label(uint8_t cipher, const uint8_t *key, size_t keylen, const char *label,
-			     const void *context, size_t ctxlen, uint8_t *out, size_t len)
+/* HKDF-Extract(0, key) then HKDF-Expand-Label(label, context, len).  TP 8011: the info is
+ * struct HkdfLabel { uint16 length; opaque label<7..255> = "tls13 " + label; opaque context<0..255>; };
+ * nvme-cli: length little endian, "tls13 " + label + context, no length bytes. */
+static int hkdf_expand_label(uint8_t cipher, enum nvmf_tls_kdf kdf, const uint8_t *key, size_t keylen,
+			     const char *label, const void *context, size_t ctxlen, uint8_t *out, size_t len)
 {
 	uint8_t info[2 + 1 + 255 + 1 + 255];
-	size_t llen = 6 + strlen(label);
+	size_t llen = 6 + strlen(label), infolen;
 	if (llen > 255 || ctxlen > 255)
 		return -1;
-	uint16_t be = htons((uint16_t)len);
-	memcpy(info, &be, 2);
-	info[2] = (uint8_t)llen;
-	memcpy(info + 3, "tls13 ", 6);
-	memcpy(info + 9, label, llen - 6);
-	info[3 + llen] = (uint8_t)ctxlen;
-	memcpy(info + 4 + llen, context, ctxlen);
-	size_t infolen = 4 + llen + ctxlen;
+	if (kdf == NVMF_TLS_KDF_TP8011) {
+		uint16_t be = htons((uint16_t)len);
+		memcpy(info, &be, 2);
+		info[2] = (uint8_t)llen;
+		memcpy(info + 3, "tls13 ", 6);
+		memcpy(info + 9, label, llen - 6);
+		info[3 + llen] = (uint8_t)ctxlen;
+		memcpy(info + 4 + llen, context, ctxlen);
+		infolen = 4 + llen + ctxlen;
+	} else {
+		info[0] = (uint8_t)len;
+		info[1] = (uint8_t)(len >> 8);
+		memcpy(info + 2, "tls13 ", 6);
+		memcpy(info + 8, label, llen - 6);
+		memcpy(info + 2 + llen, context, ctxlen);
+		infolen = 2 + llen + ctxlen;
+	}
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	const EVP_MD *md = cipher == 2 ? EVP_sha384() : EVP_sha256();
 	int rc = -1;
@@ -112,13 +122,14 @@ static int hkdf_expand_label(uint8_t cipher, const uint8_t *key, size_t keylen, 
 	return rc;
 }
 
-int nvmf_tls_retained_psk(const struct nvmf_tls_configured_psk *k, const char *hostnqn, uint8_t *out)
+int nvmf_tls_retained_psk(const struct nvmf_tls_configured_psk *k, const char *hostnqn, enum nvmf_tls_kdf kdf,
+			  uint8_t *out)
 {
 	if (k->hash == 0) {
 		memcpy(out, k->key, k->len);
 		return 0;
 	}
-	return hkdf_expand_label(k->hash, k->key, k->len, "HostNQN", hostnqn, strlen(hostnqn), out, k->len);
+	return hkdf_expand_label(k->hash, kdf, k->key, k->len, "HostNQN", hostnqn, strlen(hostnqn), out, k->len);
 }
 
 int nvmf_tls_psk_digest(uint8_t cipher, const uint8_t *retained, size_t len, const char *hostnqn,
@@ -180,7 +191,8 @@ int nvmf_tls_identity_parse(const char *identity, struct nvmf_tls_identity_parts
 	return 1;
 }
 
-int nvmf_tls_derive_psk(const char *identity, const uint8_t *retained, size_t len, uint8_t *out)
+int nvmf_tls_derive_psk(const char *identity, const uint8_t *retained, size_t len, enum nvmf_tls_kdf kdf,
+			uint8_t *out)
 {
 	struct nvmf_tls_identity_parts parts;
 	if (!nvmf_tls_identity_parse(identity, &parts))
@@ -191,5 +203,5 @@ int nvmf_tls_derive_psk(const char *identity, const uint8_t *retained, size_t le
 		snprintf(ctx, sizeof(ctx), "%02u %s", parts.cipher, parts.digest);
 		context = ctx;
 	}
-	return hkdf_expand_label(parts.cipher, retained, len, "nvme-tls-psk", context, strlen(context), out, len);
+	return hkdf_expand_label(parts.cipher, kdf, retained, len, "nvme-tls-psk", context, strlen(context), out, len);
 }

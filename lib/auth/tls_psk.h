@@ -8,6 +8,14 @@
  *   the TLS PSK        = HKDF-Expand-Label(HKDF-Extract(0, retained), "nvme-tls-psk", context, L)
  *                        (context: the identity for version 0, "0H <digest>" for version 1).
  * H is the hash of the cipher suite: 1 SHA-256 (TLS_AES_128_GCM_SHA256), 2 SHA-384 (TLS_AES_256_GCM_SHA384).
+ *
+ * Two encodings of the HKDF info exist in the field.  TP 8011 (RFC 8446's
+ * HkdfLabel: a big-endian length, then label and context each behind a
+ * length byte), and the one nvme-cli/libnvme use when they put keys in the
+ * Linux keyring (`gen-tls-key --insert`, `check-tls-key --insert`; libnvme's
+ * "compat" derivation: a little-endian length, then "tls13 " label context
+ * with no length bytes).  Linux hosts and targets hold nvme-cli's keys, so
+ * that is the default; a version 1 identity's digest tells which one a host used.
  */
 #ifndef NVMF_AUTH_TLS_PSK_H
 #define NVMF_AUTH_TLS_PSK_H
@@ -32,8 +40,14 @@ int nvmf_tls_psk_format(const struct nvmf_tls_configured_psk *k, char *out, size
 /* The cipher suite hash of a key: its hash, or by length for hash 0 (32: 1, 48: 2). */
 uint8_t nvmf_tls_psk_cipher(const struct nvmf_tls_configured_psk *k);
 
+enum nvmf_tls_kdf {
+	NVMF_TLS_KDF_NVME_CLI = 0, /* as nvme-cli puts keys in the keyring */
+	NVMF_TLS_KDF_TP8011,	   /* HkdfLabel exactly as RFC 8446 */
+};
+
 /* The retained PSK of k for hostnqn into out (k->len bytes).  0 or -1. */
-int nvmf_tls_retained_psk(const struct nvmf_tls_configured_psk *k, const char *hostnqn, uint8_t *out);
+int nvmf_tls_retained_psk(const struct nvmf_tls_configured_psk *k, const char *hostnqn, enum nvmf_tls_kdf kdf,
+			  uint8_t *out);
 /* The base64 PSK digest (44 or 64 characters).  0 or -1. */
 int nvmf_tls_psk_digest(uint8_t cipher, const uint8_t *retained, size_t len, const char *hostnqn,
 			const char *subnqn, char *out, size_t outlen);
@@ -41,7 +55,8 @@ int nvmf_tls_psk_digest(uint8_t cipher, const uint8_t *retained, size_t len, con
 int nvmf_tls_identity(int version, uint8_t cipher, const uint8_t *retained, size_t len, const char *hostnqn,
 		      const char *subnqn, char *out, size_t outlen);
 /* The TLS PSK for identity (either version) from the retained PSK.  0 or -1. */
-int nvmf_tls_derive_psk(const char *identity, const uint8_t *retained, size_t len, uint8_t *out);
+int nvmf_tls_derive_psk(const char *identity, const uint8_t *retained, size_t len, enum nvmf_tls_kdf kdf,
+			uint8_t *out);
 
 /* A received identity taken apart; false when it is neither form. */
 struct nvmf_tls_identity_parts {

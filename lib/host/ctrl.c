@@ -123,7 +123,9 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 	if (c->opts.tls_key[0]) {
 		struct nvmf_tls_configured_psk psk;
 		int prc = nvmf_tls_psk_parse(c->opts.tls_key, &psk);
-		cp.tls = prc ? NULL : nvmf_tls_client_ssl(&psk, c->opts.hostnqn, c->addr.subnqn, c->opts.tls_identity);
+		cp.tls = prc ? NULL
+			     : nvmf_tls_client_ssl(&psk, c->opts.hostnqn, c->addr.subnqn, c->opts.tls_identity,
+						   c->opts.tls_tp8011 ? NVMF_TLS_KDF_TP8011 : NVMF_TLS_KDF_NVME_CLI);
 		OPENSSL_cleanse(&psk, sizeof(psk));
 		if (!cp.tls) {
 			close(fd);

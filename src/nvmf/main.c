@@ -30,6 +30,7 @@ enum {
 	OPT_TLS,
 	OPT_TLS_KEY,
 	OPT_TLS_IDENTITY,
+	OPT_TLS_KDF,
 };
 
 static const struct option common_opts[] = {
@@ -53,6 +54,7 @@ static const struct option common_opts[] = {
 	{"tls", no_argument, NULL, OPT_TLS},
 	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"tls-identity", required_argument, NULL, OPT_TLS_IDENTITY},
+	{"tls-kdf", required_argument, NULL, OPT_TLS_KDF},
 };
 
 static const char common_usage[] =
@@ -61,7 +63,9 @@ static const char common_usage[] =
 	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n"
 	"  --dhchap-secret DHHC-1:.. --dhchap-ctrl-secret DHHC-1:.. (DH-HMAC-CHAP, as nvme-cli)\n"
 	"  --dhchap-hash hmac(sha256),.. --dhchap-dhgroup ffdhe2048,null,.. (what to offer, in order)\n"
-	"  --tls --tls-key NVMeTLSkey-1:.. (TLS 1.3 with that PSK) --tls-identity 0|1 (PSK identity form)\n";
+	"  --tls --tls-key NVMeTLSkey-1:.. (TLS 1.3 with that PSK) --tls-identity 0|1 (PSK identity form)\n"
+	"  --tls-kdf nvme-cli|tp8011 (how the PSKs are derived: as nvme-cli and the Linux keyring, the default,\n"
+	"  or with TP 8011's HkdfLabel)\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -205,6 +209,13 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 				exit(2);
 			}
 			cli->opts.tls_identity = optarg[0] - '0';
+			break;
+		case OPT_TLS_KDF:
+			if (strcmp(optarg, "nvme-cli") && strcmp(optarg, "tp8011")) {
+				cli_error(cli, "--tls-kdf wants nvme-cli or tp8011");
+				exit(2);
+			}
+			cli->opts.tls_tp8011 = optarg[0] == 't';
 			break;
 		case OPT_HELP:
 			usage_exit(cli, usage, 0);

@@ -73,6 +73,9 @@ for idv in 0 1; do
 			bad "TLS $1 identity $idv: $(cat "$tmp/err")"
 	done
 done
+# A host deriving its PSKs with TP 8011's HkdfLabel: the identity's digest tells nvmfd which derivation.
+out=$($T "$NVMF" identify "tcp://127.0.0.1:$REQ/$NQN" --hostnqn $H1 --tls-key "$K256" --tls-identity 1 --tls-kdf tp8011 2>&1) &&
+	ok "identity 1 with TP 8011 derivation recognised by its digest" || bad "tp8011 identity 1: $out"
 out=$($T "$NVMF" perf "tcp://127.0.0.1:$REQ/$NQN" --hostnqn $H1 --tls-key "$K256" -q 16 -o 4096 -w randrw -n 4000 --verify 2>&1) &&
 	grep -q "miscompares 0" <<<"$out" && ok "perf --verify over TLS" || bad "perf over TLS: $out"
 
