@@ -35,6 +35,10 @@ mkdir -p "$root"
 for d in "$cache"/debs/*.deb; do
 	dpkg-deb -x "$d" "$root"
 done
+# Merged /usr, as trixie's base-files would make it (the ELF interpreter is /lib64/...).
+for d in bin sbin lib lib64; do
+	[ -e "$root/$d" ] || ln -s "usr/$d" "$root/$d"
+done
 [ -x "$root/usr/sbin/tlshd" ] && [ -x "$root/usr/sbin/nvme" ] || { echo "fetch-trixie-tls-tools: tools missing" >&2; exit 1; }
 echo "$root" >"$cache/done"
 cat "$cache/done"
