@@ -164,6 +164,7 @@ enum nvmf_subtype {
 
 /* TCP transport specific address subtype: security type in TSAS byte 0. */
 #define NVMF_TCP_SECTYPE_NONE 0
+#define NVMF_TCP_SECTYPE_TLS13 2
 
 struct nvmf_discovery_log_entry {
 	uint8_t trtype;

@@ -88,6 +88,24 @@ struct nvmf_host_opts {
 	 * has passed (0: never reconnect, fail at once). */
 	int reconnect_delay_s;
 	int ctrl_loss_tmo_s;
+	/* DH-HMAC-CHAP, as nvme-cli's --dhchap-secret and --dhchap-ctrl-secret:
+	 * "DHHC-1:0N:<base64>:", empty for none.  With a controller secret the
+	 * controller must prove itself too (bidirectional), asked or not.
+	 * hashes / dhgroups: what to offer, in order ("hmac(sha256),..." and
+	 * "ffdhe2048,null,..."); empty: all. */
+	char dhchap_secret[128];
+	char dhchap_ctrl_secret[128];
+	char dhchap_hashes[64];
+	char dhchap_dhgroups[96];
+	/* TLS 1.3 with a PSK (nvme-cli's --tls-key): the configured PSK in the
+	 * interchange format "NVMeTLSkey-1:0N:<base64>:", empty for plain TCP.
+	 * tls_identity: the PSK identity offered, 0 "NVMe0R0H NQNh NQNc" or 1
+	 * "NVMe1R0H NQNh NQNc <PSK digest>". */
+	char tls_key[128];
+	int tls_identity;
+	/* Derive the retained and TLS PSKs with TP 8011's HkdfLabel rather than as
+	 * nvme-cli (and so the Linux keyring) does (lib/auth/tls_psk.h). */
+	bool tls_tp8011;
 };
 
 /*
@@ -112,6 +130,13 @@ int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_
 int nvmf_host_shutdown(struct nvmf_host_ctrl *ctrl);
 /* nvmf_host_shutdown() unless done, then close everything and free.  Returns as shutdown. */
 int nvmf_host_disconnect(struct nvmf_host_ctrl *ctrl);
+
+/*
+ * Run DH-HMAC-CHAP again on a queue (NULL: the admin queue), from the
+ * thread that owns it.  0, or a negative errno with the reason in
+ * nvmf_host_ctrl_error (-EACCES: refused by either end).
+ */
+int nvmf_host_reauthenticate(struct nvmf_host_ctrl *ctrl, struct nvmf_host_qpair *qp);
 
 /* What went wrong last (a sentence with the NVMe status in words). */
 const char *nvmf_host_ctrl_error(const struct nvmf_host_ctrl *ctrl);

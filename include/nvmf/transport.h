@@ -119,6 +119,12 @@ struct nvmf_qpair_params {
 	nvmf_error_cb error_cb;
 	void *cb_arg;
 	struct nvmf_qpair_limits limits;
+	/* TLS 1.3 under the queue pair: an OpenSSL SSL object (lib/auth/tls.h makes
+	 * them) that the queue pair owns from now on, as the fd; NULL: plain TCP.
+	 * Controller, tls_optional: a peer that opens with a plain ICReq instead of
+	 * a ClientHello goes on without TLS. */
+	void *tls;
+	bool tls_optional;
 };
 
 /*
@@ -167,6 +173,8 @@ bool nvmf_qpair_ready(const struct nvmf_qpair *qp);
 bool nvmf_qpair_failed(const struct nvmf_qpair *qp);
 /* Why the queue pair failed, for messages; "" while it has not. */
 const char *nvmf_qpair_error(const struct nvmf_qpair *qp);
+/* The queue pair's TLS session (an OpenSSL SSL *), or NULL on plain TCP. */
+void *nvmf_qpair_tls(const struct nvmf_qpair *qp);
 
 bool nvmf_qpair_is_admin(const struct nvmf_qpair *qp);
 uint16_t nvmf_qpair_qid(const struct nvmf_qpair *qp);
@@ -296,6 +304,7 @@ struct nvmf_connect_params {
 	const char *hostnqn;
 	uint32_t kato_ms; /* admin queue only */
 	int timeout_ms;
+	void *tls; /* as nvmf_qpair_params.tls: TLS under the queue pair, owned from now on */
 };
 
 /*

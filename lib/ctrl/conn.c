@@ -51,6 +51,7 @@ static void error_cb(void *arg, struct nvmf_qpair *qp, int error)
 		fprintf(stderr, "nvmf: queue %u of controller %u (host '%s'): %s\n", conn->qid,
 			conn->ctrl ? conn->ctrl->cntlid : 0, conn->ctrl ? conn->ctrl->hostnqn : "", nvmf_qpair_error(qp));
 	}
+	nvmf_tls_log_failure(conn);
 	/* Close from nvmf_conn_process, never from inside the transport. */
 	conn->failed = true;
 }
@@ -103,6 +104,10 @@ static void dispatch(struct nvmf_request *req)
 		return;
 	}
 	conn->seen = true;
+	if (nvmf_auth_blocks(conn)) {
+		nvmf_request_complete(req, NVMF_ST_AUTH_REQUIRED, 0);
+		return;
+	}
 	uint16_t st = nvmf_capsule_validate_command(req->nc);
 	if (st) {
 		nvmf_request_complete(req, st | NVME_STATUS_DNR, 0);
@@ -170,12 +175,21 @@ static struct nvmf_conn *conn_create(struct nvmf_tgt *tgt, int fd, uint16_t port
 	/* Ports are never removed while connections are accepted on them. */
 	pthread_mutex_lock(&tgt->lock);
 	struct nvmf_association *na = nvmf_tgt_port_association(tgt, portid);
+	struct nvmf_port *port = NULL;
+	for (unsigned i = 0; i < tgt->nports && na; i++)
+		if (tgt->ports[i].portid == portid)
+			port = &tgt->ports[i];
+	bool tls_failed = false;
+	if (port) {
+		qp.tls = nvmf_tls_conn_ssl(tgt, port, &tls_failed);
+		qp.tls_optional = port->addr.tls == NVMF_PORT_TLS_ALLOWED;
+	}
 	pthread_mutex_unlock(&tgt->lock);
-	if (!na) {
+	if (!na || tls_failed) {
 		if (fd >= 0)
 			close(fd);
 		nvmf_conn_put(conn);
-		errno = ENOENT;
+		errno = na ? ENOMEM : ENOENT;
 		return NULL;
 	}
 	conn->qp = make ? make(make_arg, na, &qp) : nvmf_qpair_create(na, &qp); /* takes its own reference */
@@ -280,7 +294,8 @@ void nvmf_conn_timer(struct nvmf_conn *conn, uint64_t now_ms)
 			nvmf_conn_close(conn);
 		return;
 	}
-	if (conn->admin && conn->ctrl)
+	nvmf_auth_timer(conn, now_ms);
+	if (conn->admin && conn->ctrl && !conn->closing)
 		nvmf_ctrl_keepalive_check(conn->ctrl, now_ms);
 }
 
@@ -344,6 +359,7 @@ void nvmf_conn_put(struct nvmf_conn *conn)
 	if (atomic_fetch_sub(&conn->refs, 1) != 1)
 		return;
 	nvmf_request_free_all(conn);
+	nvmf_auth_conn_free(conn);
 	if (conn->qp)
 		nvmf_qpair_free(conn->qp);
 	free(conn);

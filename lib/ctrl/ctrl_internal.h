@@ -112,6 +112,8 @@ struct nvmf_tgt {
 	/* Data buffers of every request, under one process-wide budget; a queue may hold this much of it. */
 	struct nvmf_buf_pool *bufs;
 	atomic_size_t queue_buffer_cap;
+	/* TLS handshakes of every port that has TLS (tls.c); made on first use, under lock. */
+	struct nvmf_tls_server *tls;
 };
 
 /* events.c: the discovery log changed (bump genctr, tell discovery controllers). */
@@ -143,6 +145,7 @@ struct nvmf_subsystem {
 	/* Limits set at creation (target_mgmt.c); 0: none. */
 	uint32_t max_namespaces;
 	uint16_t min_cntlid, max_cntlid;
+	struct nvmf_host_keys *host_keys; /* DH-HMAC-CHAP and TLS keys per host (auth.c) */
 	struct nvmf_subsystem *retired_next; /* deleted, freed with the target */
 };
 
@@ -204,6 +207,10 @@ struct nvmf_conn {
 	struct nvmf_request *deferred_tail;
 	/* Fused first half waiting for its second command. */
 	struct nvmf_request *fused_first;
+	/* In-band authentication (auth.c): required since Connect, and the transaction. */
+	bool auth_required;
+	uint64_t auth_since_ms;
+	struct nvmf_dhchap_ctrl *auth;
 };
 
 /* ---- Controllers ---- */
@@ -297,6 +304,37 @@ bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req);
 void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl);
 /* Answer every held AER with Aborted - SQ Deletion (admin queue closing). */
 void nvmf_ctrl_abort_aers(struct nvmf_controller *ctrl);
+
+/* auth.c: DH-HMAC-CHAP on a queue. */
+
+/* The Connect of conn for hostnqn succeeds: the AUTHREQ bits for its response (0: no authentication). */
+uint32_t nvmf_auth_on_connect(struct nvmf_conn *conn, struct nvmf_subsystem *ss, const char *hostnqn);
+/* Commands other than Connect, Authentication Send/Receive get Authentication Required. */
+bool nvmf_auth_blocks(const struct nvmf_conn *conn);
+/* Close a queue whose host leaves authentication unfinished. */
+void nvmf_auth_timer(struct nvmf_conn *conn, uint64_t now_ms);
+void nvmf_auth_conn_free(struct nvmf_conn *conn);
+enum nvmf_exec nvmf_auth_send(struct nvmf_request *req);
+enum nvmf_exec nvmf_auth_receive(struct nvmf_request *req);
+/* The host's configured TLS PSK; false when it has none. */
+struct nvmf_tls_configured_psk;
+bool nvmf_subsystem_host_tls_psk(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_tls_configured_psk *out);
+
+/* tls.c: TLS on a port's connections. */
+
+/* The SSL object for a new connection on a port with TLS (NULL when the port has none, or on failure:
+ * *failed tells).  Call with tgt->lock held. */
+void *nvmf_tls_conn_ssl(struct nvmf_tgt *tgt, const struct nvmf_port *port, bool *failed);
+/* A Connect on a TLS queue must name the NQNs of its PSK identity: 0, or the refusal (IPO in *ipo). */
+uint16_t nvmf_tls_check_connect(struct nvmf_conn *conn, const char *hostnqn, const char *subnqn, uint32_t *ipo,
+				const char **why);
+/* The queue pair failed before Connect: say why when it was TLS (once, rate limited). */
+void nvmf_tls_log_failure(struct nvmf_conn *conn);
+void nvmf_tls_tgt_free(struct nvmf_tgt *tgt);
+
+/* Forget one host's keys / every host's (ss->lock held). */
+void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
+void nvmf_subsystem_drop_all_dhchap(struct nvmf_subsystem *ss);
 
 /* ---- Command handlers (dispatched by conn.c) ---- */
 

@@ -14,7 +14,9 @@ static void fill_entry(struct nvmf_discovery_log_entry *e, const struct nvmf_por
 	e->trtype = (uint8_t)port->addr.trtype;
 	e->adrfam = (uint8_t)port->addr.adrfam;
 	e->subtype = subtype;
-	e->treq = NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQ_FC;
+	e->treq = (port->addr.tls == NVMF_PORT_TLS_REQUIRED ? NVMF_TREQ_SECURE_CHANNEL_REQUIRED
+							      : NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED) |
+		  NVMF_TREQ_DISABLE_SQ_FC;
 	e->portid = port->portid;
 	e->cntlid = NVMF_CNTLID_DYNAMIC;
 	e->asqsz = (uint16_t)asqsz;
@@ -24,7 +26,7 @@ static void fill_entry(struct nvmf_discovery_log_entry *e, const struct nvmf_por
 	memcpy(e->trsvcid, port->addr.trsvcid, strnlen(port->addr.trsvcid, sizeof(e->trsvcid)));
 	memcpy(e->traddr, port->addr.traddr, strnlen(port->addr.traddr, sizeof(e->traddr)));
 	memcpy(e->subnqn, nqn, strnlen(nqn, sizeof(e->subnqn) - 1));
-	e->tsas[0] = NVMF_TCP_SECTYPE_NONE;
+	e->tsas[0] = port->addr.tls != NVMF_PORT_TLS_NONE ? NVMF_TCP_SECTYPE_TLS13 : NVMF_TCP_SECTYPE_NONE;
 }
 
 static bool port_has(const struct nvmf_port *port, const char *nqn)

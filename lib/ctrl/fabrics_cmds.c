@@ -91,7 +91,7 @@ static enum nvmf_exec connect_admin(struct nvmf_request *req, struct nvmf_subsys
 			      "the subsystem has all the associations it may have");
 	conn->ctrl = ctrl; /* the admin queue's reference */
 	conn->connected = true;
-	return nvmf_req_success(req, ctrl->cntlid);
+	return nvmf_req_success(req, ctrl->cntlid | nvmf_auth_on_connect(conn, ss, hostnqn));
 }
 
 static enum nvmf_exec connect_io(struct nvmf_request *req, struct nvmf_subsystem *ss,
@@ -122,7 +122,7 @@ static enum nvmf_exec connect_io(struct nvmf_request *req, struct nvmf_subsystem
 	}
 	conn->ctrl = ctrl; /* keeps the reference */
 	conn->connected = true;
-	return nvmf_req_success(req, ctrl->cntlid);
+	return nvmf_req_success(req, ctrl->cntlid | nvmf_auth_on_connect(conn, ss, hostnqn));
 }
 
 /* The host NQN may be empty (SPDK's perf sends none): fine only where any host may connect. */
@@ -152,7 +152,12 @@ static void connect_with_data(struct nvmf_request *req)
 
 	struct nvmf_subsystem *ss = nvmf_tgt_find_subsystem(conn->tgt, subnqn);
 	size_t hlen = strlen(hostnqn);
-	if (!ss || !nvmf_tgt_port_allows(conn->tgt, conn->portid, subnqn))
+	uint32_t tls_ipo = 0;
+	const char *tls_why = NULL;
+	uint16_t tls_sc = nvmf_tls_check_connect(conn, hostnqn, subnqn, &tls_ipo, &tls_why);
+	if (tls_sc)
+		r = refuse(req, (uint8_t)tls_sc, tls_ipo, hostnqn, subnqn, tls_why);
+	else if (!ss || !nvmf_tgt_port_allows(conn->tgt, conn->portid, subnqn))
 		r = refuse(req, NVMF_SC_CONNECT_INVALID_PARAMETERS, ipo_data(offsetof(struct nvmf_connect_data, subnqn)),
 			   hostnqn, subnqn, "no such subsystem on this port");
 	else if (hlen > NVME_NQN_MAX)
@@ -271,6 +276,17 @@ enum nvmf_exec nvmf_fabrics_execute(struct nvmf_request *req)
 		return fabrics_connect(req);
 	if (!conn->connected)
 		return nvmf_req_status(req, NVMF_ST_SEQUENCE_ERROR);
+	switch (fc->fctype) {
+	case NVMF_FCTYPE_AUTH_SEND:
+		return nvmf_auth_send(req);
+	case NVMF_FCTYPE_AUTH_RECEIVE:
+		return nvmf_auth_receive(req);
+	case NVMF_FCTYPE_DISCONNECT:
+		break;
+	default:
+		if (nvmf_auth_blocks(conn))
+			return nvmf_req_status(req, NVMF_ST_AUTH_REQUIRED);
+	}
 	switch (fc->fctype) {
 	case NVMF_FCTYPE_PROPERTY_GET:
 		return conn->admin ? property_get(req) : nvmf_req_status(req, NVMF_ST_INVALID_QUEUE_TYPE);

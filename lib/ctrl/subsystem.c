@@ -115,6 +115,7 @@ void nvmf_subsystem_destroy(struct nvmf_subsystem *ss)
 	for (unsigned i = 0; i < ss->nhosts; i++)
 		free(ss->hosts[i]);
 	free(ss->hosts);
+	nvmf_subsystem_drop_all_dhchap(ss);
 	free(ss->ctrls);
 	pthread_mutex_destroy(&ss->lock);
 	free(ss);
@@ -210,6 +211,7 @@ int nvmf_subsystem_remove_host(struct nvmf_subsystem *ss, const char *hostnqn)
 		if (strcmp(ss->hosts[i], hostnqn) == 0) {
 			free(ss->hosts[i]);
 			ss->hosts[i] = ss->hosts[--ss->nhosts];
+			nvmf_subsystem_drop_host_dhchap(ss, hostnqn);
 			rc = 0;
 			break;
 		}

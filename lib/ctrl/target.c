@@ -62,6 +62,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		nvmf_association_free(tgt->ports[i].na);
 	}
 	free(tgt->ports);
+	nvmf_tls_tgt_free(tgt);
 	nvmf_buf_pool_destroy(tgt->bufs);
 	for (unsigned i = 0; i < tgt->nretired_assocs; i++)
 		nvmf_association_free(tgt->retired_assocs[i]);

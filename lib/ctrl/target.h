@@ -31,12 +31,20 @@ struct nvmf_tgt *nvmf_tgt_create(void);
 /* Every connection must be closed first. */
 void nvmf_tgt_destroy(struct nvmf_tgt *tgt);
 
+/* TLS on a port (NVMe/TCP 1.1): none, allowed next to plain TCP, or required. */
+enum nvmf_port_tls {
+	NVMF_PORT_TLS_NONE = 0,
+	NVMF_PORT_TLS_ALLOWED,
+	NVMF_PORT_TLS_REQUIRED,
+};
+
 /* A listener as the discovery log shows it. */
 struct nvmf_port_addr {
 	enum nvmf_trtype trtype;
 	enum nvmf_adrfam adrfam;
 	char traddr[256];
 	char trsvcid[32];
+	enum nvmf_port_tls tls; /* TREQ and TSAS in the discovery log */
 };
 
 /* Register a port.  all_subsystems: every subsystem is reachable through it
@@ -91,6 +99,25 @@ int nvmf_subsystem_set_model(struct nvmf_subsystem *ss, const char *model);
 void nvmf_subsystem_set_allow_any_host(struct nvmf_subsystem *ss, bool allow);
 int nvmf_subsystem_add_host(struct nvmf_subsystem *ss, const char *hostnqn);
 int nvmf_subsystem_remove_host(struct nvmf_subsystem *ss, const char *hostnqn);
+/*
+ * DH-HMAC-CHAP for hostnqn (lib/ctrl/auth.c): key "DHHC-1:0N:...:" (NULL or
+ * "" removes the host's keys), ctrl_key for bidirectional authentication
+ * (optional), hashes "hmac(sha256),..." and dhgroups "ffdhe2048,null,..."
+ * in order of preference (NULL: all).  A host with a key must authenticate
+ * every queue; it applies from its next transaction.  0, or -EINVAL with
+ * a message (never the secret) in err.
+ */
+int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn, const char *key,
+				   const char *ctrl_key, const char *hashes, const char *dhgroups, char *err,
+				   size_t errlen);
+bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
+/*
+ * The TLS PSK of hostnqn in the interchange format "NVMeTLSkey-1:0N:<base64>:"
+ * (the configured PSK; the retained PSK and the TLS PSK are derived from it
+ * for each handshake); NULL or "" removes it.  0, or -EINVAL with a message.
+ */
+int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostnqn, const char *key, char *err,
+				    size_t errlen);
 
 struct nvmf_ns_opts {
 	uint32_t block_size; /* 0: the backend's natural size */

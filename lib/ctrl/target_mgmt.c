@@ -97,6 +97,7 @@ int nvmf_tgt_delete_subsystem(struct nvmf_tgt *tgt, const char *nqn)
 	for (unsigned i = 0; i < ss->nhosts; i++)
 		free(ss->hosts[i]);
 	ss->nhosts = 0;
+	nvmf_subsystem_drop_all_dhchap(ss);
 	pthread_mutex_unlock(&ss->lock);
 	for (uint32_t nsid = 1; nsid <= ss->ns_slots; nsid++)
 		nvmf_subsystem_remove_namespace(ss, nsid);

@@ -12,6 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nvmf/auth_spec.h>
+#include <openssl/crypto.h>
+
+#include "auth/tls.h"
+
 #include "host_internal.h"
 #include "util/clock.h"
 
@@ -118,6 +123,19 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 		.timeout_ms = c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 10000,
 	};
 	memcpy(cp.hostid, c->opts.hostid, 16);
+	if (c->opts.tls_key[0]) {
+		struct nvmf_tls_configured_psk psk;
+		int prc = nvmf_tls_psk_parse(c->opts.tls_key, &psk);
+		cp.tls = prc ? NULL
+			     : nvmf_tls_client_ssl(&psk, c->opts.hostnqn, c->addr.subnqn, c->opts.tls_identity,
+						   c->opts.tls_tp8011 ? NVMF_TLS_KDF_TP8011 : NVMF_TLS_KDF_NVME_CLI);
+		OPENSSL_cleanse(&psk, sizeof(psk));
+		if (!cp.tls) {
+			close(fd);
+			host_set_error(c, "%s", prc ? "the TLS key is not a valid NVMeTLSkey-1 PSK" : "cannot set up TLS");
+			return -EINVAL;
+		}
+	}
 	struct nvmf_qpair *qp = NULL;
 	struct nvme_completion cqe = {0};
 	uint16_t cntlid = 0;
@@ -134,7 +152,19 @@ static int connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 	}
 	if (rc < 0) {
 		host_set_error(c, "Connect (queue %u) to %s:%s failed: %s", hq->qid, c->addr.traddr, c->addr.trsvcid,
-			       strerror(-rc));
+			       c->opts.tls_key[0] ? "the TLS handshake or the connection failed" : strerror(-rc));
+		return rc;
+	}
+	/* The controller asks for authentication; a host that wants the controller's proof asks anyway. */
+	bool asked = (cqe.cdw0 & (NVMF_CONNECT_AUTHREQ_ATR | NVMF_CONNECT_AUTHREQ_ASCR)) != 0;
+	if (asked && !host_auth_configured(c)) {
+		host_set_error(c, "Connect (queue %u) to %s: the controller requires authentication; no DH-HMAC-CHAP "
+				  "secret given", hq->qid, c->addr.subnqn);
+		nvmf_qpair_free(qp);
+		return -EACCES;
+	}
+	if ((asked || c->opts.dhchap_ctrl_secret[0]) && (rc = host_authenticate_new_queue(c, hq->qid, qp))) {
+		nvmf_qpair_free(qp);
 		return rc;
 	}
 	if (hq->qid == 0)

@@ -93,6 +93,9 @@ int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq);
 int host_vu_reg(struct nvmf_host_ctrl *c, bool set, uint32_t offset, bool eight, uint64_t *value);
 void host_vu_close(struct nvmf_host_ctrl *c);
 
+/* auth.c: a secret is set; authenticate a queue right after its Connect (0 or a negative errno, message set). */
+bool host_auth_configured(const struct nvmf_host_ctrl *c);
+int host_authenticate_new_queue(struct nvmf_host_ctrl *c, uint16_t qid, struct nvmf_qpair *qp);
 /* Keep Alive when due (ctrl.c). */
 void host_keep_alive(struct nvmf_host_ctrl *c);
 

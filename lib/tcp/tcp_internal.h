@@ -10,6 +10,7 @@
 #include <nvmf/tcp_spec.h>
 
 #include "tcp/tcp_pdu.h"
+#include "tcp/tcp_tls.h"
 #include "transport/transport_internal.h"
 
 #define TCP_RBUF_SIZE (256 * 1024)
@@ -117,6 +118,7 @@ struct tcp_qpair {
 	struct nvmf_qpair qp;
 	bool controller;
 	bool dead; /* failed or closed: no more I/O */
+	struct tcp_tls *tls; /* TLS under the PDUs (tcp_tls.c), or NULL */
 	/* A TermReq is still in the send queue: keep flushing (and discarding input)
 	 * until it is out or the peer stops reading for TCP_TERM_LINGER_MS; only then
 	 * shut the socket and report the failure. */

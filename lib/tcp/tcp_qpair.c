@@ -16,6 +16,8 @@
 #include <netinet/tcp.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "tcp/tcp_internal.h"
 #include "util/crc32c.h"
 
@@ -55,6 +57,8 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	tq->read_budget = p->limits.read_budget ? p->limits.read_budget : TCP_DEFAULT_READ_BUDGET;
 	tq->pdu_limit = p->limits.max_pdus;
 	tq->tx_limit = p->limits.tx_backlog;
+	if (p->tls && tcp_tls_attach(tq, p->tls, p->tls_optional) < 0)
+		goto fail;
 	tq->qp.admin = p->admin;
 	tq->qp.na = na; /* the generic layer sets it too; the transport's init needs it */
 	if (tq->controller) {
@@ -71,6 +75,10 @@ static struct nvmf_qpair *tcp_qpair_alloc(struct nvmf_association *na, const str
 	}
 	return &tq->qp;
 fail:
+	if (tq && tq->tls)
+		tcp_tls_free(tq);
+	else if (p->tls)
+		SSL_free(p->tls); /* ours from the start, as the fd */
 	if (tq) {
 		tcp_pool_destroy(&tq->tx_pool, NULL);
 		tcp_pool_destroy(&tq->capsule_pool, NULL);
@@ -105,7 +113,7 @@ void tcp_fail(struct tcp_qpair *tq, int error, const char *why)
 		return;
 	tq->terminating = false;
 	tcp_shutdown(tq, error);
-	nvmf_qpair_report_error(&tq->qp, error, why);
+	nvmf_qpair_report_error(&tq->qp, error, tcp_tls_failure(tq) ? tcp_tls_failure(tq) : why);
 }
 
 static uint64_t now_ns(void)
@@ -121,7 +129,7 @@ static uint64_t now_ns(void)
 static bool term_discard_input(struct tcp_qpair *tq)
 {
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = read(tq->qp.fd, tq->rbuf, TCP_RBUF_SIZE);
+		ssize_t n = tcp_tls_read(tq, tq->rbuf, TCP_RBUF_SIZE);
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -206,6 +214,7 @@ static void tcp_qpair_destroy(struct nvmf_qpair *qp)
 {
 	struct tcp_qpair *tq = TQ(qp);
 
+	tcp_tls_free(tq);
 	close(qp->fd);
 	tcp_pool_destroy(&tq->tx_pool, NULL);
 	tcp_pool_destroy(&tq->capsule_pool, capsule_obj_fini);
@@ -408,7 +417,7 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read, size_t max)
 		};
 		want = iov[0].iov_len + iov[1].iov_len;
 		do
-			n = readv(tq->qp.fd, iov, iov[1].iov_len ? 2 : 1);
+			n = tcp_tls_readv(tq, iov, iov[1].iov_len ? 2 : 1);
 		while (n < 0 && errno == EINTR);
 		if (n > 0) {
 			size_t d = (size_t)n < tq->rx_left ? (size_t)n : tq->rx_left;
@@ -432,7 +441,7 @@ static ssize_t rx_fill(struct tcp_qpair *tq, bool *short_read, size_t max)
 		}
 		want = min_size(TCP_RBUF_SIZE - tq->rend, max);
 		do
-			n = read(tq->qp.fd, tq->rbuf + tq->rend, want);
+			n = tcp_tls_read(tq, tq->rbuf + tq->rend, want);
 		while (n < 0 && errno == EINTR);
 		if (n > 0)
 			tq->rend += (size_t)n;
@@ -481,10 +490,12 @@ static int tcp_process(struct nvmf_qpair *qp)
 				break; /* the peer is not reading, or this call's share is spent: POLLOUT brings us back */
 			continue;
 		}
-		if (!more_input || budget == 0 || tq->rx_quota == 0 || tcp_tx_full(tq))
+		/* Bytes TLS already decrypted wake no poll: they are taken past the budget (a record at most). */
+		bool tls_pending = tcp_tls_pending(tq);
+		if (((!more_input || budget == 0) && !tls_pending) || tq->rx_quota == 0 || tcp_tx_full(tq))
 			break;
 		bool short_read = false;
-		ssize_t r = rx_fill(tq, &short_read, budget);
+		ssize_t r = rx_fill(tq, &short_read, budget ? budget : TCP_TLS_RECORD_MAX);
 		if (tq->dead)
 			return tq->terminating ? handled : -EPROTO;
 		if (r == -EAGAIN)
@@ -497,7 +508,7 @@ static int tcp_process(struct nvmf_qpair *qp)
 			tcp_fail(tq, (int)r, "read failed");
 			return (int)r;
 		}
-		budget -= (size_t)r;
+		budget -= (size_t)r < budget ? (size_t)r : budget;
 		more_input = !short_read; /* parse what came, then leave */
 	}
 	int rc = tcp_tx_flush(tq);
@@ -515,7 +526,8 @@ static bool tcp_want_write(const struct nvmf_qpair *qp)
 {
 	/* Input held back (full backlog, spent quota) is handled by the process() that POLLOUT
 	 * brings, even with the queue empty (no POLLIN would come for it). */
-	return TQ(qp)->txq_head != NULL || TQ(qp)->rx_held;
+	/* So is input TLS has decrypted and kept: it wakes no poll either. */
+	return TQ(qp)->txq_head != NULL || TQ(qp)->rx_held || tcp_tls_pending(TQ(qp));
 }
 
 static bool tcp_want_read(const struct nvmf_qpair *qp)

@@ -120,7 +120,7 @@ int tcp_tx_write(struct tcp_qpair *tq)
 			}
 		}
 		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = sendmsg(tq->qp.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = tcp_tls_sendmsg(tq, &msg);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

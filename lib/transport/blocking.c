@@ -157,6 +157,7 @@ int nvmf_connect(struct nvmf_association *na, int fd, const struct nvmf_connect_
 		.qid = cp->qid,
 		.qsize = cp->qsize,
 		.fd = fd,
+		.tls = cp->tls,
 	};
 	struct nvmf_qpair *qp = nvmf_qpair_create(na, &qpp_params);
 	if (qp == NULL)

@@ -336,6 +336,11 @@ void nvmf_qpair_report_error(struct nvmf_qpair *qp, int error, const char *why)
 		qp->error_cb(qp->cb_arg, qp, error);
 }
 
+void *nvmf_qpair_tls(const struct nvmf_qpair *qp)
+{
+	return qp->tls;
+}
+
 int nvmf_qpair_fd(const struct nvmf_qpair *qp)
 {
 	return qp->fd;

@@ -72,7 +72,8 @@ struct nvmf_qpair {
 	bool ddgst;
 	bool ready;
 	bool failed;
-	char error[128];
+	char error[192];
+	void *tls; /* the transport's TLS session (an OpenSSL SSL *) while in use */
 
 	/* Controller: Connect, queue size and SQ head, kept here once for every
 	 * transport (see nvmf_qpair_command_received). */

@@ -114,7 +114,7 @@ int cmd_discover(int argc, char **argv)
 			json_object_object_add(o, "traddr", json_object_new_string(addr));
 			json_object_object_add(o, "eflags", json_object_new_int(e->eflags));
 			json_object_object_add(o, "sectype",
-					       json_object_new_string(e->tsas[0] == NVMF_TCP_SECTYPE_NONE ? "none" : "tls"));
+					       json_object_new_string(e->tsas[0] == NVMF_TCP_SECTYPE_NONE ? "none" : e->tsas[0] == NVMF_TCP_SECTYPE_TLS13 ? "tls13" : "tls"));
 			json_object_array_add(arr, o);
 			continue;
 		}
@@ -129,7 +129,7 @@ int cmd_discover(int argc, char **argv)
 		printf("subnqn:  %s\n", nqn);
 		printf("traddr:  %s\n", addr);
 		printf("eflags:  %s\n", e->eflags & NVMF_EFLAGS_EPCSD ? "explicit discovery connections" : "none");
-		printf("sectype: %s\n", e->tsas[0] == NVMF_TCP_SECTYPE_NONE ? "none" : "tls");
+		printf("sectype: %s\n", e->tsas[0] == NVMF_TCP_SECTYPE_NONE ? "none" : e->tsas[0] == NVMF_TCP_SECTYPE_TLS13 ? "tls13" : "tls");
 	}
 	if (root) {
 		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));

@@ -24,6 +24,14 @@ enum {
 	OPT_HELP,
 	OPT_DISABLE_SQFC,
 	OPT_POLLED,
+	OPT_DHCHAP_SECRET,
+	OPT_DHCHAP_CTRL_SECRET,
+	OPT_DHCHAP_HASH,
+	OPT_DHCHAP_DHGROUP,
+	OPT_TLS,
+	OPT_TLS_KEY,
+	OPT_TLS_IDENTITY,
+	OPT_TLS_KDF,
 };
 
 static const struct option common_opts[] = {
@@ -41,13 +49,26 @@ static const struct option common_opts[] = {
 	{"ctrl-loss-tmo", required_argument, NULL, OPT_CTRL_LOSS_TMO},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"dhchap-secret", required_argument, NULL, OPT_DHCHAP_SECRET},
+	{"dhchap-ctrl-secret", required_argument, NULL, OPT_DHCHAP_CTRL_SECRET},
+	{"dhchap-hash", required_argument, NULL, OPT_DHCHAP_HASH},
+	{"dhchap-dhgroup", required_argument, NULL, OPT_DHCHAP_DHGROUP},
+	{"tls", no_argument, NULL, OPT_TLS},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-identity", required_argument, NULL, OPT_TLS_IDENTITY},
+	{"tls-kdf", required_argument, NULL, OPT_TLS_KDF},
 };
 
 static const char common_usage[] =
 	"ADDR: tcp://HOST:PORT/SUBNQN, 'trtype:tcp adrfam:ipv4 traddr:HOST trsvcid:PORT subnqn:NQN' or vfio-user:PATH\n"
 	"common options: --hostnqn NQN --hostid UUID --hdgst --ddgst --disable-sqfc --json --nr-io-queues N\n"
 	"  --queue-size N --keep-alive-tmo SEC --reconnect-delay SEC --ctrl-loss-tmo SEC --timeout MS\n"
-	"  --polled (vfio-user: I/O queues without interrupts)\n";
+	"  --polled (vfio-user: I/O queues without interrupts)\n"
+	"  --dhchap-secret DHHC-1:.. --dhchap-ctrl-secret DHHC-1:.. (DH-HMAC-CHAP, as nvme-cli)\n"
+	"  --dhchap-hash hmac(sha256),.. --dhchap-dhgroup ffdhe2048,null,.. (what to offer, in order)\n"
+	"  --tls --tls-key NVMeTLSkey-1:.. (TLS 1.3 with that PSK) --tls-identity 0|1 (PSK identity form)\n"
+	"  --tls-kdf nvme-cli|tp8011 (how the PSKs are derived: as nvme-cli and the Linux keyring, the default,\n"
+	"  or with TP 8011's HkdfLabel)\n";
 
 void cli_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -104,6 +125,7 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 	nvmf_host_opts_default(&cli->opts);
 	int c;
 	uint32_t v;
+	bool want_tls = false;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, shorts ? shorts : "", all, NULL)) != -1) {
 		switch (c) {
@@ -158,6 +180,49 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 			else
 				cli->opts.timeout_ms = (int)v;
 			break;
+		case OPT_DHCHAP_SECRET:
+		case OPT_DHCHAP_CTRL_SECRET:
+		case OPT_DHCHAP_HASH:
+		case OPT_DHCHAP_DHGROUP: {
+			char *dst = c == OPT_DHCHAP_SECRET	    ? cli->opts.dhchap_secret
+				    : c == OPT_DHCHAP_CTRL_SECRET ? cli->opts.dhchap_ctrl_secret
+				    : c == OPT_DHCHAP_HASH	    ? cli->opts.dhchap_hashes
+								    : cli->opts.dhchap_dhgroups;
+			size_t cap = c == OPT_DHCHAP_SECRET	 ? sizeof(cli->opts.dhchap_secret)
+				     : c == OPT_DHCHAP_CTRL_SECRET ? sizeof(cli->opts.dhchap_ctrl_secret)
+				     : c == OPT_DHCHAP_HASH	 ? sizeof(cli->opts.dhchap_hashes)
+								 : sizeof(cli->opts.dhchap_dhgroups);
+			if (strlen(optarg) >= cap) {
+				cli_error(cli, "DH-HMAC-CHAP option too long"); /* never echo a secret */
+				exit(2);
+			}
+			strcpy(dst, optarg);
+			break;
+		}
+		case OPT_TLS:
+			want_tls = true;
+			break;
+		case OPT_TLS_KEY:
+			if (strlen(optarg) >= sizeof(cli->opts.tls_key)) {
+				cli_error(cli, "TLS key too long");
+				exit(2);
+			}
+			strcpy(cli->opts.tls_key, optarg);
+			break;
+		case OPT_TLS_IDENTITY:
+			if (strcmp(optarg, "0") && strcmp(optarg, "1")) {
+				cli_error(cli, "--tls-identity wants 0 or 1");
+				exit(2);
+			}
+			cli->opts.tls_identity = optarg[0] - '0';
+			break;
+		case OPT_TLS_KDF:
+			if (strcmp(optarg, "nvme-cli") && strcmp(optarg, "tp8011")) {
+				cli_error(cli, "--tls-kdf wants nvme-cli or tp8011");
+				exit(2);
+			}
+			cli->opts.tls_tp8011 = optarg[0] == 't';
+			break;
 		case OPT_HELP:
 			usage_exit(cli, usage, 0);
 			break;
@@ -172,6 +237,10 @@ void cli_parse(struct cli *cli, int argc, char **argv, const struct option *extr
 		}
 	}
 	free(all);
+	if (want_tls && !cli->opts.tls_key[0]) {
+		cli_error(cli, "--tls needs --tls-key (there is no keyring here)");
+		exit(2);
+	}
 	/* A given host NQN without an ID (or the reverse) keeps the other's default, as nvme-cli. */
 
 	if (optind >= argc) {

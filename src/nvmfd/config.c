@@ -1,7 +1,9 @@
 /*
  * nvmetcli JSON:
- *   {"hosts":[{"nqn":..}],
- *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..},"subsystems":[nqn..]}],
+ *   {"hosts":[{"nqn":..,"dhchap":{"key":"DHHC-1:..","ctrl_key":"DHHC-1:..","hash":"hmac(sha256)","dhgroup":"ffdhe2048"},
+ *              "tls_key":"NVMeTLSkey-1:01:..:"}],
+ *    "ports":[{"portid":1,"addr":{"trtype":"tcp","adrfam":"ipv4","traddr":..,"trsvcid":..,
+ *                                 "tsas":"tls1.3","treq":"required"|"not required"},"subsystems":[nqn..]}],
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
@@ -79,7 +81,34 @@ static int load_namespace(struct nvmf_subsystem *ss, json_object *jns, char *err
 	return 0;
 }
 
-static int load_subsystem(struct nvmf_tgt *tgt, json_object *js, char *err, size_t errlen)
+/* The top-level host entry's DH-HMAC-CHAP keys apply where a subsystem allows that host (as nvmet). */
+static int load_host_keys(struct nvmf_subsystem *ss, json_object *root, const char *hnqn, char *err, size_t errlen)
+{
+	json_object *hosts = get_array(root, "hosts"), *entry = NULL, *dh = NULL;
+	for (size_t i = 0; hosts && i < json_object_array_length(hosts) && !entry; i++) {
+		json_object *h = json_object_array_get_idx(hosts, i);
+		const char *n = get_string(h, "nqn");
+		if (n && strcmp(n, hnqn) == 0)
+			entry = h;
+	}
+	if (entry)
+		json_object_object_get_ex(entry, "dhchap", &dh);
+	const char *key = get_string(dh, "key"), *tls_key = get_string(entry, "tls_key");
+	char why[256];
+	if (key && *key &&
+	    nvmf_subsystem_set_host_dhchap(ss, hnqn, key, get_string(dh, "ctrl_key"), get_string(dh, "hash"),
+					   get_string(dh, "dhgroup"), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "host %s: %s", hnqn, why);
+		return -1;
+	}
+	if (tls_key && *tls_key && nvmf_subsystem_set_host_tls_key(ss, hnqn, tls_key, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "host %s: %s", hnqn, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_subsystem(struct nvmf_tgt *tgt, json_object *root, json_object *js, char *err, size_t errlen)
 {
 	const char *nqn = get_string(js, "nqn");
 	if (!nqn) {
@@ -112,6 +141,8 @@ static int load_subsystem(struct nvmf_tgt *tgt, json_object *js, char *err, size
 			snprintf(err, errlen, "%s: bad allowed host", nqn);
 			return -1;
 		}
+		if (load_host_keys(ss, root, hnqn, err, errlen) < 0)
+			return -1;
 	}
 	json_object *nss = get_array(js, "namespaces");
 	for (size_t i = 0; nss && i < json_object_array_length(nss); i++) {
@@ -151,6 +182,14 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 		pa.adrfam = NVMF_ADRFAM_IPV6;
 	}
 	snprintf(pa.traddr, sizeof(pa.traddr), "%s", traddr ? traddr : "0.0.0.0");
+	/* nvmet's TLS port: tsas "tls1.3"; treq "required" makes it TLS only. */
+	const char *tsas = get_string(addr, "tsas"), *treq = get_string(addr, "treq");
+	if (tsas && strcmp(tsas, "tls1.3") == 0)
+		pa.tls = treq && strcmp(treq, "required") == 0 ? NVMF_PORT_TLS_REQUIRED : NVMF_PORT_TLS_ALLOWED;
+	else if (tsas && *tsas && strcmp(tsas, "none") != 0) {
+		snprintf(err, errlen, "port %u: unknown tsas '%s' (tls1.3 or none)", portid, tsas);
+		return -1;
+	}
 	snprintf(pa.trsvcid, sizeof(pa.trsvcid), "%s", trsvcid ? trsvcid : "4420");
 	if (acceptor_listen(acc, &pa, portid, err, errlen) < 0)
 		return -1;
@@ -183,7 +222,7 @@ static int config_apply(json_object *root, const char *name, struct nvmf_tgt *tg
 	char why[512] = "";
 	json_object *subs = get_array(root, "subsystems");
 	for (size_t i = 0; rc == 0 && subs && i < json_object_array_length(subs); i++)
-		rc = load_subsystem(tgt, json_object_array_get_idx(subs, i), why, sizeof(why));
+		rc = load_subsystem(tgt, root, json_object_array_get_idx(subs, i), why, sizeof(why));
 	json_object *ports = get_array(root, "ports");
 	for (size_t i = 0; rc == 0 && ports && i < json_object_array_length(ports); i++)
 		rc = load_port(tgt, acc, json_object_array_get_idx(ports, i), why, sizeof(why));

@@ -31,16 +31,24 @@
 #define DEFAULT_LISTEN "127.0.0.1:4420"
 #define MAX_REACTORS 256
 
+/* An allowed host and its DH-HMAC-CHAP settings (NULL: none). */
+struct flag_host {
+	const char *nqn;
+	const char *dhchap_key, *dhchap_ctrl_key, *dhchap_hash, *dhchap_dhgroup;
+	const char *tls_key;
+};
+
 struct flag_subsystem {
 	const char *nqn;
 	const char **namespaces;
 	unsigned nnamespaces;
-	const char **hosts;
+	struct flag_host *hosts;
 	unsigned nhosts;
 };
 
 struct options {
 	const char **listens;
+	enum nvmf_port_tls *listen_tls; /* --tls after each --listen */
 	unsigned nlistens;
 	struct flag_subsystem *subsystems;
 	unsigned nsubsystems;
@@ -56,14 +64,20 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nvmfd [--listen ADDR:PORT|vfio-user:PATH]... [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
-		   "             [--allow-host NQN]...]... [--config FILE] [--reactors N] [--rpc-socket PATH]\n"
-		   "             [--metrics ADDR:PORT] [--buffer-budget SIZE] [--max-queue-size N]\n"
-		   "             [--max-io-queues N] [--max-associations N]\n"
+	fprintf(f, "usage: nvmfd [--listen ADDR:PORT|vfio-user:PATH [--tls required|allowed]]...\n"
+		   "             [--subsystem NQN [--namespace FILE|ram:SIZE|null:SIZE]...\n"
+		   "             [--allow-host NQN [--dhchap-key DHHC-1:.. [--dhchap-ctrl-key DHHC-1:..]\n"
+		   "              [--dhchap-hash hmac(sha256),..] [--dhchap-dhgroup ffdhe2048,null,..]]\n"
+		   "              [--tls-key NVMeTLSkey-1:..]]...]...\n"
+		   "             [--config FILE] [--reactors N] [--rpc-socket PATH] [--metrics ADDR:PORT]\n"
+		   "             [--buffer-budget SIZE] [--max-queue-size N] [--max-io-queues N] [--max-associations N]\n"
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
-		   "A subsystem with no --allow-host accepts any host.\n"
+		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
+		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.  --tls-key gives\n"
+		   "that host a TLS PSK (interchange format); --tls makes the --listen before it TLS 1.3 only\n"
+		   "(required) or TLS and plain TCP (allowed).\n"
 		   "Limits (0: none; BYTES may end in K, M or G): --max-connections (default %d),\n"
 		   "--max-connections-per-host (default %d), --tx-backlog: unsent output per connection\n"
 		   "at which its input stops being read (default %d), --read-budget: bytes read per\n"
@@ -99,6 +113,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"tx-backlog", required_argument, NULL, 'L'},
 		{"read-budget", required_argument, NULL, 'L'},
 		{"commands-per-pass", required_argument, NULL, 'L'},
+		{"dhchap-key", required_argument, NULL, 'K'}, {"dhchap-ctrl-key", required_argument, NULL, 'C'},
+		{"dhchap-hash", required_argument, NULL, 'H'}, {"dhchap-dhgroup", required_argument, NULL, 'G'},
+		{"tls", required_argument, NULL, 'T'},	       {"tls-key", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -108,7 +125,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'l':
 			o->listens = grow(o->listens, o->nlistens + 1, sizeof(*o->listens));
+			o->listen_tls = grow(o->listen_tls, o->nlistens + 1, sizeof(*o->listen_tls));
+			o->listen_tls[o->nlistens] = NVMF_PORT_TLS_NONE;
 			o->listens[o->nlistens++] = optarg;
+			break;
+		case 'T':
+			if (o->nlistens == 0 || (strcmp(optarg, "required") && strcmp(optarg, "allowed"))) {
+				fprintf(stderr, "nvmfd: --tls required|allowed must follow a --listen\n");
+				return -1;
+			}
+			o->listen_tls[o->nlistens - 1] = optarg[0] == 'r' ? NVMF_PORT_TLS_REQUIRED : NVMF_PORT_TLS_ALLOWED;
 			break;
 		case 's':
 			o->subsystems = grow(o->subsystems, o->nsubsystems + 1, sizeof(*o->subsystems));
@@ -124,10 +150,28 @@ static int parse_options(int argc, char **argv, struct options *o)
 				cur->namespaces = grow(cur->namespaces, cur->nnamespaces + 1, sizeof(char *));
 				cur->namespaces[cur->nnamespaces++] = optarg;
 			} else {
-				cur->hosts = grow(cur->hosts, cur->nhosts + 1, sizeof(char *));
-				cur->hosts[cur->nhosts++] = optarg;
+				cur->hosts = grow(cur->hosts, cur->nhosts + 1, sizeof(*cur->hosts));
+				cur->hosts[cur->nhosts++] = (struct flag_host){.nqn = optarg};
 			}
 			break;
+		case 'K':
+		case 'C':
+		case 'H':
+		case 'G':
+		case 'P': {
+			struct flag_host *h = cur && cur->nhosts ? &cur->hosts[cur->nhosts - 1] : NULL;
+			if (!h) {
+				fprintf(stderr, "nvmfd: the --dhchap-* and --tls-key flags must follow an --allow-host\n");
+				return -1;
+			}
+			const char **field = c == 'K'	? &h->dhchap_key
+					     : c == 'C' ? &h->dhchap_ctrl_key
+					     : c == 'H' ? &h->dhchap_hash
+					     : c == 'G' ? &h->dhchap_dhgroup
+							: &h->tls_key;
+			*field = optarg;
+			break;
+		}
 		case 'c':
 			o->config = optarg;
 			break;
@@ -185,8 +229,21 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 		}
 		nvmf_subsystem_set_allow_any_host(ss, fs->nhosts == 0);
 		for (unsigned h = 0; h < fs->nhosts; h++) {
-			if (nvmf_subsystem_add_host(ss, fs->hosts[h]) < 0) {
-				fprintf(stderr, "nvmfd: bad host NQN '%s'\n", fs->hosts[h]);
+			const struct flag_host *fh = &fs->hosts[h];
+			if (nvmf_subsystem_add_host(ss, fh->nqn) < 0) {
+				fprintf(stderr, "nvmfd: bad host NQN '%s'\n", fh->nqn);
+				return -1;
+			}
+			if ((fh->dhchap_key || fh->dhchap_ctrl_key || fh->dhchap_hash || fh->dhchap_dhgroup) &&
+			    (!fh->dhchap_key || nvmf_subsystem_set_host_dhchap(ss, fh->nqn, fh->dhchap_key,
+									       fh->dhchap_ctrl_key, fh->dhchap_hash,
+									       fh->dhchap_dhgroup, err, sizeof(err)) < 0)) {
+				fprintf(stderr, "nvmfd: host %s: %s\n", fh->nqn,
+					fh->dhchap_key ? err : "--dhchap-* flags need --dhchap-key");
+				return -1;
+			}
+			if (fh->tls_key && nvmf_subsystem_set_host_tls_key(ss, fh->nqn, fh->tls_key, err, sizeof(err)) < 0) {
+				fprintf(stderr, "nvmfd: host %s: %s\n", fh->nqn, err);
 				return -1;
 			}
 		}
@@ -236,6 +293,7 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 				o->listens[i]);
 			return -1;
 		}
+		pa.tls = o->listen_tls[i];
 		uint16_t portid = (uint16_t)(first_portid + i);
 		if (acceptor_listen(acc, &pa, portid, err, sizeof(err)) < 0) {
 			fprintf(stderr, "nvmfd: %s\n", err);
@@ -251,8 +309,11 @@ static int listen_flags(struct nvmf_tgt *tgt, struct acceptor *acc, struct optio
 		if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
 			printf("nvmfd: listening on vfio-user %s\n", pa.traddr);
 		else
-			printf("nvmfd: listening on tcp %s%s%s:%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "",
-			       pa.traddr, pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid);
+			printf("nvmfd: listening on tcp %s%s%s:%s%s\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "",
+			       pa.traddr, pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid,
+			       pa.tls == NVMF_PORT_TLS_REQUIRED	 ? " (TLS required)"
+			       : pa.tls == NVMF_PORT_TLS_ALLOWED ? " (TLS allowed)"
+								 : "");
 	}
 	return 0;
 }
@@ -267,6 +328,7 @@ static void free_options(struct options *o, bool embedded)
 	}
 	free(o->subsystems);
 	free(o->listens);
+	free(o->listen_tls);
 }
 
 /* The config file's limits, then the flags'.  0, or -1 after a message. */
@@ -316,7 +378,9 @@ int main(int argc, char **argv)
 	}
 	if (o.nlistens == 0 && !o.config) {
 		o.listens = grow(NULL, 1, sizeof(*o.listens));
+		o.listen_tls = grow(NULL, 1, sizeof(*o.listen_tls));
 		o.listens[0] = DEFAULT_LISTEN;
+		o.listen_tls[0] = NVMF_PORT_TLS_NONE;
 		o.nlistens = 1;
 	}
 	struct nvmfd_limits limits;

@@ -35,7 +35,7 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		{"nqn", RPC_STRING, RPC_REQUIRED, 0, NULL},
 		{"listen_address", RPC_OBJECT, RPC_REQUIRED, 0, NULL},
 		{"tgt_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
-		{"secure_channel", RPC_BOOL, RPC_DEFAULT_ONLY, 0, NULL},
+		{"secure_channel", RPC_BOOL, 0, 0, NULL}, /* true: TLS 1.3 required */
 		{"ana_state", RPC_STRING, RPC_DEFAULT_ONLY, 0, "optimized"},
 		{"sock_impl", RPC_STRING, RPC_DEFAULT_ONLY, 0, "posix"},
 		{"numa_id", RPC_INT, RPC_IGNORED, 0, NULL},
@@ -49,6 +49,8 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 	struct nvmf_port_addr pa;
 	if (!rpc_decode_address(v[1], &pa, err))
 		return NULL;
+	if (v[3] && json_object_get_boolean(v[3]))
+		pa.tls = NVMF_PORT_TLS_REQUIRED;
 	uint16_t portid;
 	if (nvmf_tgt_find_port(ctx->tgt, &pa, &portid) == 0) {
 		if (nvmf_tgt_port_exports(ctx->tgt, portid, nqn))

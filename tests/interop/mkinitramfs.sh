@@ -25,6 +25,8 @@ HOSTID=6e766d66-696e-7465-726f-700000000001
 HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$HOSTID
 
 MODULES=(configfs crc32c_generic crc32c-intel nvme-tcp nvmet nvmet-tcp nvme virtio_pci virtio_net ext4 brd null_blk loop)
+# Kernel TLS for NVMe/TCP over TLS (tlshd hands the session to the kernel); absent modules are skipped.
+MODULES+=(tls gcm ghash-generic ghash-clmulni-intel aesni-intel)
 BINARIES=(/usr/sbin/nvme /usr/bin/fio /usr/sbin/mke2fs)
 
 kernel=${NVMF_INTEROP_KERNEL:-}

@@ -21,7 +21,8 @@ nvmfd_start() {
 		sleep 0.1
 		n=$((n - 1))
 	done
-	NVMFD_PORT=$(sed -n 's/^.* nvmfd: listening on tcp 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$NVMFD_LOG" | head -n 1)
+	# (a TLS listener's line ends in " (TLS required)" or " (TLS allowed)")
+	NVMFD_PORT=$(sed -n 's/^.* nvmfd: listening on tcp 127\.0\.0\.1:\([0-9][0-9]*\)\( (TLS [a-z]*)\)\{0,1\}$/\1/p' "$NVMFD_LOG" | head -n 1)
 	if ! grep -q 'nvmfd: ready' "$NVMFD_LOG" || [ -z "$NVMFD_PORT" ]; then
 		cat "$NVMFD_LOG"
 		ilog "FAIL: nvmfd did not start"

@@ -291,10 +291,10 @@ def case_defaults():
         ("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "M", "ptpl_file": "/tmp/p"}},
          "ptpl_file"),
         ("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(free_port()),
-                                         "secure_channel": True}, "secure_channel"),
-        ("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(free_port()),
                                          "ana_state": "inaccessible"}, "ana_state"),
+        # PSKs and DH-HMAC-CHAP secrets are taken as themselves, not keyring names.
         ("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOST1, "psk": "key0"}, "psk"),
+        ("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOST1, "dhchap_key": "key0"}, "dhchap_key"),
         ("bdev_aio_create", {"filename": path, "name": "RO", "readonly": True}, "readonly"),
         ("bdev_malloc_create", {"num_blocks": 64, "block_size": 512, "md_size": 8}, "md_size"),
         ("bdev_null_create", {"name": "N", "num_blocks": 64, "block_size": 512, "dif_type": 1}, "dif_type"),
