@@ -1,9 +1,9 @@
 /*
- * In-band authentication on the controller side: the DH-HMAC-CHAP (and TLS)
- * keys of each host of a subsystem, the AUTHREQ bits of a Connect response, the
- * Authentication Send / Receive commands that carry the transaction
- * (lib/auth does the protocol), and the gate that answers every other
- * command with Authentication Required until the queue has passed.
+ * In-band authentication on the controller side: the AUTHREQ bits of a
+ * Connect response, the Authentication Send / Receive commands that carry
+ * the transaction (lib/auth does the protocol), and the gate that answers
+ * every other command with Authentication Required until the queue has
+ * passed.  The keys themselves are host_keys.c's.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -17,6 +17,7 @@
 #include "auth/tls_psk.h"
 #include "ctrl_internal.h"
 #include "util/clock.h"
+#include "util/ratelimit.h"
 
 /* A transaction the host leaves unfinished this long ends the queue (unauthenticated ones). */
 #define AUTH_DEADLINE_MS 10000
@@ -24,168 +25,6 @@
 #define AUTH_MAX_MSG 8192
 /* Failures logged per second at most: a hostile host must not flood the log. */
 #define AUTH_LOG_PER_SEC 10
-
-struct nvmf_host_keys {
-	char hostnqn[NVME_NQN_FIELD];
-	struct nvmf_dhchap_keys keys; /* keys.host.len 0: no DH-HMAC-CHAP */
-	struct nvmf_tls_configured_psk tls; /* len 0: no TLS key */
-	struct nvmf_host_keys *next;
-};
-
-/* ---- Keys per host (under ss->lock) ---- */
-
-static struct nvmf_host_keys **find_keys(struct nvmf_subsystem *ss, const char *hostnqn)
-{
-	struct nvmf_host_keys **p = &ss->host_keys;
-	while (*p && strcmp((*p)->hostnqn, hostnqn) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
-static void free_keys(struct nvmf_host_keys *h)
-{
-	OPENSSL_cleanse(h, sizeof(*h));
-	free(h);
-}
-
-/* The entry of hostnqn, made when missing (NULL: out of memory). */
-static struct nvmf_host_keys *entry_for(struct nvmf_subsystem *ss, const char *hostnqn)
-{
-	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
-	if (*p)
-		return *p;
-	struct nvmf_host_keys *h = calloc(1, sizeof(*h));
-	if (h) {
-		snprintf(h->hostnqn, sizeof(h->hostnqn), "%s", hostnqn);
-		*p = h;
-	}
-	return h;
-}
-
-/* Drop an entry that holds no key any more. */
-static void prune(struct nvmf_subsystem *ss, const char *hostnqn)
-{
-	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
-	if (*p && (*p)->keys.host.len == 0 && (*p)->tls.len == 0) {
-		struct nvmf_host_keys *old = *p;
-		*p = old->next;
-		free_keys(old);
-	}
-}
-
-int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn, const char *key,
-				   const char *ctrl_key, const char *hashes, const char *dhgroups, char *err,
-				   size_t errlen)
-{
-	if (ss->discovery) {
-		snprintf(err, errlen, "no authentication on the discovery subsystem");
-		return -EINVAL;
-	}
-	struct nvmf_dhchap_keys k = {0};
-	const char *bad = NULL;
-	if (key && *key) {
-		if (nvmf_dhchap_secret_parse(key, &k.host))
-			bad = "host key is not a valid DHHC-1 secret";
-		else if (ctrl_key && *ctrl_key && nvmf_dhchap_secret_parse(ctrl_key, &k.ctrl))
-			bad = "controller key is not a valid DHHC-1 secret";
-		else if (hashes && *hashes && !nvmf_dhchap_keys_set_hashes(&k, hashes))
-			bad = "unknown hash (hmac(sha256), hmac(sha384), hmac(sha512))";
-		else if (dhgroups && *dhgroups && !nvmf_dhchap_keys_set_dhgroups(&k, dhgroups))
-			bad = "unknown DH group (null, ffdhe2048 ... ffdhe8192)";
-	} else if (ctrl_key && *ctrl_key) {
-		bad = "a controller key needs a host key";
-	}
-	if (bad) {
-		OPENSSL_cleanse(&k, sizeof(k));
-		snprintf(err, errlen, "%s", bad);
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
-	if (h)
-		h->keys = k;
-	prune(ss, hostnqn);
-	pthread_mutex_unlock(&ss->lock);
-	OPENSSL_cleanse(&k, sizeof(k));
-	if (!h) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostnqn, const char *key, char *err,
-				    size_t errlen)
-{
-	struct nvmf_tls_configured_psk k = {0};
-	if (key && *key && nvmf_tls_psk_parse(key, &k)) {
-		snprintf(err, errlen, "TLS key is not a valid NVMeTLSkey-1 PSK");
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
-	if (h)
-		h->tls = k;
-	prune(ss, hostnqn);
-	pthread_mutex_unlock(&ss->lock);
-	OPENSSL_cleanse(&k, sizeof(k));
-	if (!h) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn)
-{
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
-	bool has = h && h->keys.host.len > 0;
-	pthread_mutex_unlock(&ss->lock);
-	return has;
-}
-
-bool nvmf_subsystem_host_tls_psk(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_tls_configured_psk *out)
-{
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
-	bool has = h && h->tls.len > 0;
-	if (has)
-		*out = h->tls;
-	pthread_mutex_unlock(&ss->lock);
-	return has;
-}
-
-void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn)
-{
-	struct nvmf_host_keys **p = find_keys(ss, hostnqn);
-	if (*p) {
-		struct nvmf_host_keys *old = *p;
-		*p = old->next;
-		free_keys(old);
-	}
-}
-
-void nvmf_subsystem_drop_all_dhchap(struct nvmf_subsystem *ss)
-{
-	while (ss->host_keys) {
-		struct nvmf_host_keys *h = ss->host_keys;
-		ss->host_keys = h->next;
-		free_keys(h);
-	}
-}
-
-/* A copy of the host's DH-HMAC-CHAP keys as configured now; false when it has none. */
-static bool current_keys(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_dhchap_keys *out)
-{
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = *find_keys(ss, hostnqn);
-	bool has = h && h->keys.host.len > 0;
-	if (has)
-		*out = h->keys;
-	pthread_mutex_unlock(&ss->lock);
-	return has;
-}
 
 /* ---- Queues ---- */
 
@@ -209,20 +48,11 @@ void nvmf_auth_conn_free(struct nvmf_conn *conn)
 	conn->auth = NULL;
 }
 
-static bool log_allowed(void)
-{
-	static atomic_uint_fast64_t window_s;
-	static atomic_uint count;
-	uint64_t now = nvmf_clock_ms() / 1000;
-	if (atomic_exchange(&window_s, now) != now)
-		atomic_store(&count, 0);
-	return atomic_fetch_add(&count, 1) < AUTH_LOG_PER_SEC;
-}
-
 /* Once per failed transaction: who, where and why (never a secret). */
 static void log_failure(struct nvmf_conn *conn, const char *who_failed, const char *why)
 {
-	if (!log_allowed())
+	static struct nvmf_ratelimit auth_log;
+	if (!nvmf_ratelimit_allow(&auth_log, AUTH_LOG_PER_SEC))
 		return;
 	struct nvmf_controller *ctrl = conn->ctrl;
 	fprintf(stderr, "nvmf: authentication failed: host '%s', subsystem '%s', controller %u, queue %u: %s %s\n",
@@ -235,7 +65,7 @@ void nvmf_auth_timer(struct nvmf_conn *conn, uint64_t now_ms)
 		return;
 	log_failure(conn, "host", "did not complete authentication in time");
 	conn->auth_since_ms = now_ms; /* log once */
-	nvmf_conn_close(conn);
+	conn->failed = true; /* the queue closes on its thread's next pass (conn.c) */
 }
 
 static bool auth_fields_valid(struct nvmf_request *req, uint32_t len)
@@ -267,7 +97,7 @@ static void auth_send_data(struct nvmf_request *req)
 		return;
 	}
 	struct nvmf_dhchap_keys keys;
-	bool have = current_keys(conn->ctrl->ss, conn->ctrl->hostnqn, &keys);
+	bool have = nvmf_subsystem_host_dhchap_keys(conn->ctrl->ss, conn->ctrl->hostnqn, &keys);
 	enum nvmf_dhchap_event ev = nvmf_dhchap_ctrl_send(t, have ? &keys : NULL, req->buf, req->len);
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	/* A Failure2 from the host: it refused us (or gave up). */

@@ -295,6 +295,10 @@ void nvmf_conn_timer(struct nvmf_conn *conn, uint64_t now_ms)
 		return;
 	}
 	nvmf_auth_timer(conn, now_ms);
+	if (conn->failed) {
+		nvmf_conn_close(conn);
+		return;
+	}
 	if (conn->admin && conn->ctrl && !conn->closing)
 		nvmf_ctrl_keepalive_check(conn->ctrl, now_ms);
 }

@@ -335,6 +335,9 @@ void nvmf_tls_tgt_free(struct nvmf_tgt *tgt);
 /* Forget one host's keys / every host's (ss->lock held). */
 void nvmf_subsystem_drop_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn);
 void nvmf_subsystem_drop_all_dhchap(struct nvmf_subsystem *ss);
+struct nvmf_dhchap_keys;
+/* host_keys.c: a copy of the host's DH-HMAC-CHAP keys as configured now; false when it has none. */
+bool nvmf_subsystem_host_dhchap_keys(struct nvmf_subsystem *ss, const char *hostnqn, struct nvmf_dhchap_keys *out);
 
 /* ---- Command handlers (dispatched by conn.c) ---- */
 
