@@ -20,6 +20,7 @@
 
 #include "tcp/tcp_internal.h"
 #include "util/crc32c.h"
+#include "util/clock.h"
 
 static void capsule_obj_fini(void *obj)
 {
@@ -116,14 +117,6 @@ void tcp_fail(struct tcp_qpair *tq, int error, const char *why)
 	nvmf_qpair_report_error(&tq->qp, error, tcp_tls_failure(tq) ? tcp_tls_failure(tq) : why);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Read and drop what the peer sends while our TermReq waits, so a level-triggered
  * poll does not spin; bounded per call.  False on EOF or error. */
 static bool term_discard_input(struct tcp_qpair *tq)
@@ -147,8 +140,8 @@ static int term_progress(struct tcp_qpair *tq, bool discard)
 
 	if (rc == -EAGAIN) {
 		if (tq->txq_head != head || tq->tx_sent != sent)
-			tq->term_deadline = now_ns() + TCP_TERM_LINGER_MS * 1000000ull;
-		if ((!discard || term_discard_input(tq)) && now_ns() < tq->term_deadline)
+			tq->term_deadline = nvmf_clock_ns() + TCP_TERM_LINGER_MS * 1000000ull;
+		if ((!discard || term_discard_input(tq)) && nvmf_clock_ns() < tq->term_deadline)
 			return -EAGAIN;
 	}
 	/* The TermReq is out, or the peer will not take it. */
@@ -196,7 +189,7 @@ void tcp_fatal_pdu(struct tcp_qpair *tq, uint16_t fes, uint32_t fei, const void 
 	tcp_tx_queue(tq, it, n, NULL, 0, false);
 	/* The failure is reported once the TermReq has left (see tcp_term_progress). */
 	tq->terminating = true;
-	tq->term_deadline = now_ns() + TCP_TERM_LINGER_MS * 1000000ull;
+	tq->term_deadline = nvmf_clock_ns() + TCP_TERM_LINGER_MS * 1000000ull;
 	(void)term_progress(tq, false); /* hdr may point into rbuf: no reading here */
 }
 

@@ -20,6 +20,7 @@
 
 #include "vu_dev.h"
 #include "vu_guard.h"
+#include "util/clock.h"
 
 /* Largest data in one REGION_READ/WRITE we accept (our max_data_xfer_size). */
 #define VU_MAX_DATA_XFER (1u << 20)
@@ -31,13 +32,6 @@
 #define VU_SPIN_NS 2000000ull
 #define VU_IDLE_POLL_NS 1000000ull
 #define VU_REPLY_TIMEOUT_MS 5000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- Replies ---- */
 
@@ -519,7 +513,7 @@ struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t po
 		e = -rc;
 		goto fail;
 	}
-	dev->last_work_ns = now_ns();
+	dev->last_work_ns = nvmf_clock_ns();
 	return dev;
 fail:
 	nvmf_vu_dev_close(dev);
@@ -578,7 +572,7 @@ int nvmf_vu_dev_process(struct nvmf_vu_dev *dev)
 	}
 	work += vu_nvme_poll(dev);
 	work += vu_signal_irqs(&dev->vc);
-	uint64_t now = now_ns();
+	uint64_t now = nvmf_clock_ns();
 	if (work || vu_nvme_inflight(dev))
 		dev->last_work_ns = now;
 	arm_timer(dev, now - dev->last_work_ns > VU_SPIN_NS);

@@ -22,6 +22,7 @@
 #include "acceptor.h"
 #include "conn_limits.h"
 #include "reactor.h"
+#include "util/clock.h"
 
 #define ACCEPTOR_MAX_LISTENERS 32
 /* Out of file descriptors: stop listening this long (pending hosts wait in the backlog). */
@@ -64,17 +65,10 @@ struct acceptor {
 	int wakefd;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ratelog(struct ratelog *rl, const char *fmt, ...)
 {
-	uint64_t now = now_ms();
+	uint64_t now = nvmf_clock_ms();
 	if (rl->last_ms && now - rl->last_ms < LOG_INTERVAL_MS) {
 		rl->held++;
 		return;
@@ -307,7 +301,7 @@ static void out_of_fds(struct acceptor *a, struct listener *l, int error)
 			close(fd);
 		a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
-	a->paused_until_ms = now_ms() + ACCEPTOR_PAUSE_MS;
+	a->paused_until_ms = nvmf_clock_ms() + ACCEPTOR_PAUSE_MS;
 }
 
 static void accept_some(struct acceptor *a, struct listener *l)
@@ -327,7 +321,7 @@ static void accept_some(struct acceptor *a, struct listener *l)
 			} else {
 				/* ENOBUFS, ENOMEM, ...: the listener stays readable; do not spin on it. */
 				ratelog(&a->error_log, "accept: %s", strerror(e));
-				a->paused_until_ms = now_ms() + ACCEPTOR_PAUSE_MS;
+				a->paused_until_ms = nvmf_clock_ms() + ACCEPTOR_PAUSE_MS;
 			}
 			return;
 		}
@@ -357,7 +351,7 @@ static void *acceptor_main(void *arg)
 	struct pollfd pfds[ACCEPTOR_MAX_LISTENERS + 2];
 	for (;;) {
 		/* While paused only the stop and wake events are watched. */
-		uint64_t now = now_ms();
+		uint64_t now = nvmf_clock_ms();
 		bool paused = now < a->paused_until_ms;
 		unsigned n = 0;
 		pthread_mutex_lock(&a->lock);
@@ -383,7 +377,7 @@ static void *acceptor_main(void *arg)
 		}
 		/* Under the lock: a listener removed meanwhile is not in the list any more. */
 		pthread_mutex_lock(&a->lock);
-		for (unsigned i = 0; i < n && now_ms() >= a->paused_until_ms; i++) {
+		for (unsigned i = 0; i < n && nvmf_clock_ms() >= a->paused_until_ms; i++) {
 			for (unsigned j = 0; pfds[i].revents && j < a->nlisteners; j++) {
 				if (a->listeners[j].fd == pfds[i].fd)
 					accept_some(a, &a->listeners[j]);

@@ -16,6 +16,7 @@
 #include "ctrl/target.h"
 #include "reactor.h"
 #include "vfio_user/vfio_user.h"
+#include "util/clock.h"
 
 #define REACTOR_MAX_EVENTS 64
 #define REACTOR_IO_DEPTH 1024
@@ -61,13 +62,6 @@ struct reactor {
 	struct nvmf_qpair_limits qp_limits;
 	struct conn_limits *admission;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 {
@@ -399,14 +393,14 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 static void *reactor_main(void *arg)
 {
 	struct reactor *r = arg;
-	uint64_t last_work = now_ns();
+	uint64_t last_work = nvmf_clock_ns();
 	/* One clock read per turn: the turn's start stands for its work and its timers. */
 	while (!atomic_load(&r->stopping)) {
-		uint64_t now = now_ns();
+		uint64_t now = nvmf_clock_ns();
 		bool spinning = now - last_work < REACTOR_SPIN_NS;
 		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS, now / 1000000u);
 		if (work > 0)
-			last_work = spinning ? now : now_ns();
+			last_work = spinning ? now : nvmf_clock_ns();
 	}
 	/* Close everything and wait for in-flight bdev I/O to drain. */
 	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
