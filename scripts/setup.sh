@@ -7,6 +7,8 @@ pkgs=(
   liburing-dev libisal-dev libjson-c-dev libssl-dev
   # Linux peers under QEMU (tests/interop)
   qemu-system-x86 linux-image-amd64 busybox-static nvme-cli fio kmod cpio zstd xz-utils e2fsprogs
+  # Ceph: the RBD backend (librbd-dev) and the one-node cluster of scripts/ceph-cluster.sh
+  librbd-dev librados-dev ceph-mon ceph-mgr ceph-osd ceph-common
   # sanitizer runtime, tooling used by tests and benchmarks
   gcc python3 util-linux procps iproute2
 )

@@ -37,6 +37,8 @@ struct nvmf_bdev_req {
 	int iovcnt;
 	struct iovec *iov; /* iov_inline or heap; advanced on short transfers */
 	uint64_t off, len; /* remaining range */
+	struct nvmf_bdev_io_ctx *ctx; /* set for requests that complete on another thread */
+	void *priv;	   /* backend's per-request state */
 	struct iovec iov_inline[NVMF_BDEV_REQ_INLINE_IOV];
 };
 
@@ -60,6 +62,7 @@ struct nvmf_bdev {
 	atomic_int refs; /* nvmf_bdev_open's reference plus nvmf_bdev_get's */
 	const struct nvmf_bdev_ops *ops;
 	char *spec;
+	char *identity; /* see nvmf_bdev_identity(); NULL: the spec */
 	uint64_t size;
 	uint32_t block_size;
 	bool volatile_cache;
@@ -67,11 +70,17 @@ struct nvmf_bdev {
 	bool reads_zeros; /* see nvmf_bdev_reads_zeros() */
 	void *memory; /* see nvmf_bdev_memory(): the whole device in memory, or NULL */
 	void *priv; /* backend state */
+	struct nvmf_bdev_listener *listeners; /* under listeners_lock in bdev.c */
 };
 
 /* Backend constructors: fill b->ops, size, priv...; 0 or -1 with a message in err. */
 int nvmf_bdev_ram_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t errlen);
 int nvmf_bdev_null_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t errlen);
+int nvmf_bdev_rbd_open(struct nvmf_bdev *b, const char *spec, uint32_t block_size, char *err, size_t errlen);
+/* Split "rbd:POOL/IMAGE[@CONF][:id=CLIENT]" (absent parts NULL, the caller frees); 0, -EINVAL or -ENOMEM. */
+int nvmf_bdev_rbd_parse(const char *spec, char **pool, char **image, char **conf, char **id);
+/* Any thread: the backend's size changed; tells the resize listeners. */
+void nvmf_bdev_notify_resize(struct nvmf_bdev *b);
 int nvmf_bdev_file_open(struct nvmf_bdev *b, const char *path, uint32_t block_size, char *err, size_t errlen);
 
 /* For tests: whether a file bdev has an O_DIRECT descriptor. */
@@ -89,6 +98,19 @@ struct nvmf_bdev_req *nvmf_bdev_req_new(struct nvmf_bdev_io_ctx *ctx, struct nvm
 					int iovcnt, nvmf_bdev_cb cb, void *arg);
 /* Hand a new request to the ring (or its software queue); it completes through poll. */
 void nvmf_bdev_req_start(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req);
+/*
+ * Requests a backend runs on threads of its own (librbd): begin counts one in
+ * flight; complete_remote may be called from any thread and hands the request
+ * to the context's poll through the eventfd, which then calls
+ * ops->complete(req, result): true finishes it, false means the backend
+ * started another step and will complete it remotely again.
+ */
+void nvmf_bdev_req_begin_remote(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req);
+void nvmf_bdev_req_complete_remote(struct nvmf_bdev_req *req, int result);
+/* Before ops->complete starts another remote step of req (then it returns false). */
+void nvmf_bdev_req_rearm_remote(struct nvmf_bdev_req *req);
+/* A request begun remotely whose submission failed: give it back without a callback. */
+void nvmf_bdev_req_abandon(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req);
 /* A request done without the ring: run cb now, or defer it to poll if a callback is already running. */
 void nvmf_bdev_complete_now(struct nvmf_bdev_io_ctx *ctx, nvmf_bdev_cb cb, void *arg, int result);
 

@@ -373,9 +373,26 @@ static void fused_first_data(struct nvmf_request *first)
 	nvmf_request_receive_data(second, first->len, fused_second_data);
 }
 
+/* This path's ANA state as a status: inaccessible or changing paths send the host elsewhere; 0 to go on. */
+static uint16_t ana_status(const struct nvmf_request *req)
+{
+	uint8_t ana = atomic_load_explicit(&req->conn->ctrl->ana_state, memory_order_relaxed);
+	if (ana == NVME_ANA_INACCESSIBLE)
+		return NVMF_ST_ANA_INACCESSIBLE;
+	if (ana == NVME_ANA_CHANGE)
+		return NVMF_ST_ANA_TRANSITION;
+	return 0;
+}
+
 void nvmf_io_execute_fused(struct nvmf_request *first, struct nvmf_request *second)
 {
 	first->state = NVMF_REQ_EXECUTING;
+	uint16_t ana = ana_status(first);
+	if (ana) {
+		nvmf_request_complete(first, ana, 0);
+		nvmf_request_complete(second, NVMF_ST_ABORTED_FAILED_FUSED, 0);
+		return;
+	}
 	if (first->cmd.opc != NVME_OPC_COMPARE || second->cmd.opc != NVME_OPC_WRITE ||
 	    first->cmd.nsid != second->cmd.nsid || cmd_slba(&first->cmd) != cmd_slba(&second->cmd) ||
 	    cmd_nlb(&first->cmd) != cmd_nlb(&second->cmd)) {
@@ -409,6 +426,9 @@ static enum nvmf_exec do_verify(struct nvmf_request *req)
 
 enum nvmf_exec nvmf_io_execute(struct nvmf_request *req)
 {
+	uint16_t ana = ana_status(req);
+	if (ana)
+		return nvmf_req_status(req, ana);
 	switch (req->cmd.opc) {
 	case NVME_OPC_READ:
 		return do_read(req);

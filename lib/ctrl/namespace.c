@@ -69,7 +69,7 @@ struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid,
 	/* Identifiers hash what names the namespace, so they survive restarts. */
 	char nsid_str[16];
 	snprintf(nsid_str, sizeof(nsid_str), "%u", nsid);
-	const char *backing = nvmf_bdev_spec(bdev);
+	const char *backing = nvmf_bdev_identity(bdev); /* the same on every gateway of a shared image */
 	uint8_t h[16];
 	if (opts && opts->has_nguid) {
 		memcpy(ns->nguid, opts->nguid, 16);

@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <nvmf/nvme_admin_spec.h>
+
 #include "acceptor.h"
 #include "config.h"
 #include "metrics.h"
@@ -48,6 +50,9 @@ struct options {
 	unsigned reactors;
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
 	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
+	/* Several gateways of one subsystem: distinct controller ID ranges, this gateway's ANA state. */
+	long cntlid_min, cntlid_max; /* 0: not given */
+	int ana_state;		     /* 0: not given */
 	/* Limit flags (name, value) in order; applied over the config file's. */
 	const char *limit_names[16];
 	const char *limit_values[16];
@@ -62,13 +67,18 @@ static void usage(FILE *f)
 		   "             [--max-io-queues N] [--max-associations N]\n"
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
+		   "             [--cntlid-min N] [--cntlid-max N] [--ana-state optimized|non-optimized|inaccessible]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n"
 		   "Limits (0: none; BYTES may end in K, M or G): --max-connections (default %d),\n"
 		   "--max-connections-per-host (default %d), --tx-backlog: unsent output per connection\n"
 		   "at which its input stops being read (default %d), --read-budget: bytes read per\n"
 		   "connection per reactor pass (default %d), --commands-per-pass: PDUs handled per\n"
-		   "connection per reactor pass (default %d).\n",
+		   "connection per reactor pass (default %d).\n"
+		   "Gateways of one subsystem (multipath): each takes its own controller ID range in\n"
+		   "1..65519 (--cntlid-min/--cntlid-max, every subsystem) and reports its ANA state\n"
+		   "(default optimized) for ANA group 1, which holds every namespace.\n"
+		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
 		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
@@ -99,6 +109,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"tx-backlog", required_argument, NULL, 'L'},
 		{"read-budget", required_argument, NULL, 'L'},
 		{"commands-per-pass", required_argument, NULL, 'L'},
+		{"cntlid-min", required_argument, NULL, 'i'},
+		{"cntlid-max", required_argument, NULL, 'I'},
+		{"ana-state", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -144,6 +157,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'R':
 			o->rpc_socket = optarg;
 			break;
+		case 'i':
+		case 'I': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 0xffef) {
+				fprintf(stderr, "nvmfd: --%s wants 1..65519\n", longopts[index].name);
+				return -1;
+			}
+			*(c == 'i' ? &o->cntlid_min : &o->cntlid_max) = n;
+			break;
+		}
+		case 'A':
+			o->ana_state = nvmf_ana_state_parse(optarg);
+			if (o->ana_state < 0 || o->ana_state == NVME_ANA_CHANGE) {
+				fprintf(stderr, "nvmfd: --ana-state wants optimized, non-optimized or inaccessible\n");
+				return -1;
+			}
+			break;
 		case 'M':
 			o->metrics = optarg;
 			break;
@@ -164,6 +195,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if ((o->cntlid_min || o->cntlid_max) &&
+	    (o->cntlid_min ? o->cntlid_min : 1) > (o->cntlid_max ? o->cntlid_max : 0xffef)) {
+		fprintf(stderr, "nvmfd: --cntlid-min is above --cntlid-max\n");
+		return -1;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "nvmfd: unexpected argument '%s'\n", argv[optind]);
@@ -197,6 +233,25 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 				return -1;
 			}
 			printf("nvmfd: subsystem %s namespace %u: %s\n", fs->nqn, nsid, fs->namespaces[n]);
+		}
+	}
+	return 0;
+}
+
+/* --cntlid-min/--cntlid-max: every subsystem whose file gave it no range of its own. */
+static int apply_cntlid_range(struct nvmf_tgt *tgt, const struct options *o)
+{
+	if (!o->cntlid_min && !o->cntlid_max)
+		return 0;
+	for (struct nvmf_subsystem *ss = nvmf_tgt_next_subsystem(tgt, NULL); ss; ss = nvmf_tgt_next_subsystem(tgt, ss)) {
+		struct nvmf_subsystem_info info;
+		nvmf_subsystem_get_info(ss, &info);
+		if (info.min_cntlid != 1 || info.max_cntlid != 0xffef)
+			continue;
+		if (nvmf_subsystem_set_limits(ss, info.max_namespaces, (uint16_t)(o->cntlid_min ? o->cntlid_min : 1),
+					      (uint16_t)(o->cntlid_max ? o->cntlid_max : 0xffef)) < 0) {
+			fprintf(stderr, "nvmfd: bad controller ID range\n");
+			return -1;
 		}
 	}
 	return 0;
@@ -384,7 +439,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvmfd: %s\n", bdevs ? err : "out of memory");
 		goto out;
 	}
-	if (create_flag_subsystems(tgt, &o) < 0 || listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
+	if (o.ana_state)
+		nvmf_tgt_set_ana_state(tgt, 0, (uint8_t)o.ana_state); /* before any port: all start so */
+	if (create_flag_subsystems(tgt, &o) < 0 || apply_cntlid_range(tgt, &o) < 0 ||
+	    listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
 		goto out;
 	if (acceptor_start(acc) < 0)
 		goto out;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The RBD backend on a one-node cluster: clear errors at start (missing pool,
+# missing image, cluster down), nvmf perf --verify through each of two
+# gateways on one image, and data written through one read back through the other.
+source "$(dirname "$0")/lib.sh" "$1"
+skip_without_ceph
+ceph_up --osds 1 --size 64M
+
+# Errors at start: nvmfd exits non-zero and names the problem.
+start_error() { # expected-text spec
+	local out
+	if out=$("$nvmfd" --listen 127.0.0.1:15790 --rpc-socket "$work/err.sock" --subsystem $NQN --namespace "$2" 2>&1); then
+		bad "nvmfd started on $2"
+	elif grep -q "$1" <<<"$out"; then
+		ok "$2: $(grep -o "$1.*" <<<"$out" | head -1)"
+	else
+		bad "$2: expected '$1', got: $out"
+	fi
+}
+start_error "pool 'nopool' does not exist" "rbd:nopool/img@$conf"
+start_error "image 'noimg' does not exist in pool 'rbd'" "rbd:rbd/noimg@$conf"
+start_error "expected rbd:POOL/IMAGE" "rbd:justapool@$conf"
+sed "s/^mon_host = .*/mon_host = [v2:127.0.0.1:15898,v1:127.0.0.1:15899]/" "$conf" >"$work/down.conf"
+start_error "the cluster did not answer" "rbd:rbd/img@$work/down.conf"
+
+gw_start a 15710 --cntlid-min 1 --cntlid-max 1000
+gw_start b 15711 --cntlid-min 1001 --cntlid-max 2000
+
+# The same namespace identity on both gateways.
+ida=$("$nvmf" identify "$(addr 15710)" --json)
+idb=$("$nvmf" identify "$(addr 15711)" --json)
+ident() { # the identity fields of an identify --json
+	python3 -c 'import json,sys
+d = json.loads(sys.argv[1]); ns = d["namespaces"][0]
+print("sn=%s nguid=%s eui64=%s" % (d["controller"]["sn"], ns["nguid"], ns["eui64"]))' "$1"
+}
+if [ "$(ident "$ida")" = "$(ident "$idb")" ]; then ok "both gateways: $(ident "$ida")"
+else bad "identities differ: $(ident "$ida") vs $(ident "$idb")"; fi
+cnt_a=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["controller"]["cntlid"])' "$ida")
+cnt_b=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["controller"]["cntlid"])' "$idb")
+if [ "$cnt_a" -le 1000 ] && [ "$cnt_b" -gt 1000 ] && [ "$cnt_b" -le 2000 ]; then ok "controller IDs $cnt_a and $cnt_b from each gateway's range"
+else bad "controller IDs $cnt_a, $cnt_b outside the ranges"; fi
+
+for p in 15710 15711; do
+	if out=$("$nvmf" perf "$(addr $p)" -q 16 -o 4096 -w randwrite -n 2000 --verify 2>&1) \
+		&& grep -q "read back identical" <<<"$out"; then
+		ok "perf --verify through :$p: $(grep 'read back' <<<"$out")"
+	else
+		bad "perf --verify through :$p: $(tail -3 <<<"$out")"
+	fi
+done
+
+# Written through a, read through b (and the other way).
+head -c 65536 /dev/urandom >"$work/w1"
+head -c 65536 /dev/urandom >"$work/w2"
+"$nvmf" write "$(addr 15710)" --nsid 1 --lba 4096 -i "$work/w1" >/dev/null
+"$nvmf" read "$(addr 15711)" --nsid 1 --lba 4096 --count 128 -o "$work/r1" >/dev/null
+"$nvmf" write "$(addr 15711)" --nsid 1 --lba 8192 -i "$work/w2" >/dev/null
+"$nvmf" read "$(addr 15710)" --nsid 1 --lba 8192 --count 128 -o "$work/r2" >/dev/null
+cmp -s "$work/w1" "$work/r1" && ok "written through a, read back through b" || bad "a->b data differs"
+cmp -s "$work/w2" "$work/r2" && ok "written through b, read back through a" || bad "b->a data differs"
+# And by librbd itself: the gateway stores plain image data.
+rbd -c "$conf" export rbd/img "$work/img.raw" >/dev/null 2>&1
+cmp -s "$work/w1" <(dd if="$work/img.raw" bs=512 skip=4096 count=128 2>/dev/null) \
+	&& ok "rbd export shows the data at the same offset" || bad "rbd export differs"
+
+gw_stop a
+gw_stop b
+finish
