@@ -435,12 +435,12 @@ int main(int argc, char **argv)
 	rpc.acc = acc;
 	rpc.bdevs = bdevs = bdev_registry_create();
 	rpc.next_portid = 0x4000;
+	if (o.ana_state) /* before any port, so that all start so; a config file's ana_groups win */
+		nvmf_tgt_set_ana_state(tgt, 0, (uint8_t)o.ana_state);
 	if (!bdevs || (o.config && load_config(&rpc, o.config, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "nvmfd: %s\n", bdevs ? err : "out of memory");
 		goto out;
 	}
-	if (o.ana_state)
-		nvmf_tgt_set_ana_state(tgt, 0, (uint8_t)o.ana_state); /* before any port: all start so */
 	if (create_flag_subsystems(tgt, &o) < 0 || apply_cntlid_range(tgt, &o) < 0 ||
 	    listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
 		goto out;
