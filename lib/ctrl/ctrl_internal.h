@@ -53,6 +53,8 @@ struct nvmf_namespace {
 	uint8_t nguid[16];
 	uint8_t uuid[16];
 	uint8_t eui64[8];
+	/* The subsystem it is attached to (NULL before and after), for size changes reported by the backend. */
+	_Atomic(struct nvmf_subsystem *) owner;
 	/* LBA ranges held by writers; Compare and Write holds its range exclusively. */
 	pthread_mutex_t range_lock;
 	struct nvmf_range *ranges;
@@ -160,6 +162,8 @@ struct nvmf_namespace *nvmf_subsystem_get_ns(struct nvmf_subsystem *ss, uint32_t
 /* Active NSIDs above after, ascending, at most max; returns how many. */
 unsigned nvmf_subsystem_active_nsids(struct nvmf_subsystem *ss, uint32_t after, uint32_t *out, unsigned max);
 uint32_t nvmf_subsystem_max_nsid(struct nvmf_subsystem *ss);
+/* Namespace nsid changed size: a Namespace Attribute Changed event to every controller (any thread). */
+void nvmf_subsystem_ns_resized(struct nvmf_subsystem *ss, uint32_t nsid);
 /* Allocate a controller ID for ctrl (0 when none is free). */
 uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);
 void nvmf_subsystem_remove_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);

@@ -34,6 +34,16 @@ static uint8_t log2_u32(uint32_t v)
 	return l;
 }
 
+/* Any thread (an RBD image resized elsewhere): the new capacity, and an event to the hosts. */
+static void ns_resized(void *arg)
+{
+	struct nvmf_namespace *ns = arg;
+	__atomic_store_n(&ns->nblocks, nvmf_bdev_size(ns->bdev) / ns->block_size, __ATOMIC_RELAXED);
+	struct nvmf_subsystem *ss = atomic_load(&ns->owner);
+	if (ss)
+		nvmf_subsystem_ns_resized(ss, ns->nsid);
+}
+
 struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen)
 {
@@ -65,6 +75,13 @@ struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid,
 	ns->lbads = log2_u32(bs);
 	ns->nblocks = nvmf_bdev_size(bdev) / bs;
 	pthread_mutex_init(&ns->range_lock, NULL);
+	if (nvmf_bdev_add_resize_listener(bdev, ns_resized, ns) < 0) {
+		snprintf(err, errlen, "out of memory");
+		pthread_mutex_destroy(&ns->range_lock);
+		free(ns);
+		nvmf_bdev_close(bdev);
+		return NULL;
+	}
 
 	/* Identifiers hash what names the namespace, so they survive restarts. */
 	char nsid_str[16];
@@ -104,6 +121,7 @@ void nvmf_ns_put(struct nvmf_namespace *ns)
 {
 	if (!ns || atomic_fetch_sub(&ns->refs, 1) != 1)
 		return;
+	nvmf_bdev_remove_resize_listener(ns->bdev, ns_resized, ns);
 	nvmf_bdev_close(ns->bdev);
 	pthread_mutex_destroy(&ns->range_lock);
 	free(ns);

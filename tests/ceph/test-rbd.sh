@@ -64,6 +64,20 @@ rbd -c "$conf" export rbd/img "$work/img.raw" >/dev/null 2>&1
 cmp -s "$work/w1" <(dd if="$work/img.raw" bs=512 skip=4096 count=128 2>/dev/null) \
 	&& ok "rbd export shows the data at the same offset" || bad "rbd export differs"
 
+# The image grows under running gateways: both report the new capacity (librbd's header watch).
+nsze() { "$nvmf" identify "$(addr "$1")" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["namespaces"][0]["nsze"])'; }
+rbd -c "$conf" resize --size 96M rbd/img >/dev/null 2>&1
+want=$((96 * 1024 * 1024 / 512))
+for p in 15710 15711; do
+	got=
+	for _ in $(seq 1 50); do
+		got=$(nsze $p)
+		[ "$got" = "$want" ] && break
+		sleep 0.2
+	done
+	[ "$got" = "$want" ] && ok "resized image: :$p reports $got blocks" || bad "resized image: :$p reports $got, not $want"
+done
+
 gw_stop a
 gw_stop b
 finish
