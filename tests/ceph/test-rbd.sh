@@ -78,6 +78,26 @@ for p in 15710 15711; do
 	[ "$got" = "$want" ] && ok "resized image: :$p reports $got blocks" || bad "resized image: :$p reports $got, not $want"
 done
 
+# The management API: bdev_rbd_create (4 KiB blocks this time) and nvmf_subsystem_add_ns on a third gateway.
+NQN2=nqn.2024-01.io.nvmf:ceph-rpc
+"$nvmfd" --listen 127.0.0.1:15712 --rpc-socket "$work/c.sock" --subsystem $NQN2 >"$work/c.log" 2>&1 &
+gw_pid[c]=$!
+for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/c.log" && break; sleep 0.1; done
+rpc() { "$nvmf" rpc "$@" -s "$work/c.sock" --json; }
+if rpc bdev_rbd_create --pool-name rbd --rbd-name img --block-size 4096 --config-file "$conf" --name Rbd0 >/dev/null \
+	&& rpc nvmf_subsystem_add_ns --nqn $NQN2 --namespace '{"bdev_name":"Rbd0"}' >/dev/null; then
+	"$nvmf" read "tcp://127.0.0.1:15712/$NQN2" --nsid 1 --lba 512 --count 16 -o "$work/r3" >/dev/null 2>&1
+	cmp -s "$work/w1" "$work/r3" && ok "bdev_rbd_create + add_ns: 4 KiB blocks, same data" || bad "RPC-made namespace reads differently"
+	rpc bdev_get_bdevs --name Rbd0 | grep -q '"Ceph Rbd Disk"' && ok "bdev_get_bdevs: Ceph Rbd Disk" || bad "bdev_get_bdevs"
+	rpc framework_get_config --name bdev | grep -Eq '"pool_name": ?"rbd"' && ok "framework_get_config (save_config) has bdev_rbd_create" || bad "framework_get_config: $(rpc framework_get_config --name bdev | head -c 300)"
+else
+	bad "bdev_rbd_create / add_ns: $(cat "$work/c.log" | tail -3)"
+fi
+out=$(rpc bdev_rbd_create --pool-name nopool --rbd-name img --block-size 512 --config-file "$conf" 2>&1) \
+	&& bad "bdev_rbd_create on a missing pool succeeded" \
+	|| { grep -q "pool 'nopool' does not exist" <<<"$out" && ok "bdev_rbd_create: missing pool named" || bad "bdev_rbd_create error: $out"; }
+gw_stop c
+
 gw_stop a
 gw_stop b
 finish
