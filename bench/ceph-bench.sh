@@ -4,7 +4,12 @@
 # (librbd directly) on the same one-node cluster in the same run; prints
 # IOPS for each and the gateway's ratio (goal: >= 0.9x librbd's).
 #
-#   bash bench/ceph-bench.sh [-t SECONDS] [--osds N] [--size SIZE] [--build-dir DIR]
+#   bash bench/ceph-bench.sh [-t SECONDS] [--osds N] [--size SIZE] [--build-dir DIR] [-- NVMFD_FLAGS...]
+#
+# nvmfd runs with one reactor that sleeps as soon as it has no work
+# (--reactors 1 --poll-spin-us 0: the machine's two CPUs also run the mon,
+# the OSD, librbd's threads and nvmf perf, which busy-polls); flags after --
+# replace these.
 #
 # The cluster comes from scripts/ceph-cluster.sh (memstore OSDs: keep --size
 # small; it is written in full before the read cases).  Prints; asserts nothing.
@@ -12,13 +17,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 secs=10 osds=1 size=256M build=$top/build port=15750
+gw_flags=(--reactors 1 --poll-spin-us 0)
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) secs=$2; shift 2 ;;
 	--osds) osds=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--build-dir) build=$2; shift 2 ;;
-	*) sed -n '2,11p' "$0"; exit 2 ;;
+	--) shift; gw_flags=("$@"); break ;;
+	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
 done
 work=$(mktemp -d /tmp/nvmf-ceph-bench.XXXXXX)
@@ -47,12 +54,12 @@ rbd_iops() {
 }
 
 "$build/src/nvmfd/nvmfd" --listen 127.0.0.1:$port --rpc-socket "$work/rpc.sock" --subsystem $nqn \
-	--namespace "rbd:rbd/img@$conf" >"$work/nvmfd.log" 2>&1 &
+	--namespace "rbd:rbd/img@$conf" "${gw_flags[@]}" >"$work/nvmfd.log" 2>&1 &
 gw=$!
 for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" && break; sleep 0.1; done
 gw_iops() {
-	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json \
-		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d.get("iops") or d["total"]["iops"]))'
+	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
+		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
 }
 
 printf '%-10s %12s %12s %8s\n' case librbd gateway ratio
@@ -62,4 +69,4 @@ for w in randread randwrite; do
 	g=$(gw_iops "$w")
 	printf '%-10s %12s %12s %8s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')"
 done
-echo "(4 KiB, QD32, $osds memstore OSD(s), ${secs} s each; goal: gateway >= 0.9x librbd)"
+echo "(4 KiB, QD32, $osds memstore OSD(s), ${secs} s each, nvmfd ${gw_flags[*]}; goal: gateway >= 0.9x librbd)"

@@ -82,7 +82,6 @@ auth_service_required = cephx
 auth_client_required = cephx
 keyring = $dir/keyring
 run_dir = $dir/run
-admin_socket = $dir/run/\$name.asok
 log_file = $dir/log/\$name.log
 pid_file = $dir/run/\$name.pid
 osd_pool_default_size = 1
@@ -97,12 +96,18 @@ osd_crush_chooseleaf_type = 0
 mon_data_avail_warn = 2
 mon_data_avail_crit = 1
 mon_osd_down_out_interval = 0
+# Clients (gateways, rbd): no admin socket, so that several share a name.
+[client]
+admin_socket =
 [mon]
+admin_socket = $dir/run/\$name.asok
 mon_data = $dir/mon/\$id
 [mgr]
+admin_socket = $dir/run/\$name.asok
 mgr_data = $dir/mgr/\$id
 keyring = $dir/mgr/\$id/keyring
 [osd]
+admin_socket = $dir/run/\$name.asok
 osd_data = $dir/osd/\$id
 keyring = $dir/osd/\$id/keyring
 osd_objectstore = memstore

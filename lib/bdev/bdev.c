@@ -267,6 +267,21 @@ static int zero(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t off,
 	return b->ops->zero(ctx, b, off, len, dealloc, cb, arg);
 }
 
+bool nvmf_bdev_can_compare_and_write(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)
+{
+	return b->ops->can_caw && check_range(b, offset, len) == 0 && len > 0 && b->ops->can_caw(b, offset, len);
+}
+
+int nvmf_bdev_compare_and_write(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data,
+				uint64_t offset, uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg)
+{
+	if (!ctx || !b || !cb || !cmp || !data)
+		return -EINVAL;
+	if (!nvmf_bdev_can_compare_and_write(b, offset, len))
+		return b->ops->can_caw ? check_range(b, offset, len) ?: -EINVAL : -EOPNOTSUPP;
+	return b->ops->caw(ctx, b, cmp, data, offset, len, fua, cb, arg);
+}
+
 int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
 			   nvmf_bdev_cb cb, void *arg)
 {

@@ -91,6 +91,15 @@ int nvmf_bdev_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const st
 		     uint64_t offset, bool fua, nvmf_bdev_cb cb, void *arg);
 /* Everything completed before the flush was submitted is on stable media when cb runs. */
 int nvmf_bdev_flush(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, nvmf_bdev_cb cb, void *arg);
+/*
+ * Atomic compare and write where the backend offers it (RBD: librbd's, so it
+ * holds across gateways): if [offset, offset + len) equals cmp, write data
+ * there.  Whether the backend can do it for this range (RBD: within one object).
+ */
+bool nvmf_bdev_can_compare_and_write(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
+/* cb's result: 0, -EILSEQ when the media differs from cmp (nothing written), or another negative errno. */
+int nvmf_bdev_compare_and_write(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data,
+				uint64_t offset, uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg);
 int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
 			   nvmf_bdev_cb cb, void *arg);
 int nvmf_bdev_deallocate(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,

@@ -16,6 +16,7 @@ enum nvmf_bdev_op {
 	NVMF_BDEV_OP_FLUSH,
 	NVMF_BDEV_OP_FALLOC, /* write zeroes / deallocate through fallocate */
 	NVMF_BDEV_OP_ZWRITE, /* write zeroes by writing a zero buffer */
+	NVMF_BDEV_OP_CAW,    /* compare and write: iov[0] the compare data, iov[1] the new data */
 };
 
 /*
@@ -39,6 +40,7 @@ struct nvmf_bdev_req {
 	uint64_t off, len; /* remaining range */
 	struct nvmf_bdev_io_ctx *ctx; /* set for requests that complete on another thread */
 	void *priv;	   /* backend's per-request state */
+	uint64_t aux;	   /* backend scratch (librbd's mismatch offset) */
 	struct iovec iov_inline[NVMF_BDEV_REQ_INLINE_IOV];
 };
 
@@ -53,6 +55,10 @@ struct nvmf_bdev_ops {
 	int (*zero)(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t off, uint64_t len, bool dealloc,
 		    nvmf_bdev_cb cb, void *arg);
 	void (*close)(struct nvmf_bdev *b);
+	/* Optional: atomic compare and write (see bdev.h). */
+	bool (*can_caw)(const struct nvmf_bdev *b, uint64_t off, uint64_t len);
+	int (*caw)(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data, uint64_t off,
+		   uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg);
 	/* io_uring backends: fill an SQE for req; on a CQE return true when req is finished (req->result set), false to resubmit it. */
 	void (*prep)(struct nvmf_bdev_req *req, struct io_uring_sqe *sqe);
 	bool (*complete)(struct nvmf_bdev_req *req, int res);

@@ -38,6 +38,7 @@ struct rbd_state {
 	struct rbd_cluster *cluster;
 	rados_ioctx_t io;
 	rbd_image_t image;
+	uint64_t obj_size; /* librbd's compare and write stays within one object */
 	uint64_t watch;
 	bool watching;
 	struct nvmf_bdev *b;
@@ -155,6 +156,9 @@ static int issue(struct nvmf_bdev_req *req)
 		r = rbd_aio_readv(st->image, req->iov, req->iovcnt, req->off, comp);
 	else if (req->op == NVMF_BDEV_OP_WRITE)
 		r = rbd_aio_writev(st->image, req->iov, req->iovcnt, req->off, comp);
+	else if (req->op == NVMF_BDEV_OP_CAW)
+		r = rbd_aio_compare_and_write(st->image, req->off, req->len, req->iov[0].iov_base, req->iov[1].iov_base,
+					      comp, &req->aux, 0);
 	else if (req->dealloc)
 		r = rbd_aio_discard(st->image, req->off, req->len, comp);
 	else
@@ -223,6 +227,20 @@ static int rbdb_zero(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t
 	return start(ctx, b, NULL, 0, NVMF_BDEV_OP_ZWRITE, off, len, false, dealloc, cb, arg);
 }
 
+static bool rbdb_can_caw(const struct nvmf_bdev *b, uint64_t off, uint64_t len)
+{
+	const struct rbd_state *st = b->priv;
+	return st->obj_size && off / st->obj_size == (off + len - 1) / st->obj_size;
+}
+
+static int rbdb_caw(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data, uint64_t off,
+		    uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg)
+{
+	/* librbd reads both buffers when the call is made, as it does a write's. */
+	const struct iovec iov[2] = {{(void *)cmp, len}, {(void *)data, len}};
+	return start(ctx, b, iov, 2, NVMF_BDEV_OP_CAW, off, len, fua, false, cb, arg);
+}
+
 /* librbd's thread: the image header changed; a new size becomes the namespace's. */
 static void header_changed(void *arg)
 {
@@ -256,6 +274,8 @@ static const struct nvmf_bdev_ops rbd_ops = {
 	.zero = rbdb_zero,
 	.close = rbdb_close,
 	.complete = rbdb_complete,
+	.can_caw = rbdb_can_caw,
+	.caw = rbdb_caw,
 };
 
 int nvmf_bdev_rbd_parse(const char *spec, char **pool, char **image, char **conf, char **id)
@@ -336,6 +356,9 @@ int nvmf_bdev_rbd_open(struct nvmf_bdev *b, const char *spec, uint32_t block_siz
 		snprintf(err, errlen, "bdev '%s': the image is smaller than one %u-byte block", spec, b->block_size);
 		goto img;
 	}
+	rbd_image_info_t info;
+	if (rbd_stat(st->image, &info, sizeof(info)) == 0)
+		st->obj_size = info.obj_size;
 	uint64_t features = 0;
 	if (rbd_get_features(st->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
 		fprintf(stderr,

@@ -349,10 +349,36 @@ static void fused_read_done(struct nvmf_request *first, int rc)
 	nvmf_request_submit(first, submit_fused_write, fused_write_done);
 }
 
+/* A backend with an atomic compare and write of its own (RBD: it holds across gateways). */
+static int submit_backend_caw(struct nvmf_request *first, nvmf_bdev_cb cb, void *arg)
+{
+	struct nvmf_request *second = first->fused_partner;
+	return nvmf_bdev_compare_and_write(first->conn->env.io, first->ns->bdev, first->buf, second->iov.iov_base,
+					   req_offset(first), first->len, write_fua(first, &second->cmd), cb, arg);
+}
+
+static void backend_caw_done(struct nvmf_request *first, int rc)
+{
+	if (rc == -EILSEQ) {
+		fused_finish(first, NVMF_ST_COMPARE_FAILURE, NVMF_ST_ABORTED_FAILED_FUSED);
+		return;
+	}
+	if (rc == 0)
+		count_io(first, true);
+	fused_finish(first, rc ? nvmf_media_status(rc, false) : NVMF_ST_SUCCESS,
+		     rc ? NVMF_ST_ABORTED_FAILED_FUSED : NVMF_ST_SUCCESS);
+}
+
 static void fused_lock_and_read(struct nvmf_request *first)
 {
 	if (!nvmf_request_lock_range(first, cmd_slba(&first->cmd), cmd_nlb(&first->cmd), true)) {
 		nvmf_request_defer(first, NVMF_REQ_WAIT_RANGE, fused_lock_and_read);
+		return;
+	}
+	struct nvmf_request *second = first->fused_partner;
+	if (second->iov.iov_len == first->len &&
+	    nvmf_bdev_can_compare_and_write(first->ns->bdev, req_offset(first), first->len)) {
+		nvmf_request_submit(first, submit_backend_caw, backend_caw_done);
 		return;
 	}
 	if (nvmf_request_alloc_buf2(first, first->len, fused_lock_and_read))

@@ -53,6 +53,7 @@ struct options {
 	/* Several gateways of one subsystem: distinct controller ID ranges, this gateway's ANA state. */
 	long cntlid_min, cntlid_max; /* 0: not given */
 	int ana_state;		     /* 0: not given */
+	long spin_us;		     /* -1: the reactor's default */
 	/* Limit flags (name, value) in order; applied over the config file's. */
 	const char *limit_names[16];
 	const char *limit_values[16];
@@ -68,6 +69,7 @@ static void usage(FILE *f)
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "             [--cntlid-min N] [--cntlid-max N] [--ana-state optimized|non-optimized|inaccessible]\n"
+		   "             [--poll-spin-us N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.\n"
 		   "Limits (0: none; BYTES may end in K, M or G): --max-connections (default %d),\n"
@@ -78,7 +80,9 @@ static void usage(FILE *f)
 		   "Gateways of one subsystem (multipath): each takes its own controller ID range in\n"
 		   "1..65519 (--cntlid-min/--cntlid-max, every subsystem) and reports its ANA state\n"
 		   "(default optimized) for ANA group 1, which holds every namespace.\n"
-		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n",
+		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n"
+		   "--poll-spin-us: how long a reactor keeps polling after its last work before it sleeps\n"
+		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
 		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
@@ -112,6 +116,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"cntlid-min", required_argument, NULL, 'i'},
 		{"cntlid-max", required_argument, NULL, 'I'},
 		{"ana-state", required_argument, NULL, 'A'},
+		{"poll-spin-us", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -166,6 +171,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			*(c == 'i' ? &o->cntlid_min : &o->cntlid_max) = n;
+			break;
+		}
+		case 'P': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 0 || n > 1000000) {
+				fprintf(stderr, "nvmfd: --poll-spin-us wants 0..1000000\n");
+				return -1;
+			}
+			o->spin_us = n;
 			break;
 		}
 		case 'A':
@@ -355,7 +370,7 @@ static void raise_fd_limit(const struct nvmfd_limits *l)
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = {.spin_us = -1};
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
 	bool embedded = !o.config && o.nsubsystems == 0;
@@ -420,8 +435,11 @@ int main(int argc, char **argv)
 	};
 	for (unsigned i = 0; i < o.reactors; i++) {
 		reactors[i] = reactor_create(tgt, i);
-		if (reactors[i])
+		if (reactors[i]) {
 			reactor_configure(reactors[i], &qp_limits, admission);
+			if (o.spin_us >= 0)
+				reactor_set_spin(reactors[i], (uint64_t)o.spin_us * 1000);
+		}
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
 			goto out;

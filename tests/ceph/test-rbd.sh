@@ -100,4 +100,17 @@ gw_stop c
 
 gw_stop a
 gw_stop b
+
+# Compare and Write is librbd's, so it is atomic across gateways: two hosts on
+# two gateways increment one counter with it (test_target's cas_gateways).
+NQN=nqn.2024-01.io.nvmf:test
+gw_start x 15713 --cntlid-min 1 --cntlid-max 1000
+gw_start y 15714 --cntlid-min 1001 --cntlid-max 2000
+if out=$("$build/tests/target/test_target" - cas_gateways 15713 15714 2>&1); then
+	ok "$(grep 'compare-and-write across gateways' <<<"$out")"
+else
+	bad "compare and write across gateways: $(tail -3 <<<"$out")"
+fi
+gw_stop x
+gw_stop y
 finish
