@@ -58,7 +58,7 @@ rbd_iops() {
 gw=$!
 for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" && break; sleep 0.1; done
 gw_iops() {
-	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
+	nice -n 19 "$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
 		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
 }
 

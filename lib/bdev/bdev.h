@@ -94,7 +94,7 @@ int nvmf_bdev_flush(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, nvmf_bdev
 /*
  * Atomic compare and write where the backend offers it (RBD: librbd's, so it
  * holds across gateways): if [offset, offset + len) equals cmp, write data
- * there.  Whether the backend can do it for this range (RBD: within one object).
+ * there.  Whether the backend can do it for this range (RBD: within one 512-byte sector).
  */
 bool nvmf_bdev_can_compare_and_write(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
 /* cb's result: 0, -EILSEQ when the media differs from cmp (nothing written), or another negative errno. */

@@ -22,6 +22,7 @@
 
 #include "bdev_internal.h"
 
+#define RBD_CAW_SECTOR 512u
 #define RBD_OP_TIMEOUT "10" /* seconds: well under Linux's default 30 s NVMe I/O timeout */
 
 struct rbd_cluster {
@@ -38,7 +39,6 @@ struct rbd_state {
 	struct rbd_cluster *cluster;
 	rados_ioctx_t io;
 	rbd_image_t image;
-	uint64_t obj_size; /* librbd's compare and write stays within one object */
 	uint64_t watch;
 	bool watching;
 	struct nvmf_bdev *b;
@@ -227,10 +227,11 @@ static int rbdb_zero(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t
 	return start(ctx, b, NULL, 0, NVMF_BDEV_OP_ZWRITE, off, len, false, dealloc, cb, arg);
 }
 
+/* librbd (16.2) compares and writes within one 512-byte sector only (-EINVAL otherwise). */
 static bool rbdb_can_caw(const struct nvmf_bdev *b, uint64_t off, uint64_t len)
 {
-	const struct rbd_state *st = b->priv;
-	return st->obj_size && off / st->obj_size == (off + len - 1) / st->obj_size;
+	(void)b;
+	return off / RBD_CAW_SECTOR == (off + len - 1) / RBD_CAW_SECTOR;
 }
 
 static int rbdb_caw(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data, uint64_t off,
@@ -356,9 +357,6 @@ int nvmf_bdev_rbd_open(struct nvmf_bdev *b, const char *spec, uint32_t block_siz
 		snprintf(err, errlen, "bdev '%s': the image is smaller than one %u-byte block", spec, b->block_size);
 		goto img;
 	}
-	rbd_image_info_t info;
-	if (rbd_stat(st->image, &info, sizeof(info)) == 0)
-		st->obj_size = info.obj_size;
 	uint64_t features = 0;
 	if (rbd_get_features(st->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
 		fprintf(stderr,
