@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ceph-bench.sh: 4 KiB random read and write at queue depth 32 through one
 # nvmfd gateway on RBD (nvmf perf over loopback NVMe/TCP) next to `rbd bench`
-# (librbd directly) on the same one-node cluster in the same run; prints
+# (librbd directly, with its cache off as in the gateway, so that both
+# acknowledge a write once the OSD has it) on the same one-node cluster in
+# the same run; prints
 # IOPS for each and the gateway's ratio (goal: >= 0.9x librbd's).
 #
 #   bash bench/ceph-bench.sh [-t SECONDS] [--osds N] [--size SIZE] [--build-dir DIR] [-- NVMFD_FLAGS...]
@@ -46,10 +48,10 @@ rbd -c "$conf" bench --io-type write --io-pattern seq --io-size 4M --io-threads 
 # rbd bench IO_TYPE: IOPS over about $secs seconds (io-total sized from a short probe).
 rbd_iops() {
 	local probe ops total
-	probe=$(rbd -c "$conf" bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total 8M rbd/img \
+	probe=$(rbd -c "$conf" --rbd_cache=false bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total 8M rbd/img \
 		| awk '/^elapsed:/ {print $6}')
 	total=$(awk -v p="${probe:-1000}" -v s="$secs" 'BEGIN {n = int(p * s * 4096); if (n < 8388608) n = 8388608; print n}')
-	rbd -c "$conf" bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total "$total" rbd/img \
+	rbd -c "$conf" --rbd_cache=false bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total "$total" rbd/img \
 		| awk '/^elapsed:/ {printf "%.0f\n", $6}'
 }
 
@@ -58,7 +60,7 @@ rbd_iops() {
 gw=$!
 for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" && break; sleep 0.1; done
 gw_iops() {
-	nice -n 19 "$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
+	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
 		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
 }
 
