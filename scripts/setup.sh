@@ -9,6 +9,8 @@ pkgs=(
   qemu-system-x86 linux-image-amd64 busybox-static nvme-cli fio kmod cpio zstd xz-utils e2fsprogs
   # QEMU 11 (vfio-user-pci) from a trixie root: tests/interop/test-vfio-user-guest.sh
   mmdebstrap
+  # Ceph: the RBD backend (librbd-dev) and the one-node cluster of scripts/ceph-cluster.sh
+  librbd-dev librados-dev ceph-mon ceph-mgr ceph-osd ceph-common
   # sanitizer runtime, tooling used by tests and benchmarks
   gcc python3 util-linux procps iproute2
 )

@@ -30,16 +30,18 @@ run() { # build dir, log base, meson test options...
 }
 # Unit, loopback, backend, target and host tests in both builds; the QEMU
 # interop suite (Linux peers, slow under TCG) in the plain build only.
-run build run-main --num-processes 2 --no-suite interop
-run build-asan run-asan --num-processes 2 --no-suite interop
+run build run-main --num-processes 2 --no-suite interop --no-suite ceph
+run build-asan run-asan --num-processes 2 --no-suite interop --no-suite ceph
 run build run-interop --num-processes 1 --suite interop
+# Ceph RBD gateways on a one-node cluster (one at a time: each starts its own).
+run build run-ceph --num-processes 1 --suite ceph
 
 python3 - "$fail_build" <<'PY'
 import json, sys, os
 passed = failed = skipped = 0
 failed += int(sys.argv[1])
 for d in ("build", "build-asan"):
-    for base in ("run-main", "run-asan", "run-interop"):
+    for base in ("run-main", "run-asan", "run-interop", "run-ceph"):
         p = os.path.join(d, "meson-logs", base + ".json")
         if not os.path.exists(p):
             continue

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,14 @@
 #include "util/size.h"
 
 #define BDEV_MAX_BLOCK 65536u
+
+struct nvmf_bdev_listener {
+	struct nvmf_bdev_listener *next;
+	void (*cb)(void *arg);
+	void *arg;
+};
+
+static pthread_mutex_t listeners_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* "SIZE[K|M|G|T]" (1024-based) into bytes; 0 or -1 with a message. */
 static int parse_size(const char *spec, const char *s, uint64_t *out, char *err, size_t errlen)
@@ -67,6 +76,13 @@ struct nvmf_bdev *nvmf_bdev_open(const char *spec, uint32_t block_size, char *er
 		}
 		if (r == 0)
 			r = ram ? nvmf_bdev_ram_open(b, size, err, errlen) : nvmf_bdev_null_open(b, size, err, errlen);
+	} else if (strncmp(spec, "rbd:", 4) == 0) {
+#ifdef NVMF_HAVE_LIBRBD
+		r = nvmf_bdev_rbd_open(b, spec, block_size, err, errlen);
+#else
+		snprintf(err, errlen, "bdev '%s': this build has no RBD support (librbd-dev was missing)", spec);
+		r = -1;
+#endif
 	} else {
 		r = nvmf_bdev_file_open(b, spec, block_size, err, errlen);
 	}
@@ -87,14 +103,55 @@ void nvmf_bdev_close(struct nvmf_bdev *b)
 {
 	if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
 		return;
-	b->ops->close(b);
+	b->ops->close(b); /* stops resize notifications first */
+	while (b->listeners) {
+		struct nvmf_bdev_listener *l = b->listeners;
+		b->listeners = l->next;
+		free(l);
+	}
+	free(b->identity);
 	free(b->spec);
 	free(b);
 }
 
 uint64_t nvmf_bdev_size(const struct nvmf_bdev *b)
 {
-	return b->size;
+	return __atomic_load_n(&b->size, __ATOMIC_RELAXED); /* RBD images change size under us */
+}
+
+int nvmf_bdev_add_resize_listener(struct nvmf_bdev *b, void (*cb)(void *arg), void *arg)
+{
+	struct nvmf_bdev_listener *l = malloc(sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	pthread_mutex_lock(&listeners_lock);
+	l->next = b->listeners;
+	b->listeners = l;
+	pthread_mutex_unlock(&listeners_lock);
+	return 0;
+}
+
+void nvmf_bdev_remove_resize_listener(struct nvmf_bdev *b, void (*cb)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&listeners_lock);
+	for (struct nvmf_bdev_listener **p = &b->listeners; *p; p = &(*p)->next)
+		if ((*p)->cb == cb && (*p)->arg == arg) {
+			struct nvmf_bdev_listener *l = *p;
+			*p = l->next;
+			free(l);
+			break;
+		}
+	pthread_mutex_unlock(&listeners_lock);
+}
+
+void nvmf_bdev_notify_resize(struct nvmf_bdev *b)
+{
+	pthread_mutex_lock(&listeners_lock);
+	for (struct nvmf_bdev_listener *l = b->listeners; l; l = l->next)
+		l->cb(l->arg);
+	pthread_mutex_unlock(&listeners_lock);
 }
 
 uint32_t nvmf_bdev_block_size(const struct nvmf_bdev *b)
@@ -110,6 +167,11 @@ const char *nvmf_bdev_kind(const struct nvmf_bdev *b)
 const char *nvmf_bdev_spec(const struct nvmf_bdev *b)
 {
 	return b->spec;
+}
+
+const char *nvmf_bdev_identity(const struct nvmf_bdev *b)
+{
+	return b->identity ? b->identity : b->spec;
 }
 
 bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b)
@@ -139,7 +201,8 @@ static int check_range(const struct nvmf_bdev *b, uint64_t off, uint64_t len)
 {
 	if ((off | len) % b->block_size)
 		return -EINVAL;
-	if (off > b->size || len > b->size - off)
+	uint64_t size = nvmf_bdev_size(b);
+	if (off > size || len > size - off)
 		return -ERANGE;
 	return 0;
 }
@@ -202,6 +265,21 @@ static int zero(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t off,
 		return 0;
 	}
 	return b->ops->zero(ctx, b, off, len, dealloc, cb, arg);
+}
+
+bool nvmf_bdev_can_compare_and_write(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)
+{
+	return b->ops->can_caw && check_range(b, offset, len) == 0 && len > 0 && b->ops->can_caw(b, offset, len);
+}
+
+int nvmf_bdev_compare_and_write(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data,
+				uint64_t offset, uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg)
+{
+	if (!ctx || !b || !cb || !cmp || !data)
+		return -EINVAL;
+	if (!nvmf_bdev_can_compare_and_write(b, offset, len))
+		return b->ops->can_caw ? check_range(b, offset, len) ?: -EINVAL : -EOPNOTSUPP;
+	return b->ops->caw(ctx, b, cmp, data, offset, len, fua, cb, arg);
 }
 
 int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,

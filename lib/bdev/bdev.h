@@ -18,7 +18,9 @@ struct nvmf_bdev_io_ctx;
 /*
  * Open a backend from its spec: "ram:SIZE", "null:SIZE" (writes are dropped,
  * reads return zeros; for benchmarks), SIZE in bytes with
- * an optional K/M/G/T suffix, powers of 1024) or a path to a regular file
+ * an optional K/M/G/T suffix, powers of 1024), "rbd:POOL/IMAGE[@CONF][:id=CLIENT]"
+ * (a Ceph RBD image; CONF a ceph.conf path, CLIENT the cephx user without
+ * "client."; when built with librbd) or a path to a regular file
  * or block device.  block_size: 0 for the backend's natural size (512 for
  * RAM/null and files, the device's logical block size for block devices).
  * NULL on failure with a message in err.
@@ -31,10 +33,16 @@ void nvmf_bdev_get(struct nvmf_bdev *b);
 
 uint64_t nvmf_bdev_size(const struct nvmf_bdev *b); /* bytes, a multiple of the block size */
 uint32_t nvmf_bdev_block_size(const struct nvmf_bdev *b);
-/* "ram", "null", "file", "block" */
+/* "ram", "null", "file", "block", "rbd" */
 const char *nvmf_bdev_kind(const struct nvmf_bdev *b);
 /* The spec it was opened from (stable identity for NGUID/UUID derivation). */
 const char *nvmf_bdev_spec(const struct nvmf_bdev *b);
+/*
+ * What names the stored data wherever it is opened from, for identifiers that
+ * several gateways must agree on: the spec, except for RBD
+ * ("rbd:FSID/POOL/IMAGE", whatever conf file or client id reached it).
+ */
+const char *nvmf_bdev_identity(const struct nvmf_bdev *b);
 /* Has a volatile write cache that Flush must write back (files and block devices). */
 bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b);
 /* Deallocate frees space / reads back zeros afterwards. */
@@ -48,6 +56,14 @@ bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b);
  * until nvmf_bdev_close(); concurrent writes may change it.
  */
 const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
+
+/*
+ * Call cb(arg) when the backend's size changes (an RBD image resized
+ * elsewhere); cb runs on any thread and must not call back into the bdev
+ * listener functions.  0 or -ENOMEM.
+ */
+int nvmf_bdev_add_resize_listener(struct nvmf_bdev *b, void (*cb)(void *arg), void *arg);
+void nvmf_bdev_remove_resize_listener(struct nvmf_bdev *b, void (*cb)(void *arg), void *arg);
 
 /* Per-thread I/O context.  depth: most requests in flight. */
 struct nvmf_bdev_io_ctx *nvmf_bdev_io_ctx_create(unsigned depth);
@@ -75,6 +91,15 @@ int nvmf_bdev_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const st
 		     uint64_t offset, bool fua, nvmf_bdev_cb cb, void *arg);
 /* Everything completed before the flush was submitted is on stable media when cb runs. */
 int nvmf_bdev_flush(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, nvmf_bdev_cb cb, void *arg);
+/*
+ * Atomic compare and write where the backend offers it (RBD: librbd's, so it
+ * holds across gateways): if [offset, offset + len) equals cmp, write data
+ * there.  Whether the backend can do it for this range (RBD: within one 512-byte sector).
+ */
+bool nvmf_bdev_can_compare_and_write(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
+/* cb's result: 0, -EILSEQ when the media differs from cmp (nothing written), or another negative errno. */
+int nvmf_bdev_compare_and_write(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const void *cmp, const void *data,
+				uint64_t offset, uint64_t len, bool fua, nvmf_bdev_cb cb, void *arg);
 int nvmf_bdev_write_zeroes(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,
 			   nvmf_bdev_cb cb, void *arg);
 int nvmf_bdev_deallocate(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, uint64_t offset, uint64_t len,

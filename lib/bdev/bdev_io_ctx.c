@@ -36,6 +36,8 @@ struct nvmf_bdev_io_ctx {
 	struct req_list done;	 /* sync completions deferred to avoid recursion */
 	struct nvmf_bdev_req *free;
 	struct req_chunk *chunks;
+	_Atomic(struct nvmf_bdev_req *) remote; /* completed on other threads, newest first */
+	atomic_uint remote_out;			/* remote requests begun and not yet handed back */
 };
 
 static void list_push(struct req_list *l, struct nvmf_bdev_req *r)
@@ -168,6 +170,9 @@ void nvmf_bdev_io_ctx_destroy(struct nvmf_bdev_io_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	/* Other threads still own remote requests: wait until they hand them back (backends bound this). */
+	while (atomic_load(&ctx->remote_out) > 0)
+		usleep(1000);
 	if (ctx->has_ring) {
 		/* The kernel may still write into request memory: wait for it (callbacks are not run). */
 		io_uring_submit(&ctx->ring);
@@ -278,6 +283,39 @@ void nvmf_bdev_req_start(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req
 		submit(ctx); /* inside callbacks, poll submits once at the end */
 }
 
+void nvmf_bdev_req_begin_remote(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req)
+{
+	req->ctx = ctx;
+	ctx->inflight++;
+	atomic_fetch_add(&ctx->remote_out, 1);
+}
+
+void nvmf_bdev_req_abandon(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *req)
+{
+	ctx->inflight--;
+	atomic_fetch_sub(&ctx->remote_out, 1);
+	req_put(ctx, req);
+}
+
+void nvmf_bdev_req_complete_remote(struct nvmf_bdev_req *req, int result)
+{
+	struct nvmf_bdev_io_ctx *ctx = req->ctx;
+	req->result = result;
+	struct nvmf_bdev_req *head = atomic_load_explicit(&ctx->remote, memory_order_relaxed);
+	do
+		req->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&ctx->remote, &head, req, memory_order_release,
+						      memory_order_relaxed));
+	signal_self(ctx);
+	/* Last: once remote_out drops, destroy may free the context. */
+	atomic_fetch_sub_explicit(&ctx->remote_out, 1, memory_order_release);
+}
+
+void nvmf_bdev_req_rearm_remote(struct nvmf_bdev_req *req)
+{
+	atomic_fetch_add(&req->ctx->remote_out, 1);
+}
+
 static void finish(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev_req *r)
 {
 	nvmf_bdev_cb cb = r->cb;
@@ -355,6 +393,20 @@ int nvmf_bdev_io_ctx_poll(struct nvmf_bdev_io_ctx *ctx)
 				}
 			}
 			io_uring_cq_advance(&ctx->ring, got);
+		}
+	}
+	struct nvmf_bdev_req *r = atomic_exchange_explicit(&ctx->remote, NULL, memory_order_acquire), *fifo = NULL;
+	while (r) { /* oldest first */
+		struct nvmf_bdev_req *next = r->next;
+		r->next = fifo;
+		fifo = r;
+		r = next;
+	}
+	while ((r = fifo)) {
+		fifo = r->next;
+		if (r->b->ops->complete(r, r->result)) {
+			finish(ctx, r);
+			n++;
 		}
 	}
 	n += run_done(ctx);

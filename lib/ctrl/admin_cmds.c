@@ -52,7 +52,8 @@ static enum nvmf_exec identify_ctrl(struct nvmf_request *req)
 	pthread_mutex_unlock(&ss->lock);
 	pad_ascii(id->fr, sizeof(id->fr), FIRMWARE_REVISION);
 	id->rab = 6;
-	id->cmic = NVME_CTRL_CMIC_MULTI_CTRL;
+	/* Several controllers, ports and gateways reach the same namespaces; ANA says which paths to prefer. */
+	id->cmic = NVME_CTRL_CMIC_MULTI_CTRL | (ctrl->discovery ? 0 : NVME_CTRL_CMIC_MULTI_PORT | NVME_CTRL_CMIC_ANA);
 	id->mdts = NVMF_CTRL_MDTS;
 	id->cntlid = ctrl->cntlid;
 	id->ver = NVME_VS(1, 3, 0);
@@ -75,8 +76,16 @@ static enum nvmf_exec identify_ctrl(struct nvmf_request *req)
 		id->ioccsz = 4; /* the SQE only */
 	} else {
 		id->cntrltype = NVME_CTRL_TYPE_IO;
-		id->oaes = NVME_CTRL_OAES_NS_ATTR;
+		id->oaes = NVME_CTRL_OAES_NS_ATTR | NVME_CTRL_OAES_ANA_CHANGE;
 		id->nn = nvmf_subsystem_max_nsid(ss);
+		/* ANA: optimized, non-optimized, inaccessible, persistent loss and change reportable;
+		 * one group whose ID never changes (bit 6). */
+		id->anatt = NVMF_CTRL_ANATT;
+		id->anacap = 0x1f | (1u << 6);
+		id->anagrpmax = NVMF_ANA_GROUP;
+		id->nanagrpid = NVMF_ANA_GROUP;
+		/* Linux sizes its ANA log buffer with MNAN: every NSID must fit. */
+		id->mnan = id->nn > NVMF_CTRL_MNAN ? id->nn : NVMF_CTRL_MNAN;
 		id->oncs = NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES |
 			   NVME_CTRL_ONCS_VERIFY;
 		id->fuses = NVME_CTRL_FUSES_COMPARE_AND_WRITE;
@@ -104,6 +113,7 @@ static enum nvmf_exec identify_ns(struct nvmf_request *req)
 		id->nlbaf = 0;
 		id->flbas = 0;
 		id->nmic = NVME_NS_NMIC_SHARED;
+		id->anagrpid = NVMF_ANA_GROUP;
 		if (nvmf_bdev_supports_deallocate(ns->bdev))
 			id->dlfeat = NVME_NS_DLFEAT_READ_ZEROES | NVME_NS_DLFEAT_WZ_DEALLOCATE;
 		id->lbaf[0].lbads = ns->lbads;
@@ -269,6 +279,24 @@ static enum nvmf_exec log_cmd_effects(struct nvmf_request *req)
 	return send_log(req, &log, sizeof(log));
 }
 
+static enum nvmf_exec log_ana(struct nvmf_request *req)
+{
+	struct nvmf_controller *ctrl = req->conn->ctrl;
+	size_t len = 0;
+	/* LSP bit 0: Return Groups Only. */
+	void *log = nvmf_ana_log_build(ctrl, NVME_LOG_LSP(req->cmd.cdw10) & 1, &len);
+	if (!log)
+		return nvmf_req_status(req, NVMF_ST_INTERNAL);
+	if (!NVME_LOG_RAE(req->cmd.cdw10)) {
+		pthread_mutex_lock(&ctrl->lock);
+		ctrl->ana_event_masked = false;
+		pthread_mutex_unlock(&ctrl->lock);
+	}
+	enum nvmf_exec r = send_log(req, log, len);
+	free(log);
+	return r;
+}
+
 static enum nvmf_exec log_discovery(struct nvmf_request *req)
 {
 	struct nvmf_controller *ctrl = req->conn->ctrl;
@@ -312,6 +340,8 @@ static enum nvmf_exec get_log_page(struct nvmf_request *req)
 		return log_changed_ns(req);
 	case NVME_LOG_CMD_EFFECTS:
 		return log_cmd_effects(req);
+	case NVME_LOG_ANA:
+		return log_ana(req);
 	default:
 		return nvmf_req_status(req, NVMF_ST_INVALID_LOG_PAGE);
 	}

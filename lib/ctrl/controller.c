@@ -33,6 +33,8 @@ struct nvmf_controller *nvmf_ctrl_create(struct nvmf_conn *conn, struct nvmf_sub
 	ctrl->vwc_enabled = true;
 	ctrl->admin = conn;
 	ctrl->admin_env = conn->env;
+	ctrl->portid = conn->portid;
+	atomic_init(&ctrl->ana_state, nvmf_tgt_get_ana_state(conn->tgt, conn->portid));
 	ctrl->cntlid = nvmf_subsystem_add_ctrl(ss, ctrl);
 	if (!ctrl->cntlid) {
 		pthread_mutex_destroy(&ctrl->lock);

@@ -23,6 +23,8 @@
 #define NVMF_CTRL_MAX_IO_QUEUES NVMF_MAX_IO_QUEUES /* the most a target may grant */
 #define NVMF_CTRL_AERL 3 /* 0's based: 4 outstanding AERs */
 #define NVMF_CTRL_KAS 1 /* keep alive granularity: 100 ms */
+#define NVMF_CTRL_ANATT 10 /* seconds a host waits in the ANA change state */
+#define NVMF_CTRL_MNAN 1024 /* namespaces the ANA log has room for at least */
 #define NVMF_CTRL_IOCCSZ_BYTES 8192 /* in-capsule data accepted on I/O queues */
 #define NVMF_MAX_CNTLID 0xffef
 #define NVMF_CONNECT_DEADLINE_MS 10000 /* a socket that sends no Connect by then is closed */
@@ -51,6 +53,10 @@ struct nvmf_namespace {
 	uint8_t nguid[16];
 	uint8_t uuid[16];
 	uint8_t eui64[8];
+	/* The subsystem it is attached to (NULL before and after), for size changes reported by the backend. */
+	_Atomic(struct nvmf_subsystem *) owner;
+	/* The owner's: the namespace calls it when its capacity changed (never up into subsystem.c). */
+	void (*on_resized)(struct nvmf_subsystem *owner, uint32_t nsid);
 	/* LBA ranges held by writers; Compare and Write holds its range exclusively. */
 	pthread_mutex_t range_lock;
 	struct nvmf_range *ranges;
@@ -84,6 +90,7 @@ struct nvmf_port {
 	struct nvmf_association *na; /* shared by every queue pair accepted here */
 	bool all_subsystems;
 	bool offline; /* its socket is closed for now: not in the discovery log */
+	uint8_t ana_state; /* enum nvme_ana_state this gateway reports through this port */
 	char **subnqns;
 	unsigned nsubnqns;
 };
@@ -100,6 +107,9 @@ struct nvmf_tgt {
 	struct nvmf_port *ports;
 	unsigned nports;
 	atomic_uint_fast64_t genctr;
+	/* ANA: the state of ports added later, and the change count of the ANA log. */
+	uint8_t default_ana_state;
+	atomic_uint_fast64_t ana_chgcnt;
 	/* Deleted subsystems: controllers may still point at them until the target goes. */
 	struct nvmf_subsystem *retired;
 	struct nvmf_association **retired_assocs; /* of removed ports */
@@ -157,6 +167,8 @@ struct nvmf_namespace *nvmf_subsystem_get_ns(struct nvmf_subsystem *ss, uint32_t
 /* Active NSIDs above after, ascending, at most max; returns how many. */
 unsigned nvmf_subsystem_active_nsids(struct nvmf_subsystem *ss, uint32_t after, uint32_t *out, unsigned max);
 uint32_t nvmf_subsystem_max_nsid(struct nvmf_subsystem *ss);
+/* Namespace nsid changed size: a Namespace Attribute Changed event to every controller (any thread). */
+void nvmf_subsystem_ns_resized(struct nvmf_subsystem *ss, uint32_t nsid);
 /* Allocate a controller ID for ctrl (0 when none is free). */
 uint16_t nvmf_subsystem_add_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);
 void nvmf_subsystem_remove_ctrl(struct nvmf_subsystem *ss, struct nvmf_controller *ctrl);
@@ -251,6 +263,9 @@ struct nvmf_controller {
 	bool ns_event_masked; /* until the changed namespace log is read */
 	bool disc_event_masked; /* until the discovery log is read */
 	uint8_t error_event_info; /* of the pending transport error event */
+	bool ana_event_masked; /* until the ANA log is read */
+	uint16_t portid; /* where the admin queue connected: its ANA state is this controller's */
+	atomic_uchar ana_state; /* read by I/O queues on other reactors */
 	struct nvmf_smart_counters smart;
 	atomic_uint_fast64_t error_count;
 	/* Held AERs (admin queue thread only). */
@@ -297,6 +312,10 @@ void nvmf_ctrl_keepalive_check(struct nvmf_controller *ctrl, uint64_t now_ms);
 
 /* events.c: asynchronous events and the AERs held for them. */
 void nvmf_ctrl_ns_changed(struct nvmf_controller *ctrl, uint32_t nsid);
+/* The ANA state of the controller's port changed (any thread). */
+void nvmf_ctrl_ana_changed(struct nvmf_controller *ctrl, uint8_t state);
+/* ana.c: the ANA log page for ctrl (RGO: groups without their NSID lists); malloc'd, its size in *len. */
+void *nvmf_ana_log_build(struct nvmf_controller *ctrl, bool groups_only, size_t *len);
 void nvmf_ctrl_discovery_changed(struct nvmf_controller *ctrl);
 /* Hold an AER (admin queue thread).  False when AERL are already held. */
 bool nvmf_ctrl_hold_aer(struct nvmf_controller *ctrl, struct nvmf_request *req);

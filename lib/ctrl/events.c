@@ -10,6 +10,7 @@
 #define EVENT_NS_CHANGED 0x1u
 #define EVENT_DISCOVERY_CHANGED 0x2u
 #define EVENT_TRANSPORT_ERROR 0x4u
+#define EVENT_ANA_CHANGED 0x8u
 
 static void deliver_msg(void *arg)
 {
@@ -56,6 +57,17 @@ void nvmf_ctrl_ns_changed(struct nvmf_controller *ctrl, uint32_t nsid)
 	}
 	if ((ctrl->aec & NVME_AEC_NS_ATTR) && !ctrl->ns_event_masked) {
 		ctrl->pending_events |= EVENT_NS_CHANGED;
+		post_deliver_locked(ctrl);
+	}
+	pthread_mutex_unlock(&ctrl->lock);
+}
+
+void nvmf_ctrl_ana_changed(struct nvmf_controller *ctrl, uint8_t state)
+{
+	pthread_mutex_lock(&ctrl->lock);
+	atomic_store(&ctrl->ana_state, state);
+	if ((ctrl->aec & NVME_AEC_ANA_CHANGE) && !ctrl->ana_event_masked) {
+		ctrl->pending_events |= EVENT_ANA_CHANGED;
 		post_deliver_locked(ctrl);
 	}
 	pthread_mutex_unlock(&ctrl->lock);
@@ -115,6 +127,10 @@ void nvmf_ctrl_deliver_events(struct nvmf_controller *ctrl)
 			ctrl->pending_events &= ~EVENT_NS_CHANGED;
 			ctrl->ns_event_masked = true;
 			dw0 = NVME_AER_DW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_ATTR_CHANGED, NVME_LOG_CHANGED_NS);
+		} else if (ctrl->pending_events & EVENT_ANA_CHANGED) {
+			ctrl->pending_events &= ~EVENT_ANA_CHANGED;
+			ctrl->ana_event_masked = true;
+			dw0 = NVME_AER_DW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_ANA_CHANGE, NVME_LOG_ANA);
 		} else {
 			ctrl->pending_events &= ~EVENT_DISCOVERY_CHANGED;
 			ctrl->disc_event_masked = true;

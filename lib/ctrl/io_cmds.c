@@ -359,10 +359,36 @@ static void fused_read_done(struct nvmf_request *first, int rc)
 	nvmf_request_submit(first, submit_fused_write, fused_write_done);
 }
 
+/* A backend with an atomic compare and write of its own (RBD: it holds across gateways). */
+static int submit_backend_caw(struct nvmf_request *first, nvmf_bdev_cb cb, void *arg)
+{
+	struct nvmf_request *second = first->fused_partner;
+	return nvmf_bdev_compare_and_write(first->conn->env.io, first->ns->bdev, first->buf, second->iov.iov_base,
+					   req_offset(first), first->len, write_fua(first, &second->cmd), cb, arg);
+}
+
+static void backend_caw_done(struct nvmf_request *first, int rc)
+{
+	if (rc == -EILSEQ) {
+		fused_finish(first, NVMF_ST_COMPARE_FAILURE, NVMF_ST_ABORTED_FAILED_FUSED);
+		return;
+	}
+	if (rc == 0)
+		count_io(first, true);
+	fused_finish(first, rc ? nvmf_media_status(rc, false) : NVMF_ST_SUCCESS,
+		     rc ? NVMF_ST_ABORTED_FAILED_FUSED : NVMF_ST_SUCCESS);
+}
+
 static void fused_lock_and_read(struct nvmf_request *first)
 {
 	if (!nvmf_request_lock_range(first, cmd_slba(&first->cmd), cmd_nlb(&first->cmd), true)) {
 		nvmf_request_defer(first, NVMF_REQ_WAIT_RANGE, fused_lock_and_read);
+		return;
+	}
+	struct nvmf_request *second = first->fused_partner;
+	if (second->iov.iov_len == first->len &&
+	    nvmf_bdev_can_compare_and_write(first->ns->bdev, req_offset(first), first->len)) {
+		nvmf_request_submit(first, submit_backend_caw, backend_caw_done);
 		return;
 	}
 	if (nvmf_request_alloc_buf2(first, first->len, fused_lock_and_read))
@@ -383,9 +409,26 @@ static void fused_first_data(struct nvmf_request *first)
 	nvmf_request_receive_data(second, first->len, fused_second_data);
 }
 
+/* This path's ANA state as a status: inaccessible or changing paths send the host elsewhere; 0 to go on. */
+static uint16_t ana_status(const struct nvmf_request *req)
+{
+	uint8_t ana = atomic_load_explicit(&req->conn->ctrl->ana_state, memory_order_relaxed);
+	if (ana == NVME_ANA_INACCESSIBLE)
+		return NVMF_ST_ANA_INACCESSIBLE;
+	if (ana == NVME_ANA_CHANGE)
+		return NVMF_ST_ANA_TRANSITION;
+	return 0;
+}
+
 void nvmf_io_execute_fused(struct nvmf_request *first, struct nvmf_request *second)
 {
 	first->state = NVMF_REQ_EXECUTING;
+	uint16_t ana = ana_status(first);
+	if (ana) {
+		nvmf_request_complete(first, ana, 0);
+		nvmf_request_complete(second, NVMF_ST_ABORTED_FAILED_FUSED, 0);
+		return;
+	}
 	if (first->cmd.opc != NVME_OPC_COMPARE || second->cmd.opc != NVME_OPC_WRITE ||
 	    first->cmd.nsid != second->cmd.nsid || cmd_slba(&first->cmd) != cmd_slba(&second->cmd) ||
 	    cmd_nlb(&first->cmd) != cmd_nlb(&second->cmd)) {
@@ -419,6 +462,9 @@ static enum nvmf_exec do_verify(struct nvmf_request *req)
 
 enum nvmf_exec nvmf_io_execute(struct nvmf_request *req)
 {
+	uint16_t ana = ana_status(req);
+	if (ana)
+		return nvmf_req_status(req, ana);
 	switch (req->cmd.opc) {
 	case NVME_OPC_READ:
 		return do_read(req);

@@ -34,6 +34,16 @@ static uint8_t log2_u32(uint32_t v)
 	return l;
 }
 
+/* Any thread (an RBD image resized elsewhere): the new capacity, and an event to the hosts. */
+static void ns_resized(void *arg)
+{
+	struct nvmf_namespace *ns = arg;
+	__atomic_store_n(&ns->nblocks, nvmf_bdev_size(ns->bdev) / ns->block_size, __ATOMIC_RELAXED);
+	struct nvmf_subsystem *ss = atomic_load(&ns->owner);
+	if (ss)
+		ns->on_resized(ss, ns->nsid); /* set with the owner: the subsystem tells its controllers */
+}
+
 struct nvmf_namespace *nvmf_ns_create(const char *subnqn, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen)
 {
@@ -65,11 +75,18 @@ struct nvmf_namespace *nvmf_ns_create_on_bdev(const char *subnqn, uint32_t nsid,
 	ns->lbads = log2_u32(bs);
 	ns->nblocks = nvmf_bdev_size(bdev) / bs;
 	pthread_mutex_init(&ns->range_lock, NULL);
+	if (nvmf_bdev_add_resize_listener(bdev, ns_resized, ns) < 0) {
+		snprintf(err, errlen, "out of memory");
+		pthread_mutex_destroy(&ns->range_lock);
+		free(ns);
+		nvmf_bdev_close(bdev);
+		return NULL;
+	}
 
 	/* Identifiers hash what names the namespace, so they survive restarts. */
 	char nsid_str[16];
 	snprintf(nsid_str, sizeof(nsid_str), "%u", nsid);
-	const char *backing = nvmf_bdev_spec(bdev);
+	const char *backing = nvmf_bdev_identity(bdev); /* the same on every gateway of a shared image */
 	uint8_t h[16];
 	if (opts && opts->has_nguid) {
 		memcpy(ns->nguid, opts->nguid, 16);
@@ -104,6 +121,7 @@ void nvmf_ns_put(struct nvmf_namespace *ns)
 {
 	if (!ns || atomic_fetch_sub(&ns->refs, 1) != 1)
 		return;
+	nvmf_bdev_remove_resize_listener(ns->bdev, ns_resized, ns);
 	nvmf_bdev_close(ns->bdev);
 	pthread_mutex_destroy(&ns->range_lock);
 	free(ns);

@@ -5,6 +5,7 @@
 #ifndef NVMF_CTRL_STATUS_H
 #define NVMF_CTRL_STATUS_H
 
+#include <errno.h>
 #include <nvmf/fabrics_spec.h>
 #include <nvmf/nvme_spec.h>
 
@@ -30,12 +31,19 @@
 #define NVMF_ST_ABORTED_SQ_DELETION NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_SQ_DELETION)
 #define NVMF_ST_ABORTED_FAILED_FUSED NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_FAILED_FUSED)
 #define NVMF_ST_ABORTED_MISSING_FUSED NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_MISSING_FUSED)
+/* Path-related (ANA): the host retries on another path. */
+#define NVMF_ST_ANA_INACCESSIBLE NVME_STATUS(NVME_SCT_PATH, 0x02)
+#define NVMF_ST_ANA_TRANSITION NVME_STATUS(NVME_SCT_PATH, 0x03)
+#define NVMF_ST_NS_NOT_READY NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NAMESPACE_NOT_READY)
 
 /* A backend's result as the command's status (0 or a negative errno). */
 static inline uint16_t nvmf_media_status(int rc, bool write)
 {
 	if (rc == 0)
 		return NVMF_ST_SUCCESS;
+	/* A backend that cannot reach its store now (a Ceph cluster that stops answering): retry later. */
+	if (rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ESHUTDOWN || rc == -EAGAIN || rc == -ECONNREFUSED)
+		return NVMF_ST_NS_NOT_READY;
 	return NVME_STATUS(NVME_SCT_MEDIA_ERROR, write ? NVME_SC_WRITE_FAULT : NVME_SC_UNRECOVERED_READ_ERROR);
 }
 

@@ -109,8 +109,11 @@ struct nvmf_subsystem *nvmf_subsystem_create(struct nvmf_tgt *tgt, const char *n
 
 void nvmf_subsystem_destroy(struct nvmf_subsystem *ss)
 {
-	for (uint32_t i = 0; i < ss->ns_slots; i++)
+	for (uint32_t i = 0; i < ss->ns_slots; i++) {
+		if (ss->ns[i])
+			atomic_store(&ss->ns[i]->owner, NULL);
 		nvmf_ns_put(ss->ns[i]);
+	}
 	free(ss->ns);
 	for (unsigned i = 0; i < ss->nhosts; i++)
 		free(ss->hosts[i]);
@@ -242,6 +245,13 @@ static void notify_ns_changed(struct nvmf_subsystem *ss, uint32_t nsid)
 	}
 }
 
+void nvmf_subsystem_ns_resized(struct nvmf_subsystem *ss, uint32_t nsid)
+{
+	pthread_mutex_lock(&ss->lock);
+	notify_ns_changed(ss, nsid);
+	pthread_mutex_unlock(&ss->lock);
+}
+
 uint32_t nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen)
 {
@@ -294,6 +304,8 @@ uint32_t nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, 
 		return 0;
 	}
 	ss->ns[nsid - 1] = ns;
+	ns->on_resized = nvmf_subsystem_ns_resized;
+	atomic_store(&ns->owner, ss);
 	notify_ns_changed(ss, nsid);
 	pthread_mutex_unlock(&ss->lock);
 	return nsid;
@@ -307,8 +319,10 @@ int nvmf_subsystem_remove_namespace(struct nvmf_subsystem *ss, uint32_t nsid)
 		ns = ss->ns[nsid - 1];
 		ss->ns[nsid - 1] = NULL;
 	}
-	if (ns)
+	if (ns) {
+		atomic_store(&ns->owner, NULL);
 		notify_ns_changed(ss, nsid);
+	}
 	pthread_mutex_unlock(&ss->lock);
 	if (!ns)
 		return -ENOENT;

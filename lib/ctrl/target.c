@@ -18,6 +18,8 @@ struct nvmf_tgt *nvmf_tgt_create(void)
 		return NULL;
 	pthread_mutex_init(&tgt->lock, NULL);
 	atomic_init(&tgt->genctr, 1);
+	tgt->default_ana_state = NVME_ANA_OPTIMIZED;
+	atomic_init(&tgt->ana_chgcnt, 1);
 	tgt->bufs = nvmf_buf_pool_create(NVMF_DEFAULT_BUFFER_BUDGET);
 	atomic_init(&tgt->queue_buffer_cap, NVMF_DEFAULT_BUFFER_BUDGET / 4);
 	atomic_init(&tgt->queue_entries, NVMF_MAX_QUEUE_ENTRIES);
@@ -106,6 +108,7 @@ int nvmf_tgt_add_port(struct nvmf_tgt *tgt, uint16_t portid, const struct nvmf_p
 	p->addr = *addr;
 	p->na = na;
 	p->all_subsystems = all_subsystems;
+	p->ana_state = tgt->default_ana_state;
 	pthread_mutex_unlock(&tgt->lock);
 	nvmf_tgt_changed(tgt);
 	return 0;

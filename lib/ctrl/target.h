@@ -153,6 +153,22 @@ struct nvmf_ctrl_limits {
 };
 void nvmf_ctrl_get_limits(struct nvmf_tgt *tgt, struct nvmf_ctrl_limits *l);
 
+/*
+ * Asymmetric Namespace Access.  Every namespace is in ANA group 1, the same
+ * ID on every gateway; each port reports its own state for it (enum
+ * nvme_ana_state: optimized, non-optimized, inaccessible, change).
+ * portid 0 sets every port and the state of ports added later.
+ * Controllers on the port get an ANA Change event.  0, -EINVAL or -ENOENT.
+ */
+#define NVMF_ANA_GROUP 1u
+int nvmf_tgt_set_ana_state(struct nvmf_tgt *tgt, uint16_t portid, uint8_t state);
+/* The port's state (the default for an unknown port). */
+uint8_t nvmf_tgt_get_ana_state(struct nvmf_tgt *tgt, uint16_t portid);
+/* "optimized", "non_optimized"/"non-optimized", "inaccessible", "change" into the state; -1 if unknown. */
+int nvmf_ana_state_parse(const char *name);
+/* SPDK's names: "optimized", "non_optimized", "inaccessible", "persistent_loss", "change". */
+const char *nvmf_ana_state_name(uint8_t state);
+
 /* Limits of a new subsystem (before hosts connect): max_namespaces 0 is
  * unlimited; cntlid range within 1..0xffef.  0, or -EINVAL. */
 int nvmf_subsystem_set_limits(struct nvmf_subsystem *ss, uint32_t max_namespaces, uint16_t min_cntlid,

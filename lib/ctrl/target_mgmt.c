@@ -183,6 +183,8 @@ uint32_t nvmf_subsystem_add_namespace_bdev(struct nvmf_subsystem *ss, uint32_t n
 		return 0;
 	}
 	ss->ns[nsid - 1] = ns;
+	ns->on_resized = nvmf_subsystem_ns_resized;
+	atomic_store(&ns->owner, ss);
 	notify_ns_changed_locked(ss, nsid);
 	pthread_mutex_unlock(&ss->lock);
 	return nsid;

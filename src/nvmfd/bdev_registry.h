@@ -13,7 +13,7 @@
 struct nvmf_bdev;
 struct bdev_registry;
 
-enum bdev_kind { BDEV_MALLOC, BDEV_NULL, BDEV_AIO };
+enum bdev_kind { BDEV_MALLOC, BDEV_NULL, BDEV_AIO, BDEV_RBD };
 
 struct bdev_entry {
 	char name[128];
@@ -21,7 +21,7 @@ struct bdev_entry {
 	uint8_t uuid[16];
 	uint64_t num_blocks;
 	uint32_t block_size;
-	char *filename; /* BDEV_AIO */
+	char *filename; /* BDEV_AIO: the file; BDEV_RBD: the rbd: spec */
 	struct nvmf_bdev *bdev;
 	struct bdev_entry *next;
 };

@@ -6,6 +6,8 @@
  *                                 "tsas":"tls1.3","treq":"required"|"not required"},"subsystems":[nqn..]}],
  *    "subsystems":[{"nqn":..,"allowed_hosts":[..],"attr":{"allow_any_host":"1","serial":..,"model":..},
  *                   "namespaces":[{"nsid":1,"enable":1,"device":{"path":..,"nguid":..,"uuid":..}}]}]}
+ * with attr cntlid_min/cntlid_max, and per port "ana_groups":[{"grpid":1,"ana":{"state":..}}];
+ * device.path may be any namespace spec (FILE, ram:SIZE, rbd:POOL/IMAGE@CONF...).
  * Unknown keys are ignored, as nvmetcli writes many we do not use.
  * nvmfd's own resource budgets: {"limits":{"max_connections":1024,...}}, one key per limit
  * flag (resource_limits.c has the list; unknown keys there are errors).
@@ -131,6 +133,17 @@ static int load_subsystem(struct nvmf_tgt *tgt, json_object *root, json_object *
 		snprintf(err, errlen, "%s: bad model '%s'", nqn, model);
 		return -1;
 	}
+	/* Several gateways of one subsystem: distinct controller ID ranges (nvmetcli's names). */
+	json_object *cmin = NULL, *cmax = NULL;
+	json_object_object_get_ex(attr, "cntlid_min", &cmin);
+	json_object_object_get_ex(attr, "cntlid_max", &cmax);
+	if (cmin || cmax) {
+		int64_t lo = cmin ? json_object_get_int64(cmin) : 1, hi = cmax ? json_object_get_int64(cmax) : 0xffef;
+		if (lo < 1 || hi > 0xffef || lo > hi || nvmf_subsystem_set_limits(ss, 0, (uint16_t)lo, (uint16_t)hi) < 0) {
+			snprintf(err, errlen, "%s: cntlid_min/cntlid_max want 1 <= min <= max <= 65519", nqn);
+			return -1;
+		}
+	}
 	json_object *hosts = get_array(js, "allowed_hosts");
 	for (size_t i = 0; hosts && i < json_object_array_length(hosts); i++) {
 		json_object *h = json_object_array_get_idx(hosts, i);
@@ -196,6 +209,22 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	if (nvmf_tgt_add_port(tgt, portid, &pa, false) < 0) {
 		snprintf(err, errlen, "port %u defined twice", portid);
 		return -1;
+	}
+	/* nvmetcli: "ana_groups": [{"grpid": 1, "ana": {"state": "optimized"}}]; group 1 is ours. */
+	json_object *groups = get_array(jp, "ana_groups");
+	for (size_t i = 0; groups && i < json_object_array_length(groups); i++) {
+		json_object *g = json_object_array_get_idx(groups, i), *ana = NULL;
+		if (json_object_object_get_ex(g, "grpid", &v) && json_object_get_int(v) != NVMF_ANA_GROUP)
+			continue;
+		json_object_object_get_ex(g, "ana", &ana);
+		const char *state = get_string(ana, "state");
+		int s = nvmf_ana_state_parse(state);
+		if (s < 0) {
+			snprintf(err, errlen, "port %u: ANA state '%s': want optimized, non-optimized, inaccessible or change",
+				 portid, state ? state : "(none)");
+			return -1;
+		}
+		nvmf_tgt_set_ana_state(tgt, portid, (uint8_t)s);
 	}
 	json_object *subs = get_array(jp, "subsystems");
 	for (size_t i = 0; subs && i < json_object_array_length(subs); i++) {

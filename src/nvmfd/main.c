@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <nvmf/nvme_admin_spec.h>
+
 #include "acceptor.h"
 #include "config.h"
 #include "metrics.h"
@@ -56,6 +58,10 @@ struct options {
 	unsigned reactors;
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
 	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
+	/* Several gateways of one subsystem: distinct controller ID ranges, this gateway's ANA state. */
+	long cntlid_min, cntlid_max; /* 0: not given */
+	int ana_state;		     /* 0: not given */
+	long spin_us;		     /* -1: the reactor's default */
 	/* Limit flags (name, value) in order; applied over the config file's. */
 	const char *limit_names[16];
 	const char *limit_values[16];
@@ -73,6 +79,8 @@ static void usage(FILE *f)
 		   "             [--buffer-budget SIZE] [--max-queue-size N] [--max-io-queues N] [--max-associations N]\n"
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
+		   "             [--cntlid-min N] [--cntlid-max N] [--ana-state optimized|non-optimized|inaccessible]\n"
+		   "             [--poll-spin-us N]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
 		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.  --tls-key gives\n"
@@ -82,7 +90,13 @@ static void usage(FILE *f)
 		   "--max-connections-per-host (default %d), --tx-backlog: unsent output per connection\n"
 		   "at which its input stops being read (default %d), --read-budget: bytes read per\n"
 		   "connection per reactor pass (default %d), --commands-per-pass: PDUs handled per\n"
-		   "connection per reactor pass (default %d).\n",
+		   "connection per reactor pass (default %d).\n"
+		   "Gateways of one subsystem (multipath): each takes its own controller ID range in\n"
+		   "1..65519 (--cntlid-min/--cntlid-max, every subsystem) and reports its ANA state\n"
+		   "(default optimized) for ANA group 1, which holds every namespace.\n"
+		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n"
+		   "--poll-spin-us: how long a reactor keeps polling after its last work before it sleeps\n"
+		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
 		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
@@ -116,6 +130,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"dhchap-key", required_argument, NULL, 'K'}, {"dhchap-ctrl-key", required_argument, NULL, 'C'},
 		{"dhchap-hash", required_argument, NULL, 'H'}, {"dhchap-dhgroup", required_argument, NULL, 'G'},
 		{"tls", required_argument, NULL, 'T'},	       {"tls-key", required_argument, NULL, 'P'},
+		{"cntlid-min", required_argument, NULL, 'i'},
+		{"cntlid-max", required_argument, NULL, 'I'},
+		{"ana-state", required_argument, NULL, 'A'},
+		{"poll-spin-us", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -188,6 +206,34 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'R':
 			o->rpc_socket = optarg;
 			break;
+		case 'i':
+		case 'I': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 0xffef) {
+				fprintf(stderr, "nvmfd: --%s wants 1..65519\n", longopts[index].name);
+				return -1;
+			}
+			*(c == 'i' ? &o->cntlid_min : &o->cntlid_max) = n;
+			break;
+		}
+		case 'S': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 0 || n > 1000000) {
+				fprintf(stderr, "nvmfd: --poll-spin-us wants 0..1000000\n");
+				return -1;
+			}
+			o->spin_us = n;
+			break;
+		}
+		case 'A':
+			o->ana_state = nvmf_ana_state_parse(optarg);
+			if (o->ana_state < 0 || o->ana_state == NVME_ANA_CHANGE) {
+				fprintf(stderr, "nvmfd: --ana-state wants optimized, non-optimized or inaccessible\n");
+				return -1;
+			}
+			break;
 		case 'M':
 			o->metrics = optarg;
 			break;
@@ -208,6 +254,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if ((o->cntlid_min || o->cntlid_max) &&
+	    (o->cntlid_min ? o->cntlid_min : 1) > (o->cntlid_max ? o->cntlid_max : 0xffef)) {
+		fprintf(stderr, "nvmfd: --cntlid-min is above --cntlid-max\n");
+		return -1;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "nvmfd: unexpected argument '%s'\n", argv[optind]);
@@ -254,6 +305,25 @@ static int create_flag_subsystems(struct nvmf_tgt *tgt, struct options *o)
 				return -1;
 			}
 			printf("nvmfd: subsystem %s namespace %u: %s\n", fs->nqn, nsid, fs->namespaces[n]);
+		}
+	}
+	return 0;
+}
+
+/* --cntlid-min/--cntlid-max: every subsystem whose file gave it no range of its own. */
+static int apply_cntlid_range(struct nvmf_tgt *tgt, const struct options *o)
+{
+	if (!o->cntlid_min && !o->cntlid_max)
+		return 0;
+	for (struct nvmf_subsystem *ss = nvmf_tgt_next_subsystem(tgt, NULL); ss; ss = nvmf_tgt_next_subsystem(tgt, ss)) {
+		struct nvmf_subsystem_info info;
+		nvmf_subsystem_get_info(ss, &info);
+		if (info.min_cntlid != 1 || info.max_cntlid != 0xffef)
+			continue;
+		if (nvmf_subsystem_set_limits(ss, info.max_namespaces, (uint16_t)(o->cntlid_min ? o->cntlid_min : 1),
+					      (uint16_t)(o->cntlid_max ? o->cntlid_max : 0xffef)) < 0) {
+			fprintf(stderr, "nvmfd: bad controller ID range\n");
+			return -1;
 		}
 	}
 	return 0;
@@ -366,7 +436,7 @@ static void raise_fd_limit(const struct nvmfd_limits *l)
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = {.spin_us = -1};
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
 	bool embedded = !o.config && o.nsubsystems == 0;
@@ -433,8 +503,11 @@ int main(int argc, char **argv)
 	};
 	for (unsigned i = 0; i < o.reactors; i++) {
 		reactors[i] = reactor_create(tgt, i);
-		if (reactors[i])
+		if (reactors[i]) {
 			reactor_configure(reactors[i], &qp_limits, admission);
+			if (o.spin_us >= 0)
+				reactor_set_spin(reactors[i], (uint64_t)o.spin_us * 1000);
+		}
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
 			goto out;
@@ -448,11 +521,14 @@ int main(int argc, char **argv)
 	rpc.acc = acc;
 	rpc.bdevs = bdevs = bdev_registry_create();
 	rpc.next_portid = 0x4000;
+	if (o.ana_state) /* before any port, so that all start so; a config file's ana_groups win */
+		nvmf_tgt_set_ana_state(tgt, 0, (uint8_t)o.ana_state);
 	if (!bdevs || (o.config && load_config(&rpc, o.config, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "nvmfd: %s\n", bdevs ? err : "out of memory");
 		goto out;
 	}
-	if (create_flag_subsystems(tgt, &o) < 0 || listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
+	if (create_flag_subsystems(tgt, &o) < 0 || apply_cntlid_range(tgt, &o) < 0 ||
+	    listen_flags(tgt, acc, &o, o.config ? 1000 : 1) < 0)
 		goto out;
 	if (acceptor_start(acc) < 0)
 		goto out;

@@ -46,6 +46,7 @@ struct message {
 struct reactor {
 	struct nvmf_tgt *tgt;
 	unsigned index;
+	uint64_t spin_ns;
 	pthread_t thread;
 	bool started;
 	int epfd;
@@ -70,6 +71,7 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 		return NULL;
 	r->tgt = tgt;
 	r->index = index;
+	r->spin_ns = REACTOR_SPIN_NS;
 	pthread_mutex_init(&r->msg_lock, NULL);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->msgfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -83,6 +85,11 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 	ev.data.ptr = &r->io_tag;
 	epoll_ctl(r->epfd, EPOLL_CTL_ADD, nvmf_bdev_io_ctx_fd(r->io), &ev);
 	return r;
+}
+
+void reactor_set_spin(struct reactor *r, uint64_t spin_ns)
+{
+	r->spin_ns = spin_ns;
 }
 
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission)
@@ -397,7 +404,7 @@ static void *reactor_main(void *arg)
 	/* One clock read per turn: the turn's start stands for its work and its timers. */
 	while (!atomic_load(&r->stopping)) {
 		uint64_t now = nvmf_clock_ns();
-		bool spinning = now - last_work < REACTOR_SPIN_NS;
+		bool spinning = now - last_work < r->spin_ns;
 		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS, now / 1000000u);
 		if (work > 0)
 			last_work = spinning ? now : nvmf_clock_ns();

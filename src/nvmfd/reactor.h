@@ -24,6 +24,8 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index);
  * that closed connections are released from (NULL: none).
  */
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission);
+/* How long the reactor keeps polling after its last work before it sleeps in epoll (before reactor_start). */
+void reactor_set_spin(struct reactor *r, uint64_t spin_ns);
 int reactor_start(struct reactor *r);
 /* Close every connection, wait for them, end the thread. */
 void reactor_stop(struct reactor *r);

@@ -135,7 +135,7 @@ static json_object *bdev_aio_create(struct rpc_ctx *ctx, json_object *params, st
 	const char *file = rpc_str(v[0], "");
 	int64_t bs = rpc_int(v[2], 0);
 	/* A path that looks like one of our own specs would open the wrong thing. */
-	if (!*file || strncmp(file, "ram:", 4) == 0 || strncmp(file, "null:", 5) == 0 || bs < 0 || bs > UINT32_MAX)
+	if (!*file || strncmp(file, "ram:", 4) == 0 || strncmp(file, "null:", 5) == 0 || strncmp(file, "rbd:", 4) == 0 || bs < 0 || bs > UINT32_MAX)
 		return fail_errno(err, EINVAL, "invalid filename or block_size for '%s'", rpc_str(v[1], ""));
 	json_object *res = create(ctx, rpc_str(v[1], ""), BDEV_AIO, file, (uint32_t)bs, v[3], err);
 	if (res) {
@@ -147,6 +147,60 @@ static json_object *bdev_aio_create(struct rpc_ctx *ctx, json_object *params, st
 }
 
 /* The namespaces on it go first (SPDK hot-removes them); then the registry lets go. */
+static json_object *delete_kind(struct rpc_ctx *ctx, json_object *params, enum bdev_kind kind,
+				struct rpc_error *err);
+
+/* "rbd:POOL/IMAGE[@CONF][:id=USER]" from SPDK's parameters (nvmfd's config_file names the conf). */
+static bool rbd_spec(char *out, size_t outlen, const char *pool, const char *image, const char *user, const char *conf)
+{
+	if (!*pool || !*image || strpbrk(pool, "/@:") || strpbrk(image, "/@:") || (user && strpbrk(user, ":@/")) ||
+	    (conf && strstr(conf, ":id=")))
+		return false;
+	int n = snprintf(out, outlen, "rbd:%s/%s%s%s%s%s", pool, image, conf ? "@" : "", conf ? conf : "",
+			 user ? ":id=" : "", user ? user : "");
+	return n > 0 && (size_t)n < outlen;
+}
+
+static json_object *bdev_rbd_create(struct rpc_ctx *ctx, json_object *params, struct rpc_error *err)
+{
+	static const struct rpc_param spec[] = {
+		{"pool_name", RPC_STRING, RPC_REQUIRED, 0, NULL},
+		{"rbd_name", RPC_STRING, RPC_REQUIRED, 0, NULL},
+		{"block_size", RPC_INT, RPC_REQUIRED, 0, NULL},
+		{"name", RPC_STRING, 0, 0, NULL},
+		{"user_id", RPC_STRING, 0, 0, NULL},
+		{"config_file", RPC_STRING, 0, 0, NULL}, /* nvmfd's own: SPDK passes "config" key/values */
+		{"uuid", RPC_STRING, 0, 0, NULL},
+		{"cluster_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
+		{"config", RPC_OBJECT, RPC_DEFAULT_ONLY, 0, NULL},
+	};
+	json_object *v[sizeof(spec) / sizeof(spec[0])];
+	if (rpc_decode(params, spec, sizeof(spec) / sizeof(spec[0]), v, err) < 0)
+		return NULL;
+	char name[128], s[1024];
+	if (v[3])
+		snprintf(name, sizeof(name), "%s", rpc_str(v[3], ""));
+	else
+		bdev_registry_free_name(ctx->bdevs, "Ceph", name, sizeof(name));
+	int64_t bs = rpc_int(v[2], 0);
+	if (bs <= 0 || bs > UINT32_MAX ||
+	    !rbd_spec(s, sizeof(s), rpc_str(v[0], ""), rpc_str(v[1], ""), v[4] ? rpc_str(v[4], "") : NULL,
+		      v[5] ? rpc_str(v[5], "") : NULL))
+		return fail_errno(err, EINVAL, "invalid pool_name, rbd_name, user_id or block_size (%s)", name);
+	json_object *res = create(ctx, name, BDEV_RBD, s, (uint32_t)bs, v[6], err);
+	if (res) {
+		struct bdev_entry *e = bdev_registry_find(ctx->bdevs, name);
+		e->filename = strdup(s);
+		e->block_size = (uint32_t)bs;
+	}
+	return res;
+}
+
+static json_object *bdev_rbd_delete(struct rpc_ctx *ctx, json_object *params, struct rpc_error *err)
+{
+	return delete_kind(ctx, params, BDEV_RBD, err);
+}
+
 static json_object *delete_kind(struct rpc_ctx *ctx, json_object *params, enum bdev_kind kind,
 				struct rpc_error *err)
 {
@@ -199,7 +253,7 @@ static bool claimed(struct rpc_ctx *ctx, const struct nvmf_bdev *bdev)
 
 static json_object *describe(struct rpc_ctx *ctx, const struct bdev_entry *e)
 {
-	static const char *products[] = {"Malloc disk", "Null disk", "AIO disk"};
+	static const char *products[] = {"Malloc disk", "Null disk", "AIO disk", "Ceph Rbd Disk"};
 	json_object *o = json_object_new_object();
 	char uuid[37];
 	rpc_format_uuid(e->uuid, uuid);
@@ -213,6 +267,11 @@ static json_object *describe(struct rpc_ctx *ctx, const struct bdev_entry *e)
 	json_object_object_add(o, "claimed", json_object_new_boolean(claimed(ctx, e->bdev)));
 	json_object_object_add(o, "zoned", json_object_new_boolean(0));
 	json_object *ds = json_object_new_object();
+	if (e->kind == BDEV_RBD) {
+		json_object *rbd = json_object_new_object();
+		json_object_object_add(rbd, "spec", json_object_new_string(e->filename ? e->filename : ""));
+		json_object_object_add(ds, "rbd", rbd);
+	}
 	if (e->kind == BDEV_AIO) {
 		json_object *aio = json_object_new_object();
 		json_object_object_add(aio, "filename", json_object_new_string(e->filename));
@@ -250,6 +309,8 @@ const struct rpc_method rpc_bdev_methods[] = {
 	{"bdev_null_delete", bdev_null_delete},
 	{"bdev_aio_create", bdev_aio_create},
 	{"bdev_aio_delete", bdev_aio_delete},
+	{"bdev_rbd_create", bdev_rbd_create},
+	{"bdev_rbd_delete", bdev_rbd_delete},
 	{"bdev_get_bdevs", bdev_get_bdevs},
 	{NULL, NULL},
 };

@@ -92,15 +92,49 @@ static void add_call(json_object *list, const char *method, json_object *params)
 	json_object_array_add(list, c);
 }
 
+/* bdev_rbd_create's parameters back from an "rbd:POOL/IMAGE[@CONF][:id=USER]" spec; 0 or -1. */
+static int rbd_params(json_object *p, const char *spec)
+{
+	if (!spec || strncmp(spec, "rbd:", 4) != 0)
+		return -1;
+	char *s = strdup(spec + 4);
+	if (!s)
+		return -1;
+	char *id = strstr(s, ":id="), *at, *slash;
+	if (id) {
+		*id = '\0';
+		json_object_object_add(p, "user_id", json_object_new_string(id + 4));
+	}
+	if ((at = strchr(s, '@'))) {
+		*at = '\0';
+		json_object_object_add(p, "config_file", json_object_new_string(at + 1));
+	}
+	if (!(slash = strchr(s, '/'))) {
+		free(s);
+		return -1;
+	}
+	*slash = '\0';
+	json_object_object_add(p, "pool_name", json_object_new_string(s));
+	json_object_object_add(p, "rbd_name", json_object_new_string(slash + 1));
+	free(s);
+	return 0;
+}
+
 static void bdev_config(struct rpc_ctx *ctx, json_object *list)
 {
-	static const char *methods[] = {"bdev_malloc_create", "bdev_null_create", "bdev_aio_create"};
+	static const char *methods[] = {"bdev_malloc_create", "bdev_null_create", "bdev_aio_create", "bdev_rbd_create"};
 	for (struct bdev_entry *e = bdev_registry_next(ctx->bdevs, NULL); e; e = bdev_registry_next(ctx->bdevs, e)) {
 		json_object *p = json_object_new_object();
 		char uuid[37];
 		rpc_format_uuid(e->uuid, uuid);
 		json_object_object_add(p, "name", json_object_new_string(e->name));
-		if (e->kind == BDEV_AIO) {
+		if (e->kind == BDEV_RBD) {
+			if (rbd_params(p, e->filename) < 0) {
+				json_object_put(p);
+				continue;
+			}
+			json_object_object_add(p, "block_size", json_object_new_int64(nvmf_bdev_block_size(e->bdev)));
+		} else if (e->kind == BDEV_AIO) {
 			json_object_object_add(p, "filename", json_object_new_string(e->filename));
 			if (e->block_size)
 				json_object_object_add(p, "block_size", json_object_new_int64(e->block_size));
@@ -296,8 +330,11 @@ static void adopt_cb(void *arg, const struct nvmf_ns_info *ns)
 		return;
 	struct nvmf_bdev *b = (struct nvmf_bdev *)ns->bdev;
 	const char *kind = nvmf_bdev_kind(b);
-	enum bdev_kind k = strcmp(kind, "ram") == 0 ? BDEV_MALLOC : strcmp(kind, "null") == 0 ? BDEV_NULL : BDEV_AIO;
-	static const char *prefixes[] = {"Malloc", "Null", "AIO"};
+	enum bdev_kind k = strcmp(kind, "ram") == 0	? BDEV_MALLOC
+			   : strcmp(kind, "null") == 0	? BDEV_NULL
+			   : strcmp(kind, "rbd") == 0	? BDEV_RBD
+							: BDEV_AIO;
+	static const char *prefixes[] = {"Malloc", "Null", "AIO", "Ceph"};
 	char name[128];
 	bdev_registry_free_name(r, prefixes[k], name, sizeof(name));
 	nvmf_bdev_get(b);
@@ -307,7 +344,7 @@ static void adopt_cb(void *arg, const struct nvmf_ns_info *ns)
 		return;
 	}
 	memcpy(e->uuid, ns->uuid, 16);
-	if (k == BDEV_AIO) {
+	if (k == BDEV_AIO || k == BDEV_RBD) {
 		e->filename = strdup(nvmf_bdev_spec(b));
 		e->block_size = 0;
 	}

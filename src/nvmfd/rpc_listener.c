@@ -36,7 +36,7 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		{"listen_address", RPC_OBJECT, RPC_REQUIRED, 0, NULL},
 		{"tgt_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
 		{"secure_channel", RPC_BOOL, 0, 0, NULL}, /* true: TLS 1.3 required */
-		{"ana_state", RPC_STRING, RPC_DEFAULT_ONLY, 0, "optimized"},
+		{"ana_state", RPC_STRING, 0, 0, NULL},
 		{"sock_impl", RPC_STRING, RPC_DEFAULT_ONLY, 0, "posix"},
 		{"numa_id", RPC_INT, RPC_IGNORED, 0, NULL},
 	};
@@ -51,8 +51,13 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		return NULL;
 	if (v[3] && json_object_get_boolean(v[3]))
 		pa.tls = NVMF_PORT_TLS_REQUIRED;
+	int ana = v[4] ? nvmf_ana_state_parse(rpc_str(v[4], "")) : 0;
+	if (ana < 0)
+		return rpc_invalid(err, "%s", "ana_state: optimized, non_optimized, inaccessible or change");
 	uint16_t portid;
 	if (nvmf_tgt_find_port(ctx->tgt, &pa, &portid) == 0) {
+		if (ana)
+			nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana);
 		if (nvmf_tgt_port_exports(ctx->tgt, portid, nqn))
 			return rpc_invalid(err, "%s already listens there", nqn);
 		if (nvmf_tgt_port_link(ctx->tgt, portid, nqn) < 0)
@@ -69,6 +74,8 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		nvmf_tgt_remove_port(ctx->tgt, portid);
 		return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", NULL);
 	}
+	if (ana)
+		nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana);
 	if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
 		printf("nvmfd: listening on vfio-user %s for %s\n", pa.traddr, nqn);
 	else
@@ -141,9 +148,15 @@ static json_object *rpc_nvmf_subsystem_get_listeners(struct rpc_ctx *ctx, json_o
 	for (size_t i = 0; i < json_object_array_length(addrs); i++) {
 		json_object *l = json_object_new_object();
 		json_object_object_add(l, "address", json_object_get(json_object_array_get_idx(addrs, i)));
+		struct nvmf_port_addr pa;
+		uint16_t portid = 0;
+		struct rpc_error ignored;
+		if (rpc_decode_address(json_object_array_get_idx(addrs, i), &pa, &ignored))
+			nvmf_tgt_find_port(ctx->tgt, &pa, &portid);
 		json_object *st = json_object_new_object();
-		json_object_object_add(st, "ana_group", json_object_new_int(1));
-		json_object_object_add(st, "ana_state", json_object_new_string("optimized"));
+		json_object_object_add(st, "ana_group", json_object_new_int(NVMF_ANA_GROUP));
+		json_object_object_add(st, "ana_state",
+				       json_object_new_string(nvmf_ana_state_name(nvmf_tgt_get_ana_state(ctx->tgt, portid))));
 		json_object *states = json_object_new_array();
 		json_object_array_add(states, st);
 		json_object_object_add(l, "ana_states", states);
@@ -151,6 +164,41 @@ static json_object *rpc_nvmf_subsystem_get_listeners(struct rpc_ctx *ctx, json_o
 	}
 	json_object_put(addrs);
 	return list;
+}
+
+/* SPDK's: this gateway's ANA state for the group, reported through one listener. */
+static json_object *rpc_nvmf_subsystem_listener_set_ana_state(struct rpc_ctx *ctx, json_object *params,
+							     struct rpc_error *err)
+{
+	static const struct rpc_param spec[] = {
+		{"nqn", RPC_STRING, RPC_REQUIRED, 0, NULL},
+		{"listen_address", RPC_OBJECT, RPC_REQUIRED, 0, NULL},
+		{"ana_state", RPC_STRING, RPC_REQUIRED, 0, NULL},
+		{"anagrpid", RPC_INT, 0, 0, NULL},
+		{"tgt_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
+	};
+	json_object *v[COUNT(spec)];
+	if (!DECODE(params, spec, v, err))
+		return NULL;
+	const char *nqn = rpc_str(v[0], "");
+	if (!rpc_find_subsystem(ctx, nqn, err))
+		return NULL;
+	struct nvmf_port_addr pa;
+	if (!rpc_decode_address(v[1], &pa, err))
+		return NULL;
+	int ana = nvmf_ana_state_parse(rpc_str(v[2], ""));
+	if (ana < 0)
+		return rpc_invalid(err, "%s", "ana_state: optimized, non_optimized, inaccessible or change");
+	if (v[3] && json_object_get_int64(v[3]) != NVMF_ANA_GROUP)
+		return rpc_invalid(err, "%s", "anagrpid: every namespace is in ANA group 1");
+	uint16_t portid;
+	if (nvmf_tgt_find_port(ctx->tgt, &pa, &portid) < 0 || !nvmf_tgt_port_exports(ctx->tgt, portid, nqn))
+		return rpc_invalid(err, "%s has no such listener", nqn);
+	/* The state is the port's: every subsystem it exports reports it. */
+	if (nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana) < 0)
+		return rpc_fail(err, RPC_INTERNAL_ERROR, "Internal error", NULL);
+	printf("nvmfd: ANA state %s on %s:%s\n", nvmf_ana_state_name((uint8_t)ana), pa.traddr, pa.trsvcid);
+	return json_object_new_boolean(1);
 }
 
 /* nvmfd's own: a listener off line (socket closed, its associations ended) and back. */
@@ -201,6 +249,7 @@ const struct rpc_method rpc_listener_methods[] = {
 	{"nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener},
 	{"nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener},
 	{"nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listeners},
+	{"nvmf_subsystem_listener_set_ana_state", rpc_nvmf_subsystem_listener_set_ana_state},
 	{"nvmf_listener_set_offline", rpc_nvmf_listener_set_offline},
 	{"nvmf_listener_set_online", rpc_nvmf_listener_set_online},
 	{NULL, NULL},

@@ -165,7 +165,7 @@ static json_object *rpc_nvmf_create_subsystem(struct rpc_ctx *ctx, json_object *
 		{"min_cntlid", RPC_INT, 0, 0, NULL},
 		{"max_cntlid", RPC_INT, 0, 0, NULL},
 		{"tgt_name", RPC_STRING, RPC_DEFAULT_ONLY, 0, NULL},
-		{"ana_reporting", RPC_BOOL, RPC_DEFAULT_ONLY, 0, NULL},
+		{"ana_reporting", RPC_BOOL, RPC_IGNORED, 0, NULL}, /* every subsystem reports ANA */
 		{"passthrough", RPC_BOOL, RPC_DEFAULT_ONLY, 0, NULL},
 		{"enable_nssr", RPC_BOOL, RPC_DEFAULT_ONLY, 0, NULL},
 		{"dmrsl", RPC_INT, RPC_DEFAULT_ONLY, 0, NULL},

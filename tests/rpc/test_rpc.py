@@ -283,15 +283,12 @@ def case_defaults():
         ("nvmf_create_transport", {"trtype": "TCP", "max_queue_depth": 4096}, "max_queue_depth"),
         ("nvmf_create_transport", {"trtype": "TCP", "in_capsule_data_size": 4096}, "in_capsule_data_size"),
         ("nvmf_create_transport", {"trtype": "TCP", "dif_insert_or_strip": True}, "dif_insert_or_strip"),
-        ("nvmf_create_subsystem", dict(RPCPY_SUBSYSTEM, nqn=NQN + "2", ana_reporting=True), "ana_reporting"),
         ("nvmf_create_subsystem", dict(RPCPY_SUBSYSTEM, nqn=NQN + "2", passthrough=True), "passthrough"),
         ("nvmf_create_subsystem", {"nqn": NQN + "2", "tgt_name": "other"}, "tgt_name"),
         ("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "M", "no_auto_visible": True}},
          "no_auto_visible"),
         ("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "M", "ptpl_file": "/tmp/p"}},
          "ptpl_file"),
-        ("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(free_port()),
-                                         "ana_state": "inaccessible"}, "ana_state"),
         # PSKs and DH-HMAC-CHAP secrets are taken as themselves, not keyring names.
         ("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOST1, "psk": "key0"}, "psk"),
         ("nvmf_subsystem_add_host", {"nqn": NQN, "host": HOST1, "dhchap_key": "key0"}, "dhchap_key"),
@@ -647,6 +644,54 @@ def case_host():
     d.stop()
 
 
+def case_ana():
+    """ANA: this gateway's state per listener, set over RPC, seen in the ANA log and by I/O."""
+    d = started()
+    d.call("bdev_malloc_create", {"num_blocks": 2048, "block_size": 512, "name": "A"})
+    d.call("nvmf_create_subsystem", {"nqn": NQN, "allow_any_host": True, "min_cntlid": 100, "max_cntlid": 199})
+    d.call("nvmf_subsystem_add_ns", {"nqn": NQN, "namespace": {"bdev_name": "A"}})
+    port = free_port()
+    uri = "tcp://127.0.0.1:%d/%s" % (port, NQN)
+    d.call("nvmf_subsystem_add_listener", {"nqn": NQN, "listen_address": tcp_addr(port),
+                                           "ana_state": "non_optimized"})
+
+    def listener_state():
+        lst = d.call("nvmf_subsystem_get_listeners", {"nqn": NQN})
+        return [x for x in lst if x["address"]["trsvcid"] == str(port)][0]["ana_states"][0]
+
+    def log():  # (change count, groups, group id, nsids in it, state, first nsid)
+        data = bytes.fromhex(json.loads(nvmf("get-log", uri, "--log-id", "12", "--len", "52", "--json").stdout)["data"])
+        return (int.from_bytes(data[0:8], "little"), int.from_bytes(data[8:10], "little"),
+                int.from_bytes(data[16:20], "little"), int.from_bytes(data[20:24], "little"), data[32],
+                int.from_bytes(data[48:52], "little"))
+
+    assert listener_state() == {"ana_group": 1, "ana_state": "non_optimized"}
+    c0, ngrps, grpid, nnsids, st, nsid = log()
+    assert (ngrps, grpid, nnsids, st, nsid) == (1, 1, 1, 2, 1)
+    ident = json.loads(nvmf("identify", uri, "--json").stdout)["controller"]
+    assert ident["cmic"] & 0x0a == 0x0a and 100 <= ident["cntlid"] <= 199
+    back = os.path.join(TMP, "back")
+    nvmf("read", uri, "--nsid", "1", "--lba", "0", "--count", "1", "-o", back)
+
+    # Inaccessible: I/O fails with a path status, the log says so; optimized: I/O works again.
+    assert d.call("nvmf_subsystem_listener_set_ana_state", {"nqn": NQN, "listen_address": tcp_addr(port),
+                                                            "ana_state": "inaccessible", "anagrpid": 1}) is True
+    assert listener_state()["ana_state"] == "inaccessible"
+    c1, _, _, _, st, _ = log()
+    assert st == 3 and c1 > c0
+    assert nvmf("read", uri, "--nsid", "1", "--lba", "0", "--count", "1", "-o", back, check=False).returncode != 0
+    d.call("nvmf_subsystem_listener_set_ana_state", {"nqn": NQN, "listen_address": tcp_addr(port),
+                                                     "ana_state": "optimized"})
+    assert log()[4] == 1
+    nvmf("read", uri, "--nsid", "1", "--lba", "0", "--count", "1", "-o", back)
+    expect_error(d, "nvmf_subsystem_listener_set_ana_state", {"nqn": NQN, "listen_address": tcp_addr(port),
+                                                              "ana_state": "sideways"}, -32602)
+    expect_error(d, "nvmf_subsystem_listener_set_ana_state", {"nqn": NQN, "listen_address": tcp_addr(free_port()),
+                                                              "ana_state": "optimized"}, -32602)
+    d.alive()
+    d.stop()
+
+
 def http(port, request):
     """Send raw request bytes; the status code and body."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -753,7 +798,7 @@ def case_churn():
 
 try:
     {"churn": case_churn, "metrics": case_metrics, "methods": case_methods, "defaults": case_defaults, "bad_input": case_bad_input, "framing": case_framing,
-     "save_config": case_save_config, "cli": case_cli, "host": case_host}[CASE]()
+     "save_config": case_save_config, "cli": case_cli, "host": case_host, "ana": case_ana}[CASE]()
     print("ok - rpc %s" % CASE)
 finally:
     for p in DAEMONS:

@@ -546,10 +546,12 @@ static void on_done(void *arg, struct nvmf_capsule *nc, const struct nvme_comple
 		d->cqe = *cqe;
 }
 
-static void fused_pair(struct nvmf_qpair *qp, uint64_t slba, void *expect, void *newdata, struct done d[2])
+/* Compare and Write of len bytes in 512-byte blocks at slba. */
+static void fused_pair_len(struct nvmf_qpair *qp, uint64_t slba, void *expect, void *newdata, uint32_t len,
+			   struct done d[2])
 {
 	struct nvme_command cmp = {.opc = NVME_OPC_COMPARE, .flags = NVME_CMD_FUSE_FIRST, .nsid = 1,
-				   .cdw10 = (uint32_t)slba, .cdw12 = 7};
+				   .cdw10 = (uint32_t)slba, .cdw12 = len / 512 - 1};
 	struct nvme_command wr = cmp;
 	wr.opc = NVME_OPC_WRITE;
 	wr.flags = NVME_CMD_FUSE_SECOND;
@@ -557,8 +559,8 @@ static void fused_pair(struct nvmf_qpair *qp, uint64_t slba, void *expect, void 
 	struct nvmf_capsule *b = nvmf_capsule_alloc_command(qp, &wr);
 	CHECK(a && b);
 	memset(d, 0, 2 * sizeof(*d));
-	CHECK(nvmf_capsule_append_data(a, expect, 4096, true) == 0);
-	CHECK(nvmf_capsule_append_data(b, newdata, 4096, true) == 0);
+	CHECK(nvmf_capsule_append_data(a, expect, len, true) == 0);
+	CHECK(nvmf_capsule_append_data(b, newdata, len, true) == 0);
 	nvmf_capsule_set_done(a, on_done, &d[0]);
 	nvmf_capsule_set_done(b, on_done, &d[1]);
 	CHECK(nvmf_capsule_transmit(a) == 0);
@@ -571,6 +573,11 @@ static void fused_pair(struct nvmf_qpair *qp, uint64_t slba, void *expect, void 
 	CHECK(d[0].done && d[1].done && !d[0].error && !d[1].error);
 	nvmf_capsule_free(a);
 	nvmf_capsule_free(b);
+}
+
+static void fused_pair(struct nvmf_qpair *qp, uint64_t slba, void *expect, void *newdata, struct done d[2])
+{
+	fused_pair_len(qp, slba, expect, newdata, 4096, d);
 }
 
 static void case_fused(const char *port)
@@ -666,6 +673,65 @@ static void case_cas_race(const char *port)
 	CHECK(v == w[0].successes + w[1].successes);
 	CHECK(w[0].successes > 0 && w[1].successes > 0);
 	free(zero);
+	host_close(&h);
+}
+
+/*
+ * The same race across two gateways of one shared namespace (tests/ceph: two
+ * nvmfd on one RBD image, TEST_NQN): each worker is its own host on its own
+ * gateway; the counter counts every success only if compare and write is
+ * atomic across gateways.  One 512-byte block: librbd's compare and write
+ * covers one sector.
+ */
+static void *cas_gateway_worker(void *arg)
+{
+	struct cas_worker *w = arg;
+	struct host h;
+	host_setup(&h, w->port, TEST_NQN, TEST_HOSTNQN);
+	uint8_t *cur = calloc(1, 4096), *next = calloc(1, 4096);
+	CHECK(cur && next);
+	for (int i = 0; i < 200; i++) {
+		CHECK(rw(h.io, NVME_OPC_READ, 1, 500, 1, cur, 512, 0) == 0);
+		uint64_t v;
+		memcpy(&v, cur, 8);
+		v++;
+		memcpy(next, cur, 512);
+		memcpy(next, &v, 8);
+		struct done d[2];
+		fused_pair_len(h.io, 500, cur, next, 512, d);
+		if ((d[0].cqe.status & 0xfffe) == 0) {
+			CHECK((d[1].cqe.status & 0xfffe) == 0);
+			w->successes++;
+		} else {
+			CHECK_STATUS(d[0].cqe.status & 0xfffe, NVME_SCT_MEDIA_ERROR, NVME_SC_COMPARE_FAILURE);
+		}
+	}
+	free(cur);
+	free(next);
+	host_close(&h);
+	return NULL;
+}
+
+static void case_cas_gateways(const char *port_a, const char *port_b)
+{
+	struct host h;
+	host_setup(&h, port_a, TEST_NQN, TEST_HOSTNQN);
+	uint8_t *buf = calloc(1, 512);
+	CHECK(rw(h.io, NVME_OPC_WRITE, 1, 500, 1, buf, 512, 0) == 0);
+	struct cas_worker w[2] = {{port_a, NULL, 0, 0}, {port_b, NULL, 0, 0}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&t[i], NULL, cas_gateway_worker, &w[i]) == 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK(rw(h.io, NVME_OPC_READ, 1, 500, 1, buf, 512, 0) == 0);
+	uint64_t v;
+	memcpy(&v, buf, 8);
+	fprintf(stderr, "compare-and-write across gateways: %u + %u successes, counter %llu\n", w[0].successes,
+		w[1].successes, (unsigned long long)v);
+	CHECK(v == w[0].successes + w[1].successes);
+	CHECK(w[0].successes > 0 && w[1].successes > 0);
+	free(buf);
 	host_close(&h);
 }
 
@@ -903,8 +969,13 @@ static void case_config(const char *nvmfd)
 
 int main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[2], "cas_gateways") == 0) {
+		/* Gateways already running (tests/ceph): argv[1] is unused. */
+		case_cas_gateways(argv[3], argv[4]);
+		return 0;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s NVMFD CASE\n", argv[0]);
+		fprintf(stderr, "usage: %s NVMFD CASE | %s - cas_gateways PORT_A PORT_B\n", argv[0], argv[0]);
 		return 2;
 	}
 	static const struct {

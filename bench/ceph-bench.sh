@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# ceph-bench.sh: 4 KiB random read and write at queue depth 32 through one
+# nvmfd gateway on RBD (nvmf perf over loopback NVMe/TCP) next to `rbd bench`
+# (librbd directly, with its cache off as in the gateway, so that both
+# acknowledge a write once the OSD has it) on the same one-node cluster in
+# the same run; prints
+# IOPS for each and the gateway's ratio (goal: >= 0.9x librbd's).
+#
+#   bash bench/ceph-bench.sh [-t SECONDS] [--osds N] [--size SIZE] [--build-dir DIR] [-- NVMFD_FLAGS...]
+#
+# nvmfd runs with one reactor that sleeps as soon as it has no work
+# (--reactors 1 --poll-spin-us 0: the machine's two CPUs also run the mon,
+# the OSD, librbd's threads and nvmf perf, which busy-polls); flags after --
+# replace these.
+#
+# The cluster comes from scripts/ceph-cluster.sh (memstore OSDs: keep --size
+# small; it is written in full before the read cases).  Prints; asserts nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+secs=10 osds=1 size=256M build=$top/build port=15750
+gw_flags=(--reactors 1 --poll-spin-us 0)
+while [ $# -gt 0 ]; do
+	case $1 in
+	-t) secs=$2; shift 2 ;;
+	--osds) osds=$2; shift 2 ;;
+	--size) size=$2; shift 2 ;;
+	--build-dir) build=$2; shift 2 ;;
+	--) shift; gw_flags=("$@"); break ;;
+	*) sed -n '2,16p' "$0"; exit 2 ;;
+	esac
+done
+work=$(mktemp -d /tmp/nvmf-ceph-bench.XXXXXX)
+cluster=$work/cluster
+gw=
+cleanup() {
+	[ -n "$gw" ] && kill "$gw" 2>/dev/null && wait "$gw" 2>/dev/null
+	[ -f "$cluster/ceph.conf" ] && bash "$top/scripts/ceph-cluster.sh" stop "$cluster"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+bash "$top/scripts/ceph-cluster.sh" start "$cluster" --osds "$osds" --size "$size" >&2
+conf=$cluster/ceph.conf
+nqn=nqn.2024-01.io.nvmf:bench
+# Fill the image so that reads hit stored objects.
+rbd -c "$conf" bench --io-type write --io-pattern seq --io-size 4M --io-threads 4 --io-total "$size" rbd/img >/dev/null
+
+# rbd bench IO_TYPE: IOPS over about $secs seconds (io-total sized from a short probe).
+rbd_iops() {
+	local probe ops total
+	probe=$(rbd -c "$conf" --rbd_cache=false bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total 8M rbd/img \
+		| awk '/^elapsed:/ {print $6}')
+	total=$(awk -v p="${probe:-1000}" -v s="$secs" 'BEGIN {n = int(p * s * 4096); if (n < 8388608) n = 8388608; print n}')
+	rbd -c "$conf" --rbd_cache=false bench --io-type "$1" --io-pattern rand --io-size 4K --io-threads 32 --io-total "$total" rbd/img \
+		| awk '/^elapsed:/ {printf "%.0f\n", $6}'
+}
+
+"$build/src/nvmfd/nvmfd" --listen 127.0.0.1:$port --rpc-socket "$work/rpc.sock" --subsystem $nqn \
+	--namespace "rbd:rbd/img@$conf" "${gw_flags[@]}" >"$work/nvmfd.log" 2>&1 &
+gw=$!
+for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" && break; sleep 0.1; done
+gw_iops() {
+	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
+		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
+}
+
+printf '%-10s %12s %12s %8s\n' case librbd gateway ratio
+for w in randread randwrite; do
+	t=${w#rand}
+	lib=$(rbd_iops "$t")
+	g=$(gw_iops "$w")
+	printf '%-10s %12s %12s %8s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')"
+done
+echo "(4 KiB, QD32, $osds memstore OSD(s), ${secs} s each, nvmfd ${gw_flags[*]}; goal: gateway >= 0.9x librbd)"
