@@ -13,6 +13,8 @@ pkgs=(
   librbd-dev librados-dev ceph-mon ceph-mgr ceph-osd ceph-common
   # sanitizer runtime, tooling used by tests and benchmarks
   gcc python3 util-linux procps iproute2
+  # the metrics test parses with Prometheus's own client library
+  python3-prometheus-client
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -16,6 +16,7 @@
 #include "buf_pool.h"
 #include "status.h"
 #include "target.h"
+#include "util/latency.h"
 
 /* Capabilities every controller advertises. */
 #define NVMF_CTRL_MDTS 5 /* 2^5 * 4 KiB = 128 KiB per command */
@@ -40,6 +41,7 @@ struct nvmf_range {
 /* I/O completed on a namespace, for its statistics. */
 struct nvmf_ns_stats {
 	atomic_uint_fast64_t read_cmds, write_cmds, bytes_read, bytes_written;
+	struct nvmf_latency latency; /* of every I/O command, from its arrival to its answer */
 };
 
 struct nvmf_namespace {
@@ -268,6 +270,7 @@ struct nvmf_controller {
 	atomic_uchar ana_state; /* read by I/O queues on other reactors */
 	struct nvmf_smart_counters smart;
 	atomic_uint_fast64_t error_count;
+	struct nvmf_latency io_latency; /* of the I/O commands of all its queues */
 	/* Held AERs (admin queue thread only). */
 	struct nvmf_request *aers[NVMF_CTRL_AERL + 1];
 	unsigned naers;

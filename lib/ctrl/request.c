@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ctrl_internal.h"
+#include "util/clock.h"
 
 /* ---- The queue's requests ---- */
 
@@ -48,6 +49,7 @@ struct nvmf_request *nvmf_request_take(struct nvmf_conn *conn, struct nvmf_capsu
 	conn->busy++;
 	req->state = NVMF_REQ_EXECUTING;
 	req->next = NULL;
+	req->arrived_ns = conn->admin ? 0 : nvmf_clock_ns();
 	req->nc = nc;
 	req->cmd = *nvmf_capsule_sqe(nc);
 	memset(&req->cqe, 0, sizeof(req->cqe));
@@ -126,6 +128,12 @@ static void answer(struct nvmf_request *req, bool response_sent)
 	}
 	if (status != NVMF_ST_SUCCESS && conn->ctrl)
 		atomic_fetch_add(&conn->ctrl->error_count, 1);
+	if (req->arrived_ns && conn->ctrl) {
+		uint64_t took = nvmf_clock_ns() - req->arrived_ns;
+		nvmf_latency_add(&conn->ctrl->io_latency, took);
+		if (req->ns)
+			nvmf_latency_add(&req->ns->stats.latency, took);
+	}
 	if (!response_sent && can_send(conn))
 		nvmf_controller_send_response(req->nc, &req->cqe);
 	/* Read data still queued in the transport: release once it has gone. */

@@ -84,6 +84,7 @@ struct nvmf_request {
 	/* Run once the command's data has been received. */
 	nvmf_request_step then;
 	nvmf_request_bdev_done bdev_done;
+	uint64_t arrived_ns; /* for the latency statistics */
 	struct nvmf_request *next;
 };
 

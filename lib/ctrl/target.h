@@ -18,6 +18,8 @@
 #include <nvmf/fabrics_spec.h>
 #include <nvmf/transport.h>
 
+#include "util/latency.h"
+
 struct nvmf_tgt;
 struct nvmf_subsystem;
 struct nvmf_conn;
@@ -201,6 +203,7 @@ struct nvmf_ns_info {
 	uint32_t block_size;
 	uint64_t nblocks;
 	uint64_t read_cmds, write_cmds, bytes_read, bytes_written; /* completed, since it was added */
+	struct nvmf_latency_snapshot latency; /* I/O commands, arrival to answer */
 };
 void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg, const struct nvmf_ns_info *ns),
 				void *arg);
@@ -215,6 +218,7 @@ struct nvmf_ctrl_info {
 	unsigned num_io_qpairs;
 	uint32_t kato_ms;
 	uint64_t read_cmds, write_cmds, bytes_read, bytes_written, errors;
+	struct nvmf_latency_snapshot latency; /* I/O commands, arrival to answer */
 };
 struct nvmf_qpair_info {
 	uint16_t cntlid, qid, qsize, portid;

@@ -208,6 +208,7 @@ void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg,
 			.bytes_read = atomic_load(&ns->stats.bytes_read),
 			.bytes_written = atomic_load(&ns->stats.bytes_written),
 		};
+		nvmf_latency_snapshot(&ns->stats.latency, &info.latency);
 		memcpy(info.nguid, ns->nguid, 16);
 		memcpy(info.uuid, ns->uuid, 16);
 		memcpy(info.eui64, ns->eui64, 8);
@@ -269,6 +270,7 @@ void nvmf_subsystem_for_each_ctrl(struct nvmf_subsystem *ss, void (*cb)(void *ar
 		c.bytes_read = atomic_load(&ctrl->smart.blocks512_read) * 512;
 		c.bytes_written = atomic_load(&ctrl->smart.blocks512_written) * 512;
 		c.errors = atomic_load(&ctrl->error_count);
+		nvmf_latency_snapshot(&ctrl->io_latency, &c.latency);
 		cb(arg, &c);
 	}
 	pthread_mutex_unlock(&ss->lock);

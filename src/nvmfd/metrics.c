@@ -106,6 +106,37 @@ static void ns_row(void *arg, const struct nvmf_ns_info *ns)
 	    (unsigned long long)v[r->which]);
 }
 
+/* Histogram bounds (seconds), as Prometheus wants them: cumulative counts up to each. */
+static const double latency_le[] = {5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 1};
+
+/* One histogram's samples; labels is what goes inside the braces. */
+static void put_latency(struct text *t, const char *metric, const char *labels, const struct nvmf_latency_snapshot *s)
+{
+	for (size_t i = 0; i < sizeof(latency_le) / sizeof(latency_le[0]); i++)
+		put(t, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, latency_le[i],
+		    (unsigned long long)nvmf_latency_count_le(s, (uint64_t)(latency_le[i] * 1e9)));
+	put(t, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, (unsigned long long)s->count);
+	put(t, "%s_sum{%s} %.9f\n", metric, labels, (double)s->sum_ns / 1e9);
+	put(t, "%s_count{%s} %llu\n", metric, labels, (unsigned long long)s->count);
+}
+
+static void ns_latency_row(void *arg, const struct nvmf_ns_info *ns)
+{
+	struct ns_rows *r = arg;
+	char labels[600];
+	snprintf(labels, sizeof(labels), "subsystem=\"%s\",nsid=\"%u\"", r->nqn, ns->nsid);
+	put_latency(r->t, r->metric, labels, &ns->latency);
+}
+
+static void ctrl_latency_row(void *arg, const struct nvmf_ctrl_info *c)
+{
+	struct ctrl_rows *r = arg;
+	char host[512], labels[1200];
+	snprintf(labels, sizeof(labels), "subsystem=\"%s\",cntlid=\"%u\",hostnqn=\"%s\"", r->nqn, c->cntlid,
+		 label(c->hostnqn, host, sizeof(host)));
+	put_latency(r->t, r->metric, labels, &c->latency);
+}
+
 static void count_ns(void *arg, const struct nvmf_ns_info *ns)
 {
 	(void)ns;
@@ -190,6 +221,21 @@ char *metrics_render(struct nvmf_tgt *tgt)
 			struct ns_rows r = {&t, label(nvmf_subsystem_nqn(ss), nqn, sizeof(nqn)), per_ns[m].name, (int)m};
 			nvmf_subsystem_for_each_ns(ss, ns_row, &r);
 		}
+	}
+	/* I/O command latency, arrival to answer, per namespace and per controller (each family whole). */
+	put(&t, "# HELP nvmfd_namespace_io_latency_seconds I/O commands from arrival to answer, per namespace.\n"
+		"# TYPE nvmfd_namespace_io_latency_seconds histogram\n");
+	for (struct nvmf_subsystem *ss = nvmf_tgt_next_subsystem(tgt, NULL); ss; ss = nvmf_tgt_next_subsystem(tgt, ss)) {
+		char nqn[512];
+		struct ns_rows nr = {&t, label(nvmf_subsystem_nqn(ss), nqn, sizeof(nqn)), "nvmfd_namespace_io_latency_seconds", 0};
+		nvmf_subsystem_for_each_ns(ss, ns_latency_row, &nr);
+	}
+	put(&t, "# HELP nvmfd_io_latency_seconds I/O commands from arrival to answer, per controller.\n"
+		"# TYPE nvmfd_io_latency_seconds histogram\n");
+	for (struct nvmf_subsystem *ss = nvmf_tgt_next_subsystem(tgt, NULL); ss; ss = nvmf_tgt_next_subsystem(tgt, ss)) {
+		char nqn[512];
+		struct ctrl_rows cr = {.t = &t, .nqn = label(nvmf_subsystem_nqn(ss), nqn, sizeof(nqn)), .metric = "nvmfd_io_latency_seconds"};
+		nvmf_subsystem_for_each_ctrl(ss, ctrl_latency_row, &cr);
 	}
 	if (t.failed) {
 		free(t.buf);

@@ -141,6 +141,22 @@ static json_object *rpc_nvmf_subsystem_terminate_associations(struct rpc_ctx *ct
 	return o;
 }
 
+/* Commands, mean and percentiles in microseconds (bucket upper bounds: about 12 % coarse). */
+static json_object *latency_object(const struct nvmf_latency_snapshot *s)
+{
+	static const struct {
+		const char *name;
+		double p;
+	} pct[] = {{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}, {"p99_9", 0.999}};
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "count", json_object_new_uint64(s->count));
+	json_object_object_add(o, "mean", json_object_new_double(s->count ? (double)s->sum_ns / (double)s->count / 1000 : 0));
+	for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++)
+		json_object_object_add(o, pct[i].name,
+				       json_object_new_double((double)nvmf_latency_percentile(s, pct[i].p) / 1000));
+	return o;
+}
+
 static void io_stats_cb(void *arg, const struct nvmf_ctrl_info *c)
 {
 	json_object *o = json_object_new_object();
@@ -151,6 +167,7 @@ static void io_stats_cb(void *arg, const struct nvmf_ctrl_info *c)
 	json_object_object_add(o, "bytes_read", json_object_new_uint64(c->bytes_read));
 	json_object_object_add(o, "bytes_written", json_object_new_uint64(c->bytes_written));
 	json_object_object_add(o, "errors", json_object_new_uint64(c->errors));
+	json_object_object_add(o, "latency_us", latency_object(&c->latency));
 	json_object_array_add(arg, o);
 }
 
@@ -164,6 +181,7 @@ static void ns_stats_cb(void *arg, const struct nvmf_ns_info *ns)
 	json_object_object_add(o, "write_ops", json_object_new_uint64(ns->write_cmds));
 	json_object_object_add(o, "bytes_read", json_object_new_uint64(ns->bytes_read));
 	json_object_object_add(o, "bytes_written", json_object_new_uint64(ns->bytes_written));
+	json_object_object_add(o, "latency_us", latency_object(&ns->latency));
 	json_object_array_add(d->list, o);
 }
 

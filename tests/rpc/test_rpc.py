@@ -711,21 +711,15 @@ def http(port, request):
 
 
 def parse_exposition(text):
-    """Prometheus text format: HELP and TYPE before a family's samples; samples 'name{labels} value'."""
-    typed, samples = set(), {}
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            name, kind = line.split()[2:4]
-            assert kind in ("gauge", "counter") and name not in typed, line
-            typed.add(name)
-            continue
-        key, value = line.rsplit(" ", 1)
-        name = key.split("{")[0]
-        assert name in typed, "sample before its TYPE: " + line
-        assert key not in samples, "duplicate sample " + line
-        samples[key] = float(value)
+    """The Prometheus text format through prometheus_client's own parser: {'name{k="v",..}': value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join('%s="%s"' % kv for kv in sample.labels.items())
+            key = sample.name + ("{%s}" % labels if labels else "")
+            assert key not in samples, "duplicate sample " + key
+            samples[key] = sample.value
     return samples
 
 
@@ -747,6 +741,18 @@ def case_metrics():
     m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
     assert m["nvmfd_subsystems"] == 2 and m['nvmfd_namespaces{subsystem="%s"}' % NQN] == 1
     assert m["nvmfd_discovery_generation"] > g
+    # I/O shows in the counters and in the latency histograms, one sample per command.
+    nvmf("perf", "tcp://127.0.0.1:%d/%s" % (d.port, BASE_NQN), "-q", "8", "-o", "4096", "-w", "randread", "-n", "1000")
+    m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
+    ns = 'subsystem="%s",nsid="1"' % BASE_NQN
+    assert m["nvmfd_namespace_read_commands_total{%s}" % ns] == 1000
+    assert m['nvmfd_namespace_io_latency_seconds_bucket{%s,le="+Inf"}' % ns] == 1000
+    assert m["nvmfd_namespace_io_latency_seconds_count{%s}" % ns] == 1000
+    assert 0 < m["nvmfd_namespace_io_latency_seconds_sum{%s}" % ns] < 1000
+    assert m['nvmfd_namespace_io_latency_seconds_bucket{%s,le="0.001"}' % ns] <= 1000
+    st = d.call("nvmf_subsystem_get_io_stats", {"nqn": BASE_NQN})
+    lat = st["namespaces"][0]["latency_us"]
+    assert lat["count"] == 1000 and 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"], lat
     # Anything else is refused as HTTP says; a client that says nothing does not stop the others.
     idle = socket.create_connection(("127.0.0.1", port), timeout=10)
     assert http(port, b"GET /other HTTP/1.1\r\n\r\n")[0] == 404
