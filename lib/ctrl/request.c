@@ -137,7 +137,9 @@ static void answer(struct nvmf_request *req, bool response_sent)
 	if (!response_sent && can_send(conn))
 		nvmf_controller_send_response(req->nc, &req->cqe);
 	/* Read data still queued in the transport: release once it has gone. */
-	if (req->state != NVMF_REQ_TRANSFER_OUT)
+	if (req->state == NVMF_REQ_SENDING)
+		req->state = NVMF_REQ_TRANSFER_OUT;
+	else
 		request_release(req);
 }
 
@@ -199,6 +201,11 @@ static void data_sent(void *arg, struct nvmf_capsule *nc, int error)
 	struct nvmf_request *req = arg;
 	(void)nc;
 	(void)error;
+	/* Out before the answer (no data to send, or the queue pair failed): the answer releases. */
+	if (req->state == NVMF_REQ_SENDING) {
+		req->state = NVMF_REQ_EXECUTING;
+		return;
+	}
 	request_release(req);
 }
 
@@ -210,7 +217,7 @@ void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t l
 	}
 	/* SUCCESS in the last C2H PDU may stand in for a response with nothing in it. */
 	bool plain = req->cqe.cdw0 == 0 && req->cqe.cdw1 == 0 && req->cqe.status == 0;
-	req->state = NVMF_REQ_TRANSFER_OUT;
+	req->state = NVMF_REQ_SENDING;
 	int rc = nvmf_controller_send_data(req->nc, 0, data, len, plain, data_sent, req);
 	if (rc < 0) {
 		req->state = NVMF_REQ_EXECUTING;

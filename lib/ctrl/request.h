@@ -44,6 +44,8 @@ enum nvmf_request_state {
 	NVMF_REQ_BACKEND,
 	/* Held without a deadline by the controller: an AER, a fused first half. */
 	NVMF_REQ_HELD,
+	/* Controller-to-host data being handed to the transport (its callback may run at once). */
+	NVMF_REQ_SENDING,
 	/* Answered; controller-to-host data still queued in the transport. */
 	NVMF_REQ_TRANSFER_OUT,
 };
