@@ -58,7 +58,7 @@ rbd_iops() {
 "$build/src/nvmfd/nvmfd" --listen 127.0.0.1:$port --rpc-socket "$work/rpc.sock" --subsystem $nqn \
 	--namespace "rbd:rbd/img@$conf" "${gw_flags[@]}" >"$work/nvmfd.log" 2>&1 &
 gw=$!
-for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" 2>/dev/null && break; sleep 0.1; done
 gw_iops() {
 	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
 		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'

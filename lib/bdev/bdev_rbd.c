@@ -5,12 +5,12 @@
  * cluster.  One rados connection per (conf, client id) per process, shared
  * by the images opened through it.
  *
- * Settings that make the gateway's promises hold (unless the conf file sets
- * them): the rbd cache is off, so an acknowledged write is on the OSDs and a
- * gateway killed with I/O in flight loses none; operations time out
- * (rados_osd_op_timeout) so that commands fail with a retryable status
- * instead of hanging while the cluster does not answer; partial discards
- * zero, so deallocated blocks read back as zeros.
+ * Settings that make the gateway's promises hold: the rbd cache is off
+ * (always), so an acknowledged write is on the OSDs and a gateway killed with
+ * I/O in flight loses none; partial discards zero (always), so deallocated
+ * blocks read back as zeros; operations time out (rados_osd_op_timeout,
+ * unless the conf file sets one) so that commands fail with a retryable
+ * status instead of hanging while the cluster does not answer.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -86,8 +86,9 @@ static struct rbd_cluster *cluster_get(const char *conf, const char *id, const c
 	if ((r = set_default(c->rados, "rados_osd_op_timeout", RBD_OP_TIMEOUT, "0")) < 0 ||
 	    (r = set_default(c->rados, "rados_mon_op_timeout", RBD_OP_TIMEOUT, "0")) < 0 ||
 	    (r = set_default(c->rados, "client_mount_timeout", RBD_OP_TIMEOUT, "300")) < 0 ||
-	    (r = set_default(c->rados, "rbd_cache", "false", "")) < 0 ||
-	    (r = set_default(c->rados, "rbd_skip_partial_discard", "false", "")) < 0)
+	    /* Always: an acknowledged write must be in the cluster, not in this process. */
+	    (r = rados_conf_set(c->rados, "rbd_cache", "false")) < 0 ||
+	    (r = rados_conf_set(c->rados, "rbd_skip_partial_discard", "false")) < 0)
 		goto shut;
 	what = "connecting to the cluster";
 	if ((r = rados_connect(c->rados)) < 0)

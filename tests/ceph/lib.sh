@@ -26,8 +26,10 @@ skip_without_ceph() {
 		echo "SKIP: Ceph missing (scripts/setup.sh installs it)"
 		exit 77
 	fi
-	if "$nvmfd" --listen 127.0.0.1:1 --rpc-socket "$work/probe.sock" --subsystem $NQN \
-		--namespace rbd:x/y@/nonexistent 2>&1 | grep -q "no RBD support"; then
+	local out
+	out=$("$nvmfd" --listen 127.0.0.1:1 --rpc-socket "$work/probe.sock" --subsystem $NQN \
+		--namespace rbd:x/y@/nonexistent 2>&1 || true)
+	if grep -q "no RBD support" <<<"$out"; then
 		echo "SKIP: nvmfd built without librbd"
 		exit 77
 	fi
