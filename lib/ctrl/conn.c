@@ -4,7 +4,10 @@
  * admin or I/O handlers, resumes deferred requests and closes the queue.
  * Runs on the thread that owns the queue pair.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,32 @@
 #define NVMF_CONN_INITIAL_REQS 4
 
 static void conn_finish_close(struct nvmf_conn *conn);
+
+/* "ADDR:PORT" of a TCP peer, "local" for other sockets (vfio-user), "?" when unknown. */
+static void peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(out, len, "?");
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+	} else {
+		snprintf(out, len, "local");
+		return;
+	}
+	snprintf(out, len, "%s:%d", host, port);
+}
 
 static void close_msg(void *arg)
 {
@@ -157,6 +186,7 @@ static struct nvmf_conn *conn_create(struct nvmf_tgt *tgt, int fd, uint16_t port
 	conn->env = *env;
 	conn->portid = portid;
 	conn->created_ms = nvmf_clock_ms();
+	peer_name(fd, conn->peer, sizeof(conn->peer));
 	if (nvmf_request_reserve(conn, NVMF_CONN_INITIAL_REQS) < 0) {
 		if (fd >= 0)
 			close(fd);

@@ -169,6 +169,12 @@ struct nvmf_namespace *nvmf_subsystem_get_ns(struct nvmf_subsystem *ss, uint32_t
 /* Active NSIDs above after, ascending, at most max; returns how many. */
 unsigned nvmf_subsystem_active_nsids(struct nvmf_subsystem *ss, uint32_t after, uint32_t *out, unsigned max);
 uint32_t nvmf_subsystem_max_nsid(struct nvmf_subsystem *ss);
+/* The nsid for a new namespace (0: the lowest free): free and within max_namespaces.  The nsid, or 0
+ * with a message in err. */
+uint32_t nvmf_subsystem_pick_nsid(struct nvmf_subsystem *ss, uint32_t nsid, char *err, size_t errlen);
+/* Put ns (its reference) at its nsid and tell the controllers.  Returns the nsid, or 0 with a
+ * message in err (nsid in use, memory short; ns is put). */
+uint32_t nvmf_subsystem_attach_ns(struct nvmf_subsystem *ss, struct nvmf_namespace *ns, char *err, size_t errlen);
 /* Namespace nsid changed size: a Namespace Attribute Changed event to every controller (any thread). */
 void nvmf_subsystem_ns_resized(struct nvmf_subsystem *ss, uint32_t nsid);
 /* Allocate a controller ID for ctrl (0 when none is free). */
@@ -200,6 +206,7 @@ struct nvmf_conn {
 	struct nvmf_qpair *qp;
 	struct nvmf_conn_env env;
 	uint16_t portid;
+	char peer[64]; /* "ADDR:PORT" of the host, for messages (read at creation: later the socket may be gone) */
 	uint64_t created_ms;
 	bool connected;
 	bool admin;

@@ -32,35 +32,13 @@ static uint32_t ipo_sqe(size_t offset)
 	return (uint32_t)offset;
 }
 
-static void peer_name(const struct nvmf_conn *conn, char *out, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (getpeername(nvmf_qpair_fd(conn->qp), (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			const struct sockaddr_in *a = (const void *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (const void *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
-		}
-	}
-	snprintf(out, len, "%s:%d", host, port);
-}
-
 /* Refuse the Connect with a command specific status, and say why in the log. */
 static enum nvmf_exec refuse(struct nvmf_request *req, uint8_t sc, uint32_t ipo, const char *hostnqn,
 			     const char *subnqn, const char *why)
 {
 	static struct nvmf_ratelimit connect_log;
 	if (nvmf_ratelimit_allow(&connect_log, CONNECT_LOG_PER_SEC)) {
-		char peer[INET6_ADDRSTRLEN + 8];
-		peer_name(req->conn, peer, sizeof(peer));
-		fprintf(stderr, "nvmf: refused Connect from %s (host '%s', subsystem '%s', queue %u): %s\n", peer,
+		fprintf(stderr, "nvmf: refused Connect from %s (host '%s', subsystem '%s', queue %u): %s\n", req->conn->peer,
 			hostnqn ? hostnqn : "", subnqn ? subnqn : "", nvmf_qpair_qid(req->conn->qp), why);
 	}
 	req->cqe.cdw0 = ipo;

@@ -255,52 +255,76 @@ void nvmf_subsystem_ns_resized(struct nvmf_subsystem *ss, uint32_t nsid)
 uint32_t nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, const char *spec,
 				      const struct nvmf_ns_opts *opts, char *err, size_t errlen)
 {
-	if (ss->discovery) {
-		snprintf(err, errlen, "the discovery subsystem has no namespaces");
+	nsid = nvmf_subsystem_pick_nsid(ss, nsid, err, errlen);
+	if (!nsid)
 		return 0;
-	}
-	if (nsid == NVME_NSID_ALL) {
-		snprintf(err, errlen, "invalid nsid %u", nsid);
-		return 0;
-	}
-	pthread_mutex_lock(&ss->lock);
-	if (nsid == 0) {
-		nsid = 1;
-		while (nsid <= ss->ns_slots && ss->ns[nsid - 1])
-			nsid++;
-	}
-	if (nsid <= ss->ns_slots && ss->ns[nsid - 1]) {
-		pthread_mutex_unlock(&ss->lock);
-		snprintf(err, errlen, "nsid %u is in use in %s", nsid, ss->nqn);
-		return 0;
-	}
-	pthread_mutex_unlock(&ss->lock);
-
 	/* Open the backend without the lock: it may touch a disk. */
 	struct nvmf_namespace *ns = nvmf_ns_create(ss->nqn, nsid, spec, opts, err, errlen);
 	if (!ns)
 		return 0;
 
-	pthread_mutex_lock(&ss->lock);
-	if (nsid > ss->ns_slots) {
-		uint32_t slots = nsid < 16 ? 16 : nsid * 2;
-		if (slots > 1024 && nsid <= 1024)
-			slots = 1024;
-		struct nvmf_namespace **n = realloc(ss->ns, slots * sizeof(*n));
-		if (!n) {
-			pthread_mutex_unlock(&ss->lock);
-			nvmf_ns_put(ns);
-			snprintf(err, errlen, "out of memory");
-			return 0;
-		}
-		memset(n + ss->ns_slots, 0, (slots - ss->ns_slots) * sizeof(*n));
-		ss->ns = n;
-		ss->ns_slots = slots;
+	return nvmf_subsystem_attach_ns(ss, ns, err, errlen);
+}
+
+uint32_t nvmf_subsystem_pick_nsid(struct nvmf_subsystem *ss, uint32_t nsid, char *err, size_t errlen)
+{
+	if (ss->discovery || nsid == NVME_NSID_ALL) {
+		snprintf(err, errlen, ss->discovery ? "the discovery subsystem has no namespaces" : "invalid nsid %u", nsid);
+		return 0;
 	}
-	if (ss->ns[nsid - 1]) {
+	pthread_mutex_lock(&ss->lock);
+	uint32_t limit = ss->max_namespaces;
+	if (nsid == 0) {
+		nsid = 1;
+		while (nsid <= ss->ns_slots && ss->ns[nsid - 1])
+			nsid++;
+	}
+	unsigned active = 0;
+	for (uint32_t i = 0; i < ss->ns_slots; i++)
+		active += ss->ns[i] != NULL;
+	const char *why = NULL;
+	if (nsid <= ss->ns_slots && ss->ns[nsid - 1])
+		why = "is in use";
+	else if (limit && nsid > limit)
+		why = "is above max_namespaces";
+	else if (limit && active >= limit)
+		why = "would exceed max_namespaces";
+	pthread_mutex_unlock(&ss->lock);
+	if (why) {
+		snprintf(err, errlen, "nsid %u %s in %s", nsid, why, ss->nqn);
+		return 0;
+	}
+	return nsid;
+}
+
+/* Make room for nsid in the table (ss->lock held); false when memory is short. */
+static bool grow_slots_locked(struct nvmf_subsystem *ss, uint32_t nsid)
+{
+	if (nsid <= ss->ns_slots)
+		return true;
+	uint32_t slots = nsid < 16 ? 16 : nsid * 2;
+	if (slots > 1024 && nsid <= 1024)
+		slots = 1024;
+	if (slots < nsid)
+		slots = nsid;
+	struct nvmf_namespace **n = realloc(ss->ns, slots * sizeof(*n));
+	if (!n)
+		return false;
+	memset(n + ss->ns_slots, 0, (slots - ss->ns_slots) * sizeof(*n));
+	ss->ns = n;
+	ss->ns_slots = slots;
+	return true;
+}
+
+uint32_t nvmf_subsystem_attach_ns(struct nvmf_subsystem *ss, struct nvmf_namespace *ns, char *err, size_t errlen)
+{
+	uint32_t nsid = ns->nsid;
+	pthread_mutex_lock(&ss->lock);
+	if (!grow_slots_locked(ss, nsid) || ss->ns[nsid - 1]) {
+		snprintf(err, errlen, ss->ns_slots >= nsid ? "nsid %u is in use in %s" : "out of memory (nsid %u, %s)",
+			 nsid, ss->nqn);
 		pthread_mutex_unlock(&ss->lock);
 		nvmf_ns_put(ns);
-		snprintf(err, errlen, "nsid %u is in use in %s", nsid, ss->nqn);
 		return 0;
 	}
 	ss->ns[nsid - 1] = ns;

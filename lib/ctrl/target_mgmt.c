@@ -107,87 +107,17 @@ int nvmf_tgt_delete_subsystem(struct nvmf_tgt *tgt, const char *nqn)
 
 /* ---- Namespaces ---- */
 
-/* Tell every controller of ss that nsid changed (ss->lock held). */
-static void notify_ns_changed_locked(struct nvmf_subsystem *ss, uint32_t nsid)
-{
-	for (unsigned id = 1; id <= NVMF_MAX_CNTLID; id++) {
-		if (ss->ctrls[id])
-			nvmf_ctrl_ns_changed(ss->ctrls[id], nsid);
-	}
-}
-
-static unsigned active_count_locked(struct nvmf_subsystem *ss)
-{
-	unsigned n = 0;
-	for (uint32_t i = 0; i < ss->ns_slots; i++)
-		n += ss->ns[i] != NULL;
-	return n;
-}
-
-/* Make room for nsid in ss->ns (ss->lock held); false when out of memory. */
-static bool grow_slots_locked(struct nvmf_subsystem *ss, uint32_t nsid)
-{
-	if (nsid <= ss->ns_slots)
-		return true;
-	uint32_t slots = nsid < 16 ? 16 : nsid * 2;
-	if (slots > 1024 && nsid <= 1024)
-		slots = 1024;
-	if (slots < nsid)
-		slots = nsid;
-	struct nvmf_namespace **n = realloc(ss->ns, slots * sizeof(*n));
-	if (!n)
-		return false;
-	memset(n + ss->ns_slots, 0, (slots - ss->ns_slots) * sizeof(*n));
-	ss->ns = n;
-	ss->ns_slots = slots;
-	return true;
-}
-
 uint32_t nvmf_subsystem_add_namespace_bdev(struct nvmf_subsystem *ss, uint32_t nsid, struct nvmf_bdev *bdev,
 					   const struct nvmf_ns_opts *opts, char *err, size_t errlen)
 {
-	if (ss->discovery || nsid == NVME_NSID_ALL) {
-		snprintf(err, errlen, ss->discovery ? "the discovery subsystem has no namespaces" : "invalid nsid %u", nsid);
+	nsid = nvmf_subsystem_pick_nsid(ss, nsid, err, errlen);
+	if (!nsid)
 		return 0;
-	}
-	pthread_mutex_lock(&ss->lock);
-	uint32_t limit = ss->max_namespaces;
-	if (nsid == 0) {
-		nsid = 1;
-		while (nsid <= ss->ns_slots && ss->ns[nsid - 1])
-			nsid++;
-	}
-	const char *why = NULL;
-	if (nsid <= ss->ns_slots && ss->ns[nsid - 1])
-		why = "is in use";
-	else if (limit && nsid > limit)
-		why = "is above max_namespaces";
-	else if (limit && active_count_locked(ss) >= limit)
-		why = "would exceed max_namespaces";
-	pthread_mutex_unlock(&ss->lock);
-	if (why) {
-		snprintf(err, errlen, "nsid %u %s in %s", nsid, why, ss->nqn);
-		return 0;
-	}
-
 	nvmf_bdev_get(bdev);
 	struct nvmf_namespace *ns = nvmf_ns_create_on_bdev(ss->nqn, nsid, bdev, opts, err, errlen);
 	if (!ns)
 		return 0;
-	pthread_mutex_lock(&ss->lock);
-	if (!grow_slots_locked(ss, nsid) || ss->ns[nsid - 1]) {
-		snprintf(err, errlen, ss->ns_slots >= nsid ? "nsid %u is in use in %s" : "out of memory (nsid %u, %s)",
-			 nsid, ss->nqn);
-		pthread_mutex_unlock(&ss->lock);
-		nvmf_ns_put(ns);
-		return 0;
-	}
-	ss->ns[nsid - 1] = ns;
-	ns->on_resized = nvmf_subsystem_ns_resized;
-	atomic_store(&ns->owner, ss);
-	notify_ns_changed_locked(ss, nsid);
-	pthread_mutex_unlock(&ss->lock);
-	return nsid;
+	return nvmf_subsystem_attach_ns(ss, ns, err, errlen);
 }
 
 void nvmf_subsystem_for_each_ns(struct nvmf_subsystem *ss, void (*cb)(void *arg, const struct nvmf_ns_info *ns),

@@ -92,14 +92,12 @@ void nvmf_tls_log_failure(struct nvmf_conn *conn)
 		return;
 	if (!log_allowed())
 		return;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (getpeername(nvmf_qpair_fd(conn->qp), (struct sockaddr *)&ss, &sl) == 0) {
-		const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-							 : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-		inet_ntop(ss.ss_family, a, host, sizeof(host));
-	}
+	/* The address without the port, as the log has always shown it. */
+	char host[sizeof(conn->peer)];
+	snprintf(host, sizeof(host), "%s", conn->peer);
+	char *colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
 	SSL *ssl = nvmf_qpair_tls(conn->qp);
 	const char *id = ssl ? nvmf_tls_identity_of(ssl) : NULL;
 	fprintf(stderr, "nvmf: refused connection from %s on port %u%s%s%s: %s\n", host, conn->portid,

@@ -32,7 +32,7 @@ T="timeout 60"
 start() { # nvmfd args...
 	"$NVMFD" --listen 127.0.0.1:0 --rpc-socket "$tmp/rpc.sock" "$@" >"$tmp/nvmfd.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do grep -q ready "$tmp/nvmfd.log" && break; sleep 0.05; done
+	for _ in $(seq 600); do grep -q ready "$tmp/nvmfd.log" && break; sleep 0.05; done
 	port=$(sed -n 's/.*listening on tcp 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/nvmfd.log" | head -1)
 	[ -n "$port" ] || { cat "$tmp/nvmfd.log"; echo "nvmfd did not start"; exit 1; }
 }
