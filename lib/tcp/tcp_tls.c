@@ -171,6 +171,12 @@ static ssize_t read_some(struct tcp_tls *t, void *buf, size_t len, bool *drained
 			return 0;
 		if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0)
 			return 0; /* the peer closed without close_notify */
+		if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			/* The same, as OpenSSL 3 reports it: a close, not a protocol error (PDUs are self-delimiting,
+			 * so a cut inside one is still caught by the transport). */
+			ERR_clear_error();
+			return 0;
+		}
 		return fail_with(t, EPROTO, "TLS: %s", ssl_reason(t->ssl, e));
 	}
 	return (ssize_t)total;
