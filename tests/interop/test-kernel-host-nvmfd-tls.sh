@@ -2,8 +2,8 @@
 # NVMe/TCP TLS 1.3 between the Linux 6.12 kernel host (bookworm-backports;
 # tlshd and nvme-cli 2.13 from trixie, fetched by fetch-trixie-tls-tools.sh
 # and run in the guest by chroot) and nvmfd on a port that requires TLS:
-# the PSK made by nvme-cli (check-tls-key --insert from the interchange key
-# nvmfd holds) with identity versions 0 and 1, fio verify over each, and a
+# a PSK made by nvme-cli's gen-tls-key (inserted in the guest's keyring with
+# check-tls-key --insert) with identity versions 0 and 1, fio verify over each, and a
 # wrong PSK refused.  Usage: test-kernel-host-nvmfd-tls.sh WORKDIR NVMFD
 set -uo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
@@ -24,7 +24,10 @@ tarball=$NVMF_INTEROP_DIR/trixie-tls.tar
 [ -s "$tarball" ] || tar -C "$troot" --exclude=./usr/share/doc --exclude=./usr/share/man --exclude=./usr/share/locale \
 	--exclude=./usr/share/info -cf "$tarball" . || { echo "FAIL: tar"; exit 1; }
 H=$INTEROP_HOSTNQN
-K='NVMeTLSkey-1:01:9PUN6xNVs5sxqi7b/ny7NnIABKpLJzgC+m/JlzVAP2h8rUv7:'
+# The PSK is made afresh by nvme-cli's own gen-tls-key (the trixie nvme-cli, run here by chroot).
+K=$(chroot "$troot" /usr/sbin/nvme gen-tls-key --hmac=1 2>/dev/null | tail -n 1)
+[[ $K =~ ^NVMeTLSkey-1:01:[A-Za-z0-9+/]{48}:$ ]] || { echo "FAIL: nvme gen-tls-key gave '$K'"; exit 1; }
+echo "PSK from nvme gen-tls-key: $K"
 KX='NVMeTLSkey-1:01:OhCLsu3Vv9w4mn2UEwpP99korKGcMBhFMspQZyxdoew9656j:'
 nqn=nqn.2014-08.io.nvmf:tls
 nlog=$logs/nvmfd-tls.log
