@@ -49,9 +49,10 @@ struct nvmf_request *nvmf_request_take(struct nvmf_conn *conn, struct nvmf_capsu
 	conn->busy++;
 	req->state = NVMF_REQ_EXECUTING;
 	req->next = NULL;
-	req->arrived_ns = conn->admin ? 0 : nvmf_clock_ns();
 	req->nc = nc;
 	req->cmd = *nvmf_capsule_sqe(nc);
+	/* I/O commands only: Fabrics commands (an I/O queue's Connect) are not I/O. */
+	req->arrived_ns = conn->admin || req->cmd.opc == NVME_OPC_FABRICS ? 0 : nvmf_clock_ns();
 	memset(&req->cqe, 0, sizeof(req->cqe));
 	req->len = 0;
 	req->ns = NULL;
