@@ -1,6 +1,8 @@
 /* Helpers for the target tests. */
 #include "target_util.h"
 
+#include <nvmf/tcp_spec.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -322,5 +324,36 @@ void raw_read(int fd, void *buf, size_t len)
 		CHECK(n > 0);
 		p += n;
 		len -= (size_t)n;
+	}
+}
+
+void raw_send_capsule(int fd, const struct nvme_command *sqe, const void *icd, uint32_t icd_len)
+{
+	struct nvme_tcp_capsule_cmd cmd = {
+		.ch = {.pdu_type = NVME_TCP_PDU_CAPSULE_CMD,
+		       .hlen = sizeof(cmd),
+		       .pdo = icd_len ? sizeof(cmd) : 0,
+		       .plen = (uint32_t)sizeof(cmd) + icd_len},
+		.sqe = *sqe,
+	};
+	raw_write(fd, &cmd, sizeof(cmd));
+	if (icd_len)
+		raw_write(fd, icd, icd_len);
+}
+
+struct nvme_completion raw_read_response(int fd)
+{
+	for (;;) {
+		struct nvme_tcp_common_header ch;
+		raw_read(fd, &ch, sizeof(ch));
+		static uint8_t rest[256 * 1024];
+		CHECK(ch.plen >= sizeof(ch) && ch.plen - sizeof(ch) <= sizeof(rest));
+		raw_read(fd, rest, ch.plen - sizeof(ch));
+		if (ch.pdu_type == NVME_TCP_PDU_CAPSULE_RESP) {
+			struct nvme_completion c;
+			memcpy(&c, rest, sizeof(c));
+			return c;
+		}
+		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA || ch.pdu_type == NVME_TCP_PDU_R2T);
 	}
 }

@@ -99,6 +99,11 @@ uint16_t rw(struct nvmf_qpair *qp, uint8_t opc, uint32_t nsid, uint64_t slba, ui
 void raw_write(int fd, const void *buf, size_t len);
 void raw_read(int fd, void *buf, size_t len);
 
+/* A command capsule with icd_len bytes of in-capsule data, as it is (no SGL filled in). */
+void raw_send_capsule(int fd, const struct nvme_command *sqe, const void *icd, uint32_t icd_len);
+/* The next response on fd; C2HData and R2T PDUs before it are skipped. */
+struct nvme_completion raw_read_response(int fd);
+
 void fill_pattern(void *buf, size_t len, unsigned seed);
 void sleep_ms(int ms);
 

@@ -392,32 +392,11 @@ static void case_nosqfc(const char *port)
 static uint16_t raw_command(int fd, const struct nvme_command *sqe, const void *icd, uint32_t icd_len,
 			    struct nvme_completion *out)
 {
-	struct nvme_tcp_capsule_cmd cmd = {
-		.ch = {.pdu_type = NVME_TCP_PDU_CAPSULE_CMD,
-		       .hlen = sizeof(cmd),
-		       .pdo = icd_len ? sizeof(cmd) : 0,
-		       .plen = (uint32_t)sizeof(cmd) + icd_len},
-		.sqe = *sqe,
-	};
-	raw_write(fd, &cmd, sizeof(cmd));
-	if (icd_len)
-		raw_write(fd, icd, icd_len);
-	/* Skip any data PDUs; the response ends the command. */
-	for (;;) {
-		struct nvme_tcp_common_header ch;
-		raw_read(fd, &ch, sizeof(ch));
-		uint8_t rest[65536 + 64];
-		CHECK(ch.plen >= sizeof(ch) && ch.plen - sizeof(ch) <= sizeof(rest));
-		raw_read(fd, rest, ch.plen - sizeof(ch));
-		if (ch.pdu_type == NVME_TCP_PDU_CAPSULE_RESP) {
-			struct nvme_completion c;
-			memcpy(&c, rest, sizeof(c));
-			if (out)
-				*out = c;
-			return c.status & 0xfffe;
-		}
-		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA);
-	}
+	raw_send_capsule(fd, sqe, icd, icd_len);
+	struct nvme_completion c = raw_read_response(fd);
+	if (out)
+		*out = c;
+	return c.status & 0xfffe;
 }
 
 static void case_sgl(const char *port)

@@ -37,38 +37,10 @@ static int raw_open(const char *port)
 /* Send a command; one without data gets an empty transport SGL, as hosts send. */
 static void raw_send(int fd, const struct nvme_command *sqe_in, const void *icd, uint32_t icd_len)
 {
-	struct nvme_command sqe_copy = *sqe_in;
-	const struct nvme_command *sqe = &sqe_copy;
-	if (!icd_len && sqe_copy.dptr.sgl.length == 0)
-		sqe_copy.dptr.sgl.type = NVME_SGL_TRANSPORT;
-	struct nvme_tcp_capsule_cmd cmd = {
-		.ch = {.pdu_type = NVME_TCP_PDU_CAPSULE_CMD,
-		       .hlen = sizeof(cmd),
-		       .pdo = icd_len ? sizeof(cmd) : 0,
-		       .plen = (uint32_t)sizeof(cmd) + icd_len},
-		.sqe = *sqe,
-	};
-	raw_write(fd, &cmd, sizeof(cmd));
-	if (icd_len)
-		raw_write(fd, icd, icd_len);
-}
-
-/* The next response on fd (C2HData and R2T skipped). */
-static struct nvme_completion raw_response(int fd)
-{
-	for (;;) {
-		struct nvme_tcp_common_header ch;
-		raw_read(fd, &ch, sizeof(ch));
-		static uint8_t rest[256 * 1024];
-		CHECK(ch.plen >= sizeof(ch) && ch.plen - sizeof(ch) <= sizeof(rest));
-		raw_read(fd, rest, ch.plen - sizeof(ch));
-		if (ch.pdu_type == NVME_TCP_PDU_CAPSULE_RESP) {
-			struct nvme_completion c;
-			memcpy(&c, rest, sizeof(c));
-			return c;
-		}
-		CHECK(ch.pdu_type == NVME_TCP_PDU_C2H_DATA || ch.pdu_type == NVME_TCP_PDU_R2T);
-	}
+	struct nvme_command sqe = *sqe_in;
+	if (!icd_len && sqe.dptr.sgl.length == 0)
+		sqe.dptr.sgl.type = NVME_SGL_TRANSPORT;
+	raw_send_capsule(fd, &sqe, icd, icd_len);
 }
 
 static struct nvme_completion raw_connect(int fd, const char *subnqn, const char *hostnqn, uint16_t qid,
@@ -90,7 +62,7 @@ static struct nvme_completion raw_connect(int fd, const char *subnqn, const char
 	struct nvme_command sqe;
 	memcpy(&sqe, &cc, sizeof(sqe));
 	raw_send(fd, &sqe, &data, sizeof(data));
-	return raw_response(fd);
+	return raw_read_response(fd);
 }
 
 static struct nvme_completion raw_prop_set_cc(int fd, uint32_t cc, uint16_t cid)
@@ -107,7 +79,7 @@ static struct nvme_completion raw_prop_set_cc(int fd, uint32_t cc, uint16_t cid)
 	struct nvme_command sqe;
 	memcpy(&sqe, &ps, sizeof(sqe));
 	raw_send(fd, &sqe, NULL, 0);
-	return raw_response(fd);
+	return raw_read_response(fd);
 }
 
 #define CC_ENABLE (NVME_CC_EN | 6u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT)
@@ -152,14 +124,14 @@ static void case_cid_conflict(const char *port)
 	/* ...so a Flush reusing CID 7 is a conflict. */
 	struct nvme_command fl = {.opc = NVME_OPC_FLUSH, .flags = NVME_CMD_PSDT_SGL, .cid = 7, .nsid = 1};
 	raw_send(io, &fl, NULL, 0);
-	c = raw_response(io); /* the R2T is skipped: it is not a response */
+	c = raw_read_response(io); /* the R2T is skipped: it is not a response */
 	CHECK(c.cid == 7);
 	CHECK_STATUS(c.status, NVME_SCT_GENERIC, NVME_SC_COMMAND_ID_CONFLICT);
 	CHECK(c.status & NVME_STATUS_DNR);
 	/* Other CIDs go on. */
 	fl.cid = 8;
 	raw_send(io, &fl, NULL, 0);
-	c = raw_response(io);
+	c = raw_read_response(io);
 	CHECK(c.cid == 8 && (c.status & 0xfffe) == 0);
 	close(io);
 	/* An AER's CID reused by the host (SPDK does at shutdown) means it gave the AER up: no conflict. */
@@ -167,7 +139,7 @@ static void case_cid_conflict(const char *port)
 	raw_send(fd, &aer, NULL, 0);
 	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 9};
 	raw_send(fd, &ka, NULL, 0);
-	c = raw_response(fd);
+	c = raw_read_response(fd);
 	CHECK(c.cid == 9);
 	CHECK((c.status & 0xfffe) == 0);
 	close(fd);
@@ -190,7 +162,7 @@ static void case_reconnect(const char *port)
 	for (uint16_t i = 0; i < 20; i++) {
 		struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = (uint16_t)(10 + i)};
 		raw_send(fd, &ka, NULL, 0);
-		c = raw_response(fd);
+		c = raw_read_response(fd);
 		CHECK((c.status & 0xfffe) == 0);
 		CHECK(c.sqhd == 3 + i);
 	}
@@ -246,7 +218,7 @@ static void case_sq_overflow(const char *port)
 	/* The association goes on: its admin queue answers. */
 	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 3};
 	raw_send(fd, &ka, NULL, 0);
-	CHECK((raw_response(fd).status & 0xfffe) == 0);
+	CHECK((raw_read_response(fd).status & 0xfffe) == 0);
 	close(fd);
 }
 
@@ -363,7 +335,7 @@ static void case_buffer_budget(const char *nvmfd)
 	/* The controller still answers on its admin queue. */
 	struct nvme_command ka = {.opc = NVME_OPC_KEEP_ALIVE, .flags = NVME_CMD_PSDT_SGL, .cid = 3};
 	raw_send(admin, &ka, NULL, 0);
-	CHECK((raw_response(admin).status & 0xfffe) == 0);
+	CHECK((raw_read_response(admin).status & 0xfffe) == 0);
 	for (int q = 0; q < 4; q++)
 		close(fds[q]);
 	close(admin);
