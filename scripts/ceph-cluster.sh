@@ -96,6 +96,10 @@ osd_crush_chooseleaf_type = 0
 mon_data_avail_warn = 2
 mon_data_avail_crit = 1
 mon_osd_down_out_interval = 0
+# A PG whose read lease (this ratio x osd_heartbeat_grace, 16 s by default)
+# runs out while its OSD is paused stays "laggy" for good when no peer OSD
+# renews it: pause-osds would leave the image's header unreadable.
+osd_pool_default_read_lease_ratio = 10
 # Clients (gateways, rbd): no admin socket, so that several share a name.
 [client]
 admin_socket =

@@ -16,6 +16,7 @@ failures=0
 cleanup() {
 	local n
 	for n in "${!gw_pid[@]}"; do kill -9 "${gw_pid[$n]}" 2>/dev/null || true; done
+	[ -n "${NVMF_KEEP:-}" ] && cp -r "$work" "$NVMF_KEEP" 2>/dev/null
 	[ -f "$cluster/ceph.conf" ] && bash "$top/scripts/ceph-cluster.sh" stop "$cluster" || true
 	rm -rf "$work"
 }
@@ -37,8 +38,40 @@ skip_without_ceph() {
 
 ceph_up() { CEPH_PORT_BASE=${CEPH_PORT_BASE:-15800} bash "$top/scripts/ceph-cluster.sh" start "$cluster" "$@"; }
 
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
+t0=$SECONDS
+ok() { echo "ok [$((SECONDS - t0)) s]: $*"; }
+bad() {
+	echo "FAIL [$((SECONDS - t0)) s]: $*"
+	failures=$((failures + 1))
+	[ $failures -eq 1 ] && cluster_report
+	return 0
+}
+
+# cluster_report: what the cluster says of itself, for a failure's log.
+cluster_report() {
+	[ -f "$conf" ] || return 0
+	local p
+	echo "--- cluster at $((SECONDS - t0)) s:"
+	timeout 15 ceph -c "$conf" -s 2>&1 | sed 's/^/  /' || echo "  ceph -s: no answer"
+	for p in "$cluster"/pids/*.pid; do
+		kill -0 "$(cat "$p")" 2>/dev/null && echo "  $(basename "$p" .pid): running" \
+			|| echo "  $(basename "$p" .pid): gone"
+	done
+	grep -hiE "wrongly|marked.*down|failed|suicide|timed out" "$cluster"/log/osd.*.log "$cluster"/log/mon.a.log \
+		2>/dev/null | tail -15 | sed 's/^/  /'
+	echo "---"
+}
+
+# cluster_wait_serving [SECONDS]: until a client reads the image's header from
+# an OSD again; ceph's own recovery is not what the gateways are tested for.
+cluster_wait_serving() {
+	local limit=${1:-120} start=$SECONDS
+	while [ $((SECONDS - start)) -lt "$limit" ]; do
+		timeout 15 rbd -c "$conf" info rbd/img >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	return 1
+}
 
 # gw_start NAME PORT [flags...]: an nvmfd exporting the image, waits for "ready".
 gw_start() {
@@ -49,10 +82,11 @@ gw_start() {
 	gw_pid[$name]=$!
 	for _ in $(seq 1 300); do
 		grep -q "nvmfd: ready" "$work/$name.log" && return 0
-		kill -0 "${gw_pid[$name]}" 2>/dev/null || { cat "$work/$name.log"; return 1; }
+		kill -0 "${gw_pid[$name]}" 2>/dev/null || { cat "$work/$name.log"; cluster_report; return 1; }
 		sleep 0.1
 	done
 	cat "$work/$name.log"
+	cluster_report
 	return 1
 }
 

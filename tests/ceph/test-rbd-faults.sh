@@ -34,17 +34,20 @@ else
 fi
 kill -0 "${gw_pid[a]}" && kill -0 "${gw_pid[b]}" && ok "both gateways still up" || bad "a gateway died"
 bash "$top/scripts/ceph-cluster.sh" resume-osds "$cluster"
+cluster_wait_serving 180 && ok "the cluster serves again after its OSDs resumed" \
+	|| bad "the cluster itself did not serve again within 180 s of its OSDs resuming"
 # Once the cluster answers, the same gateways serve again (the host retries as Linux does).
-recovered=0
+recovered=0 last=""
 for _ in $(seq 1 30); do
-	if timeout 120 "$nvmf" read "$(addr 15730)" --nsid 1 --lba 0 --count 8 -o "$work/r0" >/dev/null 2>&1; then
+	if last=$(timeout 120 "$nvmf" read "$(addr 15730)" --nsid 1 --lba 0 --count 8 -o "$work/r0" 2>&1); then
 		recovered=1
 		break
 	fi
 	sleep 1
 done
-if [ $recovered -eq 1 ] && cmp -s "$work/before" "$work/r0"; then ok "gateway a serves again after the cluster came back"
-else bad "gateway a did not recover"; fi
+if [ $recovered -eq 0 ]; then bad "gateway a did not serve again: $last"
+elif ! cmp -s "$work/before" "$work/r0"; then bad "gateway a serves again but reads other data at LBA 0"
+else ok "gateway a serves again after the cluster came back"; fi
 if out=$("$nvmf" perf "$(addr 15731)" -q 8 -o 4096 -w randwrite -n 500 --verify 2>&1) && grep -q "identical" <<<"$out"; then
 	ok "gateway b: perf --verify after recovery"
 else
@@ -94,6 +97,7 @@ done <"$work/acked"
 if [ "$n" -gt 0 ] && [ $lost -eq 0 ]; then ok "gateway a killed: all $n acknowledged writes read back through b"
 else bad "gateway a killed: $lost of $n acknowledged writes lost"; fi
 
+cluster_wait_serving 120 || bad "the cluster does not serve before gateway a restarts"
 gw_start a 15730 --cntlid-min 1 --cntlid-max 1000
 first=$(head -1 "$work/acked" | cut -d' ' -f1)
 "$nvmf" read "$(addr 15730)" --nsid 1 --lba "$first" --count 8 -o "$work/again.a" >/dev/null 2>&1
