@@ -10,6 +10,7 @@ plus a few hand-made ctrl_cmds seeds (discovery log, I/O commands, SGL
 variants).  The input layouts are described at the top of each harness.
 Run it again after the vectors change; its output is committed.
 """
+import json
 import os
 import struct
 import sys
@@ -232,6 +233,68 @@ def hand_made():
     return seeds
 
 
+def rpc_sessions():
+    """JSON-RPC client streams for the rpc harness: what rpc.py and `nvmf rpc` send."""
+    nqn = 'nqn.2024-01.io.nvmf:fuzz'
+    addr = {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1', 'trsvcid': '4420'}
+    n = [0]
+
+    def req(method, params=None, notify=False):
+        r = {'jsonrpc': '2.0', 'method': method}
+        if params is not None:
+            r['params'] = params
+        if not notify:
+            n[0] += 1
+            r['id'] = n[0]
+        return r
+
+    def stream(*reqs, sep='\n'):
+        return sep.join(json.dumps(r) for r in reqs).encode()
+
+    setup = [req('nvmf_create_transport', {'trtype': 'TCP', 'max_queue_depth': 128}),
+             req('bdev_malloc_create', {'name': 'M0', 'num_blocks': 2048, 'block_size': 512}),
+             req('bdev_null_create', {'name': 'N0', 'num_blocks': 4096, 'block_size': 4096}),
+             req('nvmf_create_subsystem', {'nqn': nqn, 'serial_number': 'FUZZ1', 'allow_any_host': True,
+                                           'max_namespaces': 8}),
+             req('nvmf_subsystem_add_ns', {'nqn': nqn, 'namespace': {'bdev_name': 'M0', 'nsid': 1,
+                                           'uuid': '6f2a1e3c-0b7d-4e59-9a0c-3d1f5b2e8a71'}}),
+             req('nvmf_subsystem_add_ns', {'nqn': nqn, 'namespace': {'bdev_name': 'N0'}}),
+             req('nvmf_subsystem_add_listener', {'nqn': nqn, 'listen_address': addr}),
+             req('nvmf_subsystem_add_host', {'nqn': nqn, 'host': 'nqn.2014-08.org.nvmexpress:uuid:1'})]
+    queries = [req('nvmf_get_subsystems'), req('bdev_get_bdevs', {'name': 'M0'}), req('nvmf_get_transports'),
+               req('nvmf_subsystem_get_listeners', {'nqn': nqn}), req('nvmf_subsystem_get_controllers', {'nqn': nqn}),
+               req('nvmf_subsystem_get_qpairs', {'nqn': nqn}), req('nvmf_subsystem_get_io_stats', {'nqn': nqn}),
+               req('nvmf_get_stats'), req('framework_get_config', {'name': 'nvmf'}),
+               req('framework_get_config', {'name': 'bdev'}), req('framework_get_subsystems'),
+               req('rpc_get_methods'), req('spdk_get_version'), req('framework_wait_init')]
+    teardown = [req('nvmf_subsystem_listener_set_ana_state', {'nqn': nqn, 'listen_address': addr,
+                                                              'ana_state': 'inaccessible'}),
+                req('nvmf_listener_set_offline', {'nqn': nqn, 'listen_address': addr}),
+                req('nvmf_listener_set_online', {'nqn': nqn, 'listen_address': addr}),
+                req('nvmf_subsystem_terminate_associations', {'nqn': nqn}),
+                req('nvmf_subsystem_remove_host', {'nqn': nqn, 'host': 'nqn.2014-08.org.nvmexpress:uuid:1'}),
+                req('nvmf_subsystem_allow_any_host', {'nqn': nqn, 'allow_any_host': False}),
+                req('nvmf_subsystem_remove_ns', {'nqn': nqn, 'nsid': 2}),
+                req('nvmf_subsystem_remove_listener', {'nqn': nqn, 'listen_address': addr}),
+                req('nvmf_delete_subsystem', {'nqn': nqn}), req('bdev_malloc_delete', {'name': 'M0'}),
+                req('bdev_null_delete', {'name': 'N0'})]
+    return {
+        'session': stream(*setup, *queries, *teardown),
+        'session-packed': stream(*setup, *queries, sep=''),
+        'batch': json.dumps(setup + [req('nvmf_get_subsystems', notify=True), req('nvmf_get_subsystems')]).encode(),
+        'aio-rbd': stream(req('bdev_aio_create', {'filename': 'disk.img', 'name': 'A0', 'block_size': 4096}),
+                          req('bdev_rbd_create', {'name': 'R0', 'pool_name': 'rbd', 'rbd_name': 'img',
+                                                  'block_size': 512}),
+                          req('bdev_rbd_delete', {'name': 'R0'}), req('bdev_aio_delete', {'name': 'A0'})),
+        'errors': stream(req('no_such_method'), req('nvmf_create_subsystem', {'nqn': 'x'}),
+                         req('nvmf_subsystem_add_ns', [1, 2]), {'jsonrpc': '1.0', 'method': 'x', 'id': 1},
+                         {'method': 5, 'id': [1]}, {'jsonrpc': '2.0', 'method': 'spdk_get_version', 'extra': 1}),
+        'parse-error': stream(req('spdk_get_version')) + b'\n{"jsonrpc": "2.0", "method": }\n' +
+                       stream(req('spdk_get_version')),
+        'empty-batch': b'[] null 1 "x" ' + stream(req('spdk_get_version')),
+    }
+
+
 def main():
     for capture in sorted(os.listdir(VECTORS)):
         if not os.path.isdir(os.path.join(VECTORS, capture)):
@@ -247,6 +310,8 @@ def main():
             write('tcp_host_rx', name, host_stream(pdus, digests, conn == 'c1'))
     for name, data in hand_made().items():
         write('ctrl_cmds', name, data)
+    for name, data in rpc_sessions().items():
+        write('rpc', name, data)
     return 0
 
 

@@ -288,8 +288,12 @@ static bool client_read(struct rpc_server *s, struct rpc_client *c)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return true;
-		/* EOF: half a request is dropped, as SPDK does; answers still queued go nowhere. */
-		return false;
+		if (n < 0)
+			return false;
+		/* EOF: half a request is dropped, as SPDK does; answers already
+		 * due still go out, for a client that shut down only its sending side. */
+		c->closing = true;
+		return c->out_len > c->out_off;
 	}
 }
 

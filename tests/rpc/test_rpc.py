@@ -435,6 +435,26 @@ def case_framing():
     assert r is None or r["error"]["code"] in (-32700, -32601), r
     g.close()
 
+    # A client that shuts down its sending side after its requests still gets every answer, then EOF.
+    # nvmfd is stopped meanwhile so that it finds the requests and the EOF at once.
+    hc = socket.socket(socket.AF_UNIX)
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        hc.connect(d.sock)
+        hc.sendall(("".join(json.dumps({"jsonrpc": "2.0", "method": "framework_wait_init", "id": i})
+                            for i in range(20))).encode())
+        hc.shutdown(socket.SHUT_WR)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    got = b""
+    while True:
+        chunk = hc.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    hc.close()
+    assert [json.loads(line)["id"] for line in got.decode().splitlines()] == list(range(20)), got
+
     # Half a request, then gone; a client that sends nothing stays connected meanwhile.
     idle = d.client()
     h = d.client()
