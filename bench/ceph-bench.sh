@@ -55,6 +55,7 @@ rbd_iops() {
 		| awk '/^elapsed:/ {printf "%.0f\n", $6}'
 }
 
+: >"$work/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 "$build/src/nvmfd/nvmfd" --listen 127.0.0.1:$port --rpc-socket "$work/rpc.sock" --subsystem $nqn \
 	--namespace "rbd:rbd/img@$conf" "${gw_flags[@]}" >"$work/nvmfd.log" 2>&1 &
 gw=$!

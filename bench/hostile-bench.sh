@@ -60,6 +60,7 @@ wait_for() {
 	return 1
 }
 
+: >"$TMP/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 "${TGT[@]}" "$NVMFD" --listen "127.0.0.1:$PORT" --subsystem "$NQN" --namespace null:1G --reactors 1 \
 	"${EXTRA[@]}" >"$TMP/nvmfd.log" 2>&1 &
 NVMFD_PID=$!

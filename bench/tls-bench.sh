@@ -58,6 +58,7 @@ out=$(mktemp -d)
 trap 'kill $tpid 2>/dev/null; wait $tpid 2>/dev/null; rm -rf "$out"' EXIT
 plain=$(free_port "$PORT0")
 tls=$(free_port $((plain + 1)))
+: >"$out/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 $PIN_T "$NVMFD" --reactors 1 --rpc-socket "$out/rpc.sock" --listen "127.0.0.1:$plain" --listen "127.0.0.1:$tls" --tls required \
 	--subsystem $NQN --namespace "$NS" --allow-host $HOST --tls-key "$K256" >"$out/nvmfd.log" 2>&1 &
 tpid=$!

@@ -34,6 +34,7 @@ pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
+: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 $pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$tmp/ram.sock" --subsystem nqn.2024-01.io.nvmf:bench-ram --namespace ram:1G \
 	--rpc-socket "$tmp/rpc.sock" >"$tmp/nvmfd.log" 2>&1 &
 pid=$!

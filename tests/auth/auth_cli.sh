@@ -30,6 +30,7 @@ T="timeout 60"
 [ -x "$NVMFD" ] || { echo "nvmfd not built: skip"; exit 77; }
 
 start() { # nvmfd args...
+	: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 	"$NVMFD" --listen 127.0.0.1:0 --rpc-socket "$tmp/rpc.sock" "$@" >"$tmp/nvmfd.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 600); do grep -q ready "$tmp/nvmfd.log" && break; sleep 0.05; done

@@ -33,6 +33,7 @@ T="timeout 60"
 [ -x "$NVMFD" ] || { echo "nvmfd not built: skip"; exit 77; }
 
 start() {
+	: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 	"$NVMFD" --rpc-socket "$tmp/rpc.sock" "$@" >"$tmp/nvmfd.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 600); do grep -q ready "$tmp/nvmfd.log" && break; sleep 0.05; done

@@ -77,6 +77,7 @@ cluster_wait_serving() {
 gw_start() {
 	local name=$1 port=$2
 	shift 2
+	: >"$work/$name.log" # truncated here, not by the background job: no stale "ready" is read
 	"$nvmfd" --listen 127.0.0.1:"$port" --rpc-socket "$work/$name.sock" --reactors 2 \
 		--subsystem $NQN --namespace "rbd:rbd/img@$conf" "$@" >"$work/$name.log" 2>&1 &
 	gw_pid[$name]=$!

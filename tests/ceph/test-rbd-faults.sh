@@ -100,8 +100,12 @@ else bad "gateway a killed: $lost of $n acknowledged writes lost"; fi
 cluster_wait_serving 120 || bad "the cluster does not serve before gateway a restarts"
 gw_start a 15730 --cntlid-min 1 --cntlid-max 1000
 first=$(head -1 "$work/acked" | cut -d' ' -f1)
-"$nvmf" read "$(addr 15730)" --nsid 1 --lba "$first" --count 8 -o "$work/again.a" >/dev/null 2>&1
-"$nvmf" read "$(addr 15731)" --nsid 1 --lba "$first" --count 8 -o "$work/again.b" >/dev/null 2>&1
-cmp -s "$work/again.a" "$work/again.b" && ok "gateway a restarted serves the same data" \
-	|| bad "gateway a restarted reads differently"
+if ! out=$("$nvmf" read "$(addr 15730)" --nsid 1 --lba "$first" --count 8 -o "$work/again.a" 2>&1); then
+	bad "gateway a restarted: read failed: $out"
+elif ! out=$("$nvmf" read "$(addr 15731)" --nsid 1 --lba "$first" --count 8 -o "$work/again.b" 2>&1); then
+	bad "gateway b: read failed: $out"
+else
+	cmp -s "$work/again.a" "$work/again.b" && ok "gateway a restarted serves the same data" \
+		|| bad "gateway a restarted reads differently"
+fi
 finish

@@ -21,6 +21,7 @@ bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 # A second subsystem on a null namespace (writes vanish): --verify must notice.
 # A third admits one host only: --hostnqn must reach the Connect data.
 HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:11111111-2222-4333-8444-555555555555
+: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 "$NVMFD" --listen 127.0.0.1:0 --subsystem $NQN --namespace ram:64M --subsystem $NQN-null --namespace null:1G \
 	--subsystem $NQN-restricted --namespace ram:1M --allow-host $HOSTNQN >"$tmp/nvmfd.log" 2>&1 &
 pid=$!

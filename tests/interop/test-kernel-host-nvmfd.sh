@@ -15,6 +15,7 @@ logs=$NVMF_INTEROP_DIR/logs
 port=
 for _ in 1 2 3 4 5; do
 	port=$(interop_free_port)
+	: >"$logs/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 	"$nvmfd" --listen "127.0.0.1:$port" --subsystem "$nqn" --namespace ram:128M >"$logs/nvmfd.log" 2>&1 &
 	npid=$!
 	INTEROP_PIDS=$npid

@@ -20,6 +20,7 @@ bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 [ -x "$NVMFD" ] || { echo "nvmfd not built: skip"; exit 77; }
 
 SOCK=$tmp/ctrl0.sock
+: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
 "$NVMFD" --listen "vfio-user:$SOCK" --listen 127.0.0.1:0 --subsystem $NQN --namespace ram:64M \
 	--rpc-socket "$tmp/rpc.sock" >"$tmp/nvmfd.log" 2>&1 &
 pid=$!
