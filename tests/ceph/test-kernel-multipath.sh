@@ -4,7 +4,8 @@
 # optimized, B non-optimized; the guest (jobs/host-multipath.sh) sees one
 # namespace through two paths with those ANA states, runs fio with crc32c
 # verify while this test kills A (SIGKILL); fio finishes on B without a
-# verify error; A restarted, its path comes back and everything reads back.
+# verify error; A restarted, its path comes back and everything reads back;
+# the image resized, the kernel sees the new size (the gateways' AEN).
 # Usage: test-kernel-multipath.sh BUILD_DIR [INTEROP_WORKDIR]
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh" "$1"
@@ -31,6 +32,12 @@ echo "gateway A killed with fio running"
 interop_wait_log '^NVMF-MP-FIO rc=' 300 || { tr -d '\r' <"$glog"; bad "fio did not finish"; finish; }
 gw_start a $pa --cntlid-min 1 --cntlid-max 1000 --ana-state optimized || exit 1
 echo "gateway A restarted"
+# The image grows under the connected host: the gateways' Namespace Attribute
+# Changed events are what make the kernel read the new size.
+resized=0
+if interop_wait_log '^NVMF-MP-RESIZE-NOW' 300; then
+	rbd -c "$conf" resize --size 96M rbd/img >/dev/null 2>&1 && resized=1
+fi
 interop_finish 300
 rc=$?
 tr -d '\r' <"$glog" >"$work/guest.txt"
@@ -56,5 +63,11 @@ else
 fi
 grep -q '^NVMF-MP-VERIFY rc=0' "$work/guest.txt" && ok "everything reads back with verify after failback" \
 	|| bad "verify after failback: $(grep '^NVMF-MP-VERIFY' "$work/guest.txt")"
+want=$((96 * 1024 * 1024 / 512))
+if [ $resized = 1 ] && grep -q "^NVMF-MP-RESIZED size=$want\$" "$work/guest.txt"; then
+	ok "image resized to 96M: the kernel saw the Namespace Attribute Changed event ($want sectors)"
+else
+	bad "resize: rbd resize ran: $resized; guest: $(grep '^NVMF-MP-RESIZE' "$work/guest.txt" | tr '\n' ' ')"
+fi
 [ "$rc" = 0 ] || bad "guest job exit $rc"
 finish

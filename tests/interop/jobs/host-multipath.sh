@@ -3,7 +3,9 @@
 # the paths with their ANA states (nvme list-subsys and NVMF-MP-PATHS), runs
 # fio randwrite with crc32c verify (NVMF-MP-FIO-START: the test kills gateway
 # A meanwhile), prints NVMF-MP-FIO rc=N, waits for both paths to be live again
-# (the test restarts A; NVMF-MP-PATH-BACK) and reads everything back with verify.
+# (the test restarts A; NVMF-MP-PATH-BACK) and reads everything back with verify;
+# then prints NVMF-MP-RESIZE-NOW, and NVMF-MP-RESIZED size=N (512-byte sectors)
+# once the kernel has seen the image grow.
 # Variables: NVMF_NQN, NVMF_TRSVCID, NVMF_TRSVCID_B, NVMF_FIO_SIZE (default 48M).
 . /lib.sh
 [ -n "${NVMF_NQN:-}" ] && [ -n "${NVMF_TRSVCID_B:-}" ] || { fail "NVMF_NQN/NVMF_TRSVCID_B not set"; exit 2; }
@@ -61,3 +63,16 @@ run nvme list-subsys "$dev"
 echo "NVMF-MP-PATH-BACK $(paths)"
 fio_job --verify_only=1
 echo "NVMF-MP-VERIFY rc=$?"
+
+# The image grows: the test runs `rbd resize` on seeing RESIZE-NOW.  The kernel
+# reads the new capacity only when a Namespace Attribute Changed event tells it to.
+sz=/sys/block/$(basename "$dev")/size
+size0=$(cat "$sz")
+echo "NVMF-MP-RESIZE-NOW size=$size0"
+n=600
+while [ $n -gt 0 ] && [ "$(cat "$sz")" = "$size0" ]; do
+	usleep 100000
+	n=$((n - 1))
+done
+echo "NVMF-MP-RESIZED size=$(cat "$sz")"
+dmesg | grep -iE "nvme[0-9].*(capacity|size|rescan|ns.*change)" | tail -4
