@@ -923,6 +923,9 @@ static void fuzz_dhchap(const uint8_t *data, size_t len)
 		default:
 			break;
 		}
+		/* A failed transaction (re-authentication too) leaves the queue unauthenticated at once. */
+		if (x->cs == C_FAILURE_DUE)
+			x->authenticated = false;
 		FUZZ_CHECK(nvmf_dhchap_ctrl_authenticated(x->ctrl) == x->authenticated);
 		FUZZ_CHECK(nvmf_dhchap_ctrl_in_progress(x->ctrl) == (x->cs != C_IDLE));
 	}
