@@ -7,13 +7,19 @@ Reads tests/unit/vectors/<capture>/c<conn>-<seq>-<dir>-<type>.bin and writes
                                          harness's commands, with the matching plan
   corpus/ctrl_cmds/<capture>-c<conn>     the host's commands after Connect, as records
 plus a few hand-made ctrl_cmds seeds (discovery log, I/O commands, SGL
-variants).  The input layouts are described at the top of each harness.
+variants), and the auth seeds: DH-HMAC-CHAP secrets and TLS PSKs of each
+hash, PSK identities, TLS handshakes and whole DH-HMAC-CHAP exchanges for
+each hash and DH group (corpus/auth/).  The input layouts are described at the top of each harness.
 Run it again after the vectors change; its output is committed.
 """
 import json
+import base64
+import hashlib
+import hmac
 import os
 import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VECTORS = os.path.join(HERE, '..', 'tests', 'unit', 'vectors')
@@ -293,6 +299,95 @@ def rpc_sessions():
                        stream(req('spdk_get_version')),
         'empty-batch': b'[] null 1 "x" ' + stream(req('spdk_get_version')),
     }
+# ---- auth (fuzz/auth.c) ----
+AUTH_HOSTNQN = b'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000a017'
+AUTH_SUBNQN = b'nqn.2024-01.io.nvmf:fuzz-auth'
+
+
+def key_text(prefix, hash_id, key):
+    """The interchange form: prefix 0N: base64(key || CRC-32 LE):"""
+    blob = key + struct.pack('<I', zlib.crc32(key))
+    return f'{prefix}:{hash_id:02d}:{base64.b64encode(blob).decode()}:'.encode()
+
+
+def hkdf_expand_label(md, key, label, context, length, tp8011):
+    """HKDF-Extract with no salt, then Expand with the HkdfLabel of tls_psk.c (either encoding)."""
+    full = b'tls13 ' + label
+    if tp8011:
+        info = struct.pack('>H', length) + bytes([len(full)]) + full + bytes([len(context)]) + context
+    else:
+        info = struct.pack('<H', length) + full + context
+    prk = hmac.new(bytes(hashlib.new(md).digest_size), key, md).digest()
+    out, t, i = b'', b'', 1
+    while len(out) < length:
+        t = hmac.new(prk, t + info + bytes([i]), md).digest()
+        out += t
+        i += 1
+    return out[:length]
+
+
+def tls_identity(version, key, key_hash, tp8011=False):
+    """The identity a host holding key (the harness's configured key) sends."""
+    cipher = key_hash or (2 if len(key) == 48 else 1)
+    head = b'NVMe%dR%02d %s %s' % (version, cipher, AUTH_HOSTNQN, AUTH_SUBNQN)
+    if version == 0:
+        return head
+    md = 'sha384' if cipher == 2 else 'sha256'
+    retained = key
+    if key_hash:
+        retained = hkdf_expand_label('sha384' if key_hash == 2 else 'sha256', key, b'HostNQN', AUTH_HOSTNQN,
+                                     len(key), tp8011)
+    mac = hmac.new(retained, AUTH_HOSTNQN + b' ' + AUTH_SUBNQN + b' NVMe-over-Fabrics', md).digest()
+    return head + b' ' + base64.b64encode(mac)
+
+
+def dhchap_exchange(tid, bidirectional):
+    """Records: the host's Negotiate to the controller, Challenge, Reply, Success1 (and Success2)."""
+    recs = bytes([2]) + struct.pack('<H', tid) + bytes([4, 0, 3, 5, 0, 4, 0, 3, 5, 0])
+    return recs + (bytes([4, 0]) if bidirectional else b'')
+
+
+def auth_seeds():
+    seeds = {}
+    # Mode 0: DH-HMAC-CHAP secrets as nvme-cli writes them (hash 0 with any length).
+    for hash_id, length in [(0, 32), (0, 48), (0, 64), (1, 32), (2, 48), (3, 64)]:
+        seeds[f'secret-{hash_id}-{length}'] = bytes([0]) + key_text('DHHC-1', hash_id, bytes(range(length)))
+    seeds['secret-no-colon'] = seeds['secret-0-32'][:-1]
+    # Mode 1: TLS PSKs in the interchange format.
+    for hash_id, length in [(0, 32), (0, 48), (1, 32), (2, 48)]:
+        seeds[f'psk-{hash_id}-{length}'] = bytes([1]) + key_text('NVMeTLSkey-1', hash_id, bytes(range(length)))
+    # Mode 2: identities of both versions and suites.
+    tls_keys = [(bytes(range(0x30, 0x30 + 32)), 0), (bytes(range(0x30, 0x30 + 48)), 0),
+                (bytes(range(0x30, 0x30 + 32)), 1), (bytes(range(0x30, 0x30 + 48)), 2)]
+    for opt, (key, key_hash) in enumerate(tls_keys):
+        for version in (0, 1):
+            seeds[f'identity-{version}-key{opt}'] = bytes([2]) + tls_identity(version, key, key_hash)
+            # Mode 3: the same in a TLS handshake with the controller holding that key.
+            seeds[f'tls-{version}-key{opt}'] = bytes([3, opt]) + tls_identity(version, key, key_hash)
+    seeds['tls-1-key3-tp8011'] = bytes([3, 3 | 8]) + tls_identity(1, tls_keys[3][0], 2, tp8011=True)
+    # Mode 4: a whole exchange for each hash and DH group, the secret transformed with that hash.
+    for h in (1, 2, 3):
+        for g in range(6):
+            p = bytes([1 << (h - 1), 1 << g, (1 << (h - 1)) | h << 3 | (h - 1) << 5, 1 << g])
+            seeds[f'dhchap-h{h}-g{g}'] = bytes([4]) + p + dhchap_exchange(h * 16 + g, False)
+        # Bidirectional (both ends hold the controller key), null and ffdhe2048.
+        for g in (0, 1):
+            p = bytes([1 << (h - 1) | 8 | 16, 1 << g, 1 << (h - 1), 1 << g])
+            seeds[f'dhchap-h{h}-g{g}-bidir'] = bytes([4]) + p + dhchap_exchange(0x100 + h, True)
+    # Defaults on both sides; a host with the wrong secret; re-authentication.
+    seeds['dhchap-defaults'] = bytes([4, 0, 0, 0, 0]) + dhchap_exchange(7, False)
+    seeds['dhchap-wrong-secret'] = bytes([4, 1 | 32, 1, 1, 1]) + dhchap_exchange(8, False)
+    seeds['dhchap-reauth'] = bytes([4, 1, 1, 1, 1]) + dhchap_exchange(9, False) + dhchap_exchange(10, False)
+    # A raw Negotiate (SHA-256, null group) and a raw Challenge for the host after its Negotiate.
+    descr = bytes([1, 0, 1, 1]) + bytes([1]) + bytes(29) + bytes([0]) + bytes(29)
+    negotiate = bytes([0, 0, 0, 0]) + struct.pack('<H', 5) + bytes([0, 1]) + descr
+    seeds['dhchap-raw-negotiate'] = bytes([4, 1, 1, 1, 1, 0]) + struct.pack('<H', len(negotiate)) + negotiate + \
+        bytes([3])
+    challenge = bytes([1, 1, 0, 0]) + struct.pack('<H', 5) + bytes([32, 0, 1, 0]) + struct.pack('<HI', 0, 1) + \
+        bytes(range(32))
+    seeds['dhchap-raw-challenge'] = bytes([4, 1, 1, 1, 1, 2]) + struct.pack('<H', 5) + bytes([1]) + \
+        struct.pack('<H', len(challenge)) + challenge
+    return seeds
 
 
 def main():
@@ -312,6 +407,8 @@ def main():
         write('ctrl_cmds', name, data)
     for name, data in rpc_sessions().items():
         write('rpc', name, data)
+    for name, data in auth_seeds().items():
+        write('auth', name, data)
     return 0
 
 

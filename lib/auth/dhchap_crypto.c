@@ -80,6 +80,23 @@ int nvmf_dhchap_dhgroup_size(uint8_t id)
 
 /* ---- Secrets ---- */
 
+int nvmf_base64_decode(const char *text, size_t len, uint8_t *out, size_t cap)
+{
+	unsigned char again[132];
+	if (len == 0 || len % 4 || len >= sizeof(again) || len / 4 * 3 > cap)
+		return -1;
+	int n = EVP_DecodeBlock(out, (const unsigned char *)text, (int)len);
+	/* EVP_DecodeBlock counts the bytes '=' padding stands for, skips blanks and takes '=' anywhere:
+	 * only text that encodes back the same is canonical. */
+	for (size_t i = len; n > 0 && i > len - 2 && text[i - 1] == '='; i--)
+		n--;
+	if (n <= 0 || EVP_EncodeBlock(again, out, n) != (int)len || memcmp(again, text, len) != 0) {
+		OPENSSL_cleanse(out, len / 4 * 3);
+		return -1;
+	}
+	return n;
+}
+
 #define SECRET_PREFIX "DHHC-1:"
 
 int nvmf_dhchap_secret_parse(const char *text, struct nvmf_dhchap_secret *out)
@@ -98,12 +115,9 @@ int nvmf_dhchap_secret_parse(const char *text, struct nvmf_dhchap_secret *out)
 	if ((end && end[1] != '\0') || b64len % 4 != 0 || b64len == 0 || b64len > 96)
 		return -EINVAL;
 	uint8_t raw[96];
-	int n = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)b64len);
+	int n = nvmf_base64_decode(p, b64len, raw, sizeof(raw));
 	if (n < 0)
 		return -EINVAL;
-	/* EVP_DecodeBlock counts the bytes '=' padding stands for. */
-	for (size_t i = b64len; i > 0 && p[i - 1] == '='; i--)
-		n--;
 	int rc = 0;
 	size_t keylen = (size_t)n - 4;
 	if (n != 36 && n != 52 && n != 68) {

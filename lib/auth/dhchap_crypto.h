@@ -38,6 +38,10 @@ struct nvmf_dhchap_secret {
 	uint8_t hash_id; /* transformation hash: 0 none, 1..3 */
 };
 
+/* Canonical base64 (RFC 4648, '=' padding only at the end, unused bits zero) of len characters, as
+ * nvme-cli writes keys: the decoded bytes into out (cap bytes, at least len / 4 * 3).  Returns their
+ * count, or -1 for any other text. */
+int nvmf_base64_decode(const char *text, size_t len, uint8_t *out, size_t cap);
 /* Parse a secret as nvme-cli's gen-dhchap-key writes it: 0, or -EINVAL (bad form) / -EBADMSG (CRC). */
 int nvmf_dhchap_secret_parse(const char *text, struct nvmf_dhchap_secret *out);
 /* Write the textual form; returns its length, or -ENOSPC. */

@@ -32,9 +32,7 @@ int nvmf_tls_psk_parse(const char *text, struct nvmf_tls_configured_psk *out)
 	if (b64len % 4 || b64len == 0 || b64len > 72)
 		return -EINVAL;
 	uint8_t raw[72];
-	int n = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)b64len);
-	for (size_t i = b64len; n >= 0 && i > 0 && p[i - 1] == '='; i--)
-		n--;
+	int n = nvmf_base64_decode(p, b64len, raw, sizeof(raw));
 	int rc = 0;
 	if (n != 36 && n != 52) {
 		rc = -EINVAL;

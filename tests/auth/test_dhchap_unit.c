@@ -72,6 +72,13 @@ static void test_secrets(void)
 	      "bad base64 refused");
 	CHECK(nvmf_dhchap_secret_parse("DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:x", &s) == -EINVAL,
 	      "trailing text refused");
+	/* OpenSSL's decoder alone would take these: blanks, '=' inside, a stray character before padding. */
+	CHECK(nvmf_dhchap_secret_parse("DHHC-1:00:    AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:", &s) == -EINVAL,
+	      "blanks in base64 refused");
+	CHECK(nvmf_dhchap_secret_parse("DHHC-1:00:=AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:", &s) == -EINVAL,
+	      "padding inside base64 refused");
+	CHECK(nvmf_dhchap_secret_parse("DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaRx===:", &s) == -EINVAL,
+	      "a stray character before padding refused");
 }
 
 static void test_dh(void)
