@@ -266,6 +266,10 @@ def vu_unmap(iova_page, pages, all_=False):
     return bytes([6 | (8 if all_ else 0)]) + struct.pack('<HB', iova_page, pages)
 
 
+def vu_resize(pages):
+    return bytes([6 | 0x10]) + struct.pack('<HB', 0, pages)
+
+
 def vu_other(sub, extra=b''):
     return bytes([7 | sub << 3]) + extra
 
@@ -312,6 +316,10 @@ def vfio_user_seeds():
     unmap += vu_other(VU_DISABLE) + vu_other(VU_ENABLE, bytes([16, 17, 8])) + vu_submit(0, pci_sqe(0x06, 2, prp1=20 * P, cdw10=1))
     unmap += vu_other(VU_REAP) + vu_map(64, 0, 4, fd=False) + vu_unmap(64, 4)
     seeds['unmap'] = bytes([0]) + unmap
+    # The client shrinks the memory it shared: the queues' pages fault when the device touches them.
+    shrink = bringup + identify + vu_resize(1) + identify + vu_regr(BAR0, 0x1c, 4) + vu_resize(64)
+    shrink += vu_other(VU_DISABLE) + vu_unmap(0, 64) + vu_map(0, 0, 64) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
+    seeds['shrink'] = bytes([1]) + shrink
     # Resets: DEVICE_RESET, function level reset, CC.EN 0; the client leaves at the end.
     reset = bringup + identify + vu_other(VU_RESET) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
     reset += vu_other(VU_FLR) + vu_regr(BAR0, 0x14, 4) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
