@@ -7,9 +7,12 @@ Reads tests/unit/vectors/<capture>/c<conn>-<seq>-<dir>-<type>.bin and writes
                                          harness's commands, with the matching plan
   corpus/ctrl_cmds/<capture>-c<conn>     the host's commands after Connect, as records
 plus a few hand-made ctrl_cmds seeds (discovery log, I/O commands, SGL
-variants), and the auth seeds: DH-HMAC-CHAP secrets and TLS PSKs of each
-hash, PSK identities, TLS handshakes and whole DH-HMAC-CHAP exchanges for
-each hash and DH group (corpus/auth/).  The input layouts are described at the top of each harness.
+variants), the vfio_user sessions (version, device/region/IRQ info and
+config reads, an NVMe driver's bring-up with Identify and I/O, unmaps,
+resets, malformed messages), the rpc sessions, and the auth seeds:
+DH-HMAC-CHAP secrets and TLS PSKs of each hash, PSK identities, TLS
+handshakes and whole DH-HMAC-CHAP exchanges for each hash and DH group
+(corpus/auth/).  The input layouts are described at the top of each harness.
 Run it again after the vectors change; its output is committed.
 """
 import json
@@ -390,6 +393,111 @@ def auth_seeds():
     return seeds
 
 
+# ---- vfio_user records (see fuzz/vfio_user.c) ----
+BAR0, CONFIG, BAR4, BAR5 = range(4)  # region selectors of records 2 and 3
+
+
+def vu_msg(cmd, payload=b'', flags=0, nfds=0, memfd=False):
+    return bytes([nfds << 3 | (0x20 if memfd else 0), cmd, flags]) + struct.pack('<H', len(payload)) + payload
+
+
+def vu_raw(data, memfd=False):
+    return bytes([1 | (8 if memfd else 0)]) + struct.pack('<H', len(data)) + data
+
+
+def vu_regw(sel, off, data):
+    return bytes([2 | sel << 3]) + struct.pack('<HB', off, len(data) - 1) + data
+
+
+def vu_regr(sel, off, count):
+    return bytes([3 | sel << 3]) + struct.pack('<HH', off, count)
+
+
+def vu_submit(qid, s, ring=True):
+    return bytes([4 | (0 if ring else 8), qid]) + s
+
+
+def vu_map(iova_page, off_page, pages, flags=3, fd=True):
+    return bytes([5 | (0 if fd else 8)]) + struct.pack('<HBBB', iova_page, off_page, pages, flags)
+
+
+def vu_unmap(iova_page, pages, all_=False):
+    return bytes([6 | (8 if all_ else 0)]) + struct.pack('<HB', iova_page, pages)
+
+
+def vu_resize(pages):
+    return bytes([6 | 0x10]) + struct.pack('<HB', 0, pages)
+
+
+def vu_other(sub, extra=b''):
+    return bytes([7 | sub << 3]) + extra
+
+
+VU_TURN, VU_REAP, VU_RESET, VU_VERSION, VU_MSIX, VU_ENABLE, VU_DISABLE, VU_FLR = range(8)
+
+
+def pci_sqe(opc, cid, nsid=0, prp1=0, prp2=0, cdw10=0, cdw11=0, cdw12=0, flags=0):
+    return struct.pack('<BBHIIIQQQIIIIII', opc, flags, cid, nsid, 0, 0, 0, prp1, prp2, cdw10, cdw11, cdw12, 0, 0, 0)
+
+
+def vfio_user_seeds():
+    P = 4096
+    seeds = {}
+    version_json = struct.pack('<HH', 0, 1) + b'{"capabilities":{"max_msg_fds":8,"pgsizes":4096}}\0'
+    seeds['version'] = bytes([0]) + vu_msg(1, version_json) + vu_msg(4, struct.pack('<IIII', 16, 0, 0, 0))
+    info = vu_other(VU_VERSION) + vu_msg(4, struct.pack('<IIII', 16, 0, 0, 0))
+    for index in range(9):
+        info += vu_msg(5, struct.pack('<IIIIQQ', 64 if index == 0 else 32, 0, index, 0, 0, 0))
+    info += vu_msg(5, struct.pack('<IIIIQQ', 32, 0, 0, 0, 0, 0))  # BAR0 too small for its capability
+    for index in range(5):
+        info += vu_msg(7, struct.pack('<IIII', 16, 0, index, 0))
+    info += vu_regr(CONFIG, 0, 64) + vu_regr(CONFIG, 0x40, 0x30) + vu_regr(CONFIG, 0x68, 2)
+    info += vu_regw(CONFIG, 0x04, struct.pack('<H', 0x0406)) + vu_regw(CONFIG, 0x10, struct.pack('<I', 0xfebf0000))
+    info += vu_regr(BAR0, 0, 8) + vu_regr(BAR0, 8, 4) + vu_regr(BAR0, 0x1c, 4) + vu_regr(BAR4, 0, 16)
+    seeds['info'] = bytes([0]) + info
+
+    # A driver: guest memory at IOVA 0 (64 pages), ASQ page 0, ACQ page 1, I/O CQ 1 page 2, SQ 1 page 3, data from page 4.
+    bringup = vu_other(VU_VERSION) + vu_map(0, 0, 64) + vu_other(VU_MSIX, bytes([1])) + vu_other(VU_ENABLE, bytes([0, 1, 32]))
+    bringup += vu_regr(BAR0, 0x1c, 4)
+    identify = vu_submit(0, pci_sqe(0x06, 1, prp1=4 * P, cdw10=1)) + vu_submit(0, pci_sqe(0x06, 2, nsid=1, prp1=5 * P))
+    seeds['identify'] = bytes([1]) + bringup + identify + vu_other(VU_DISABLE)
+    io = vu_submit(0, pci_sqe(0x05, 3, prp1=2 * P, cdw10=15 << 16 | 1, cdw11=1 << 16 | 3))
+    io += vu_submit(0, pci_sqe(0x01, 4, prp1=3 * P, cdw10=15 << 16 | 1, cdw11=1 << 16 | 1))
+    io += vu_submit(1, pci_sqe(0x01, 1, nsid=1, prp1=6 * P, prp2=7 * P, cdw10=0, cdw12=15))  # write 8 KiB
+    io += vu_submit(1, pci_sqe(0x02, 2, nsid=1, prp1=8 * P, cdw10=0, cdw12=7))
+    io += vu_submit(0, pci_sqe(0x0a, 5, cdw10=7)) + vu_submit(0, pci_sqe(0x02, 6, nsid=0xffffffff, prp1=9 * P, cdw10=0x7f << 16 | 2))
+    io += vu_submit(0, pci_sqe(0x00, 7, cdw10=1)) + vu_submit(0, pci_sqe(0x04, 8, cdw10=1))
+    seeds['io-queues'] = bytes([1]) + bringup + identify + io + vu_other(VU_DISABLE)
+    # Unmap under live queues (CSTS.CFS), then all, then map again and reset.
+    unmap = vu_other(VU_VERSION) + vu_map(0, 0, 8) + vu_map(16, 8, 8) + vu_other(VU_ENABLE, bytes([16, 17, 8]))
+    unmap += vu_submit(0, pci_sqe(0x06, 1, prp1=20 * P, cdw10=1)) + vu_other(VU_REAP)
+    unmap += vu_unmap(16, 8) + vu_regr(BAR0, 0x1c, 4) + vu_unmap(0, 0, True) + vu_map(16, 8, 8)
+    unmap += vu_other(VU_DISABLE) + vu_other(VU_ENABLE, bytes([16, 17, 8])) + vu_submit(0, pci_sqe(0x06, 2, prp1=20 * P, cdw10=1))
+    unmap += vu_other(VU_REAP) + vu_map(64, 0, 4, fd=False) + vu_unmap(64, 4)
+    seeds['unmap'] = bytes([0]) + unmap
+    # The client shrinks the memory it shared: the queues' pages fault when the device touches them.
+    shrink = bringup + identify + vu_resize(1) + identify + vu_regr(BAR0, 0x1c, 4) + vu_resize(64)
+    shrink += vu_other(VU_DISABLE) + vu_unmap(0, 64) + vu_map(0, 0, 64) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
+    seeds['shrink'] = bytes([1]) + shrink
+    # Resets: DEVICE_RESET, function level reset, CC.EN 0; the client leaves at the end.
+    reset = bringup + identify + vu_other(VU_RESET) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
+    reset += vu_other(VU_FLR) + vu_regr(BAR0, 0x14, 4) + vu_other(VU_ENABLE, bytes([0, 1, 32])) + identify
+    reset += vu_msg(13)
+    seeds['reset'] = bytes([1 | 2]) + reset
+    # Messages a server must refuse.
+    bad = vu_msg(4, struct.pack('<IIII', 16, 0, 0, 0))  # before VERSION
+    bad += vu_other(VU_VERSION) + vu_other(VU_VERSION)
+    bad += vu_msg(99) + vu_msg(4, struct.pack('<IIII', 16, 0, 0, 0), flags=1) + vu_msg(13, flags=0x10)
+    bad += vu_msg(8, struct.pack('<IIIII', 21, 0x22, 2, 0, 1) + b'\1')  # DATA_BOOL trigger
+    bad += vu_msg(8, struct.pack('<IIIII', 20, 0x24, 2, 0, 2), nfds=2) + vu_msg(8, struct.pack('<IIIII', 20, 0x21, 2, 0, 0))
+    bad += vu_msg(2, struct.pack('<IIQQQ', 32, 3, 0, 0, 4096), nfds=2, memfd=True)
+    bad += vu_msg(10, struct.pack('<QII', 0x1000, 0, 4) + struct.pack('<I', 1))  # a doorbell by message
+    bad += vu_msg(9, struct.pack('<QII', 0xffc, 0, 8)) + vu_msg(9, struct.pack('<QII', 0, 3, 4))
+    bad += vu_raw(struct.pack('<HHIII', 0x77, 4, 8, 0, 0))  # msg_size below a header: the device ends
+    seeds['bad'] = bytes([0]) + bad
+    return seeds
+
+
 def main():
     for capture in sorted(os.listdir(VECTORS)):
         if not os.path.isdir(os.path.join(VECTORS, capture)):
@@ -409,6 +517,8 @@ def main():
         write('rpc', name, data)
     for name, data in auth_seeds().items():
         write('auth', name, data)
+    for name, data in vfio_user_seeds().items():
+        write('vfio_user', name, data)
     return 0
 
 

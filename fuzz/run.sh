@@ -9,7 +9,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-harnesses=(tcp_ctrl_rx tcp_host_rx ctrl_cmds config rpc auth)
+harnesses=(tcp_ctrl_rx tcp_host_rx ctrl_cmds vfio_user config rpc auth)
 
 usage() { echo "usage: $0 {$(IFS='|'; echo "${harnesses[*]}")|all} SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
