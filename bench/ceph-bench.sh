@@ -61,7 +61,9 @@ rbd_iops() {
 gw=$!
 for _ in $(seq 1 100); do grep -q "nvmfd: ready" "$work/nvmfd.log" 2>/dev/null && break; sleep 0.1; done
 gw_iops() {
-	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --json 2>/dev/null \
+	# --wait: like rbd bench, the client sleeps between completions rather than spin on a
+	# CPU the OSD and the gateway need.
+	"$build/src/nvmf/nvmf" perf "tcp://127.0.0.1:$port/$nqn" -q 32 -o 4096 -w "$1" -t "$secs" --wait --json 2>/dev/null \
 		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
 }
 

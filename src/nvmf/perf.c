@@ -24,7 +24,7 @@
 
 enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW, W_RW };
 
-enum { OPT_NSID = CMD_OPT_BASE, OPT_VERIFY, OPT_QPT };
+enum { OPT_NSID = CMD_OPT_BASE, OPT_VERIFY, OPT_QPT, OPT_WAIT };
 
 struct perf_args {
 	uint32_t depth, io_size, read_pct, seconds, threads, nsid, qpt;
@@ -32,6 +32,7 @@ struct perf_args {
 	uint64_t core_mask;
 	enum workload w;
 	bool have_w, have_pct, verify;
+	bool wait; /* sleep in poll() when nothing completed, rather than spin */
 };
 
 struct perf;
@@ -243,6 +244,24 @@ static void io_done(void *arg, const struct nvmf_host_completion *cpl)
 	task_next(t);
 }
 
+/* --wait: sleep until a queue has input (or room for its output).  The timeout
+ * bounds what a descriptor cannot show (bytes a TLS layer already holds). */
+static void wait_for_input(struct worker *w)
+{
+	struct pollfd pfd[64];
+	unsigned n = 0;
+	for (unsigned q = 0; q < w->nqp && n < 64; q++) {
+		int fd = nvmf_host_qpair_fd(w->qps[q]);
+		if (fd < 0)
+			return; /* a polled queue has nothing to sleep on */
+		short ev = POLLIN;
+		if (nvmf_host_qpair_want_write(w->qps[q]))
+			ev |= POLLOUT;
+		pfd[n++] = (struct pollfd){.fd = fd, .events = ev};
+	}
+	poll(pfd, n, 1);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -297,6 +316,8 @@ static void *worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
+		if (p->a.wait)
+			wait_for_input(w);
 		if (++idle % 4096 == 0 && nvmf_clock_ns() - w->last_progress_ns > (uint64_t)p->timeout_ms * 1000000ull) {
 			char msg[64];
 			snprintf(msg, sizeof(msg), "%d ms", p->timeout_ms);
@@ -362,6 +383,9 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 	case OPT_VERIFY:
 		a->verify = true;
 		return 0;
+	case OPT_WAIT:
+		a->wait = true;
+		return 0;
 	case 'P':
 	case OPT_QPT:
 		return parse_u32(arg, &a->qpt) && a->qpt && a->qpt <= 64 ? 0 : -1;
@@ -381,18 +405,21 @@ static const struct option perf_opts[] = {
 	{"core-mask", required_argument, NULL, 'c'},
 	{"nsid", required_argument, NULL, OPT_NSID},
 	{"verify", no_argument, NULL, OPT_VERIFY},
+	{"wait", no_argument, NULL, OPT_WAIT},
 	{"queues-per-thread", required_argument, NULL, OPT_QPT},
 	{NULL, 0, NULL, 0},
 };
 
 static const char perf_usage[] =
 	"-q DEPTH -o IOSIZE -w read|write|randread|randwrite|randrw|rw [-M READPCT]\n"
-	"  [-t SECONDS | -n COUNT] [-j THREADS] [-P QUEUES] [-c COREMASK] [--nsid N] [--verify] [--json]\n"
+	"  [-t SECONDS | -n COUNT] [-j THREADS] [-P QUEUES] [-c COREMASK] [--nsid N] [--verify] [--wait] [--json]\n"
 	"  -q: outstanding I/Os per thread (default 32); -o: bytes per I/O (default 4096, k/m suffixes)\n"
 	"  -t: run time (default 10 s); -n/--count: total I/Os instead (verify: write+read pairs)\n"
 	"  -j: threads, each with its own I/O queues (-P per thread, default 1; -q is spread over them)\n"
 	"  -c: pin thread i to the i-th CPU of the mask\n"
-	"  --verify: write a pattern (LBA stamped in each block), read it back and compare\n";
+	"  --verify: write a pattern (LBA stamped in each block), read it back and compare\n"
+	"  --wait: when a poll finds nothing, sleep on the queues' descriptors instead of spinning\n"
+	"    (for a target that shares the client's CPUs, e.g. a Ceph gateway beside its OSDs)\n";
 
 static const char *workload_name(enum workload w)
 {

@@ -122,6 +122,10 @@ $T "$NVMF" perf "$URI" -q 32 -o 64k -w write -j 2 -t 1 --hdgst --ddgst --verify 
 	grep -q "miscompares 0" "$tmp/p3" && ok "perf --verify 64 KiB with digests (R2T path)" ||
 	{ cat "$tmp/p3"; bad "perf verify digests"; }
 # SQ flow control disabled: reads end with C2HData SUCCESS and no response capsule.
+# --wait sleeps on the queues' sockets instead of spinning: every I/O still completes.
+$T "$NVMF" perf "$URI" -q 16 -o 4096 -w randrw -j 2 -n 4000 --verify --wait >"$tmp/p6" 2>/dev/null &&
+	grep -q "I/Os: 8000 (4000 reads, 4000 writes).*errors 0; miscompares 0" "$tmp/p6" && ok "perf --verify --wait" ||
+	{ cat "$tmp/p6"; bad "perf --wait"; }
 $T "$NVMF" perf "$URI" -q 32 -o 16k -w randrw -n 4000 --verify --disable-sqfc >"$tmp/p5" 2>/dev/null &&
 	grep -q "miscompares 0" "$tmp/p5" && ok "perf --verify with SQ flow control disabled" ||
 	{ cat "$tmp/p5"; bad "perf verify disable-sqfc"; }
