@@ -64,6 +64,7 @@ perf "QD128, 4 queues" -q 128 -P 4 -o 4096 -w randrw -n 20000
 perf "QD32, 128 KiB" -q 32 -o 131072 -w rw -n 2000
 perf "QD128 polled, 2 queues" -q 128 -P 2 -o 4096 -w randrw -n 20000 --polled
 perf "QD1 polled" -q 1 -o 4096 -w randrw -n 2000 --polled
+perf "QD32, client sleeping on the interrupt eventfd (--wait)" -q 32 -o 4096 -w randrw -n 8000 --wait
 
 # TCP and vfio-user at once on the same namespace (the TCP host reads: two verifying
 # writers of the same blocks would each see the other's pattern).
