@@ -302,7 +302,9 @@ size_t nvmf_dhchap_ctrl_receive(struct nvmf_dhchap_ctrl *c, void *buf, size_t al
 		n = challenge(c, buf, al);
 	else if (c->step == SEND_SUCCESS1) {
 		n = success1(c, buf, al);
-		if (n && n != (size_t)-1 && c->authenticated)
+		/* Done only when no Success2 is due; a re-authenticating queue is
+		 * still authenticated from before, so that flag cannot tell. */
+		if (n && n != (size_t)-1 && c->step == EXPECT_NEGOTIATE)
 			*ev = NVMF_DHCHAP_SUCCEEDED;
 	} else if (c->step != SEND_FAILURE1) {
 		/* Nothing to say at this point of the transaction. */
