@@ -35,42 +35,6 @@
 #define MAX_R2T 16
 #define OUT_MAX (1 << 20)
 
-/* Work the core posted to "its thread": run by the harness loop. */
-struct posted {
-	void (*fn)(void *);
-	void *arg;
-	struct posted *next;
-};
-
-static struct posted *posted_head, **posted_tail = &posted_head;
-
-static void post(void *thread, void (*fn)(void *arg), void *arg)
-{
-	(void)thread;
-	struct posted *p = malloc(sizeof(*p));
-	FUZZ_CHECK(p);
-	p->fn = fn;
-	p->arg = arg;
-	p->next = NULL;
-	*posted_tail = p;
-	posted_tail = &p->next;
-}
-
-static int run_posted(void)
-{
-	int n = 0;
-	while (posted_head) {
-		struct posted *p = posted_head;
-		posted_head = p->next;
-		if (!posted_head)
-			posted_tail = &posted_head;
-		p->fn(p->arg);
-		free(p);
-		n++;
-	}
-	return n;
-}
-
 struct r2t {
 	uint16_t cccid, ttag;
 	uint32_t r2to, r2tl;
@@ -168,7 +132,7 @@ static void turn(void)
 			}
 			read_output(l);
 		}
-		work += run_posted();
+		work += fuzz_run_posted();
 		if (!work)
 			break;
 	}
@@ -384,7 +348,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 	const uint8_t mode = data[0] & 3;
 	const bool nosqfc = data[0] & 4;
 	struct nvmf_tgt *tgt = make_target();
-	struct nvmf_conn_env env = {.thread = NULL, .post = post, .on_close = on_close, .io = io};
+	struct nvmf_conn_env env = {.thread = NULL, .post = fuzz_post, .on_close = on_close, .io = io};
 	nlinks = 0;
 
 	struct link *admin = open_link(tgt, &env);
@@ -414,7 +378,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 		bool open = false;
 		for (int i = 0; i < nlinks; i++)
 			open |= !links[i].closed;
-		if (!open && !posted_head && !nvmf_bdev_io_ctx_inflight(io))
+		if (!open && !fuzz_posted_pending() && !nvmf_bdev_io_ctx_inflight(io))
 			break;
 		nvmf_bdev_io_ctx_poll(io);
 		turn();

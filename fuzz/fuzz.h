@@ -47,4 +47,12 @@ size_t fuzz_drain(int fd);
 /* Bytes waiting to be read on fd. */
 size_t fuzz_pending(int fd);
 
+/* A stand-in for a reactor's thread: fuzz_post (a struct nvmf_conn_env .post)
+ * queues work the core hands to "its thread"; fuzz_run_posted runs what is
+ * queued, also what that work posts, and returns how many ran. */
+void fuzz_post(void *thread, void (*fn)(void *arg), void *arg);
+int fuzz_run_posted(void);
+/* Whether posted work waits to run. */
+bool fuzz_posted_pending(void);
+
 #endif

@@ -110,3 +110,43 @@ size_t fuzz_pending(int fd)
 		return 0;
 	return (size_t)n;
 }
+
+struct posted {
+	void (*fn)(void *);
+	void *arg;
+	struct posted *next;
+};
+
+static struct posted *posted_head, **posted_tail = &posted_head;
+
+void fuzz_post(void *thread, void (*fn)(void *arg), void *arg)
+{
+	(void)thread;
+	struct posted *p = malloc(sizeof(*p));
+	FUZZ_CHECK(p);
+	p->fn = fn;
+	p->arg = arg;
+	p->next = NULL;
+	*posted_tail = p;
+	posted_tail = &p->next;
+}
+
+int fuzz_run_posted(void)
+{
+	int n = 0;
+	while (posted_head) {
+		struct posted *p = posted_head;
+		posted_head = p->next;
+		if (!posted_head)
+			posted_tail = &posted_head;
+		p->fn(p->arg);
+		free(p);
+		n++;
+	}
+	return n;
+}
+
+bool fuzz_posted_pending(void)
+{
+	return posted_head != NULL;
+}

@@ -59,42 +59,6 @@
 #define REPLY_BUF (1u << 18)
 #define DOORBELLS 0x1000u
 
-/* Work the core posted to "its thread": run by the harness loop. */
-struct posted {
-	void (*fn)(void *);
-	void *arg;
-	struct posted *next;
-};
-
-static struct posted *posted_head, **posted_tail = &posted_head;
-
-static void post(void *thread, void (*fn)(void *arg), void *arg)
-{
-	(void)thread;
-	struct posted *p = malloc(sizeof(*p));
-	FUZZ_CHECK(p);
-	p->fn = fn;
-	p->arg = arg;
-	p->next = NULL;
-	*posted_tail = p;
-	posted_tail = &p->next;
-}
-
-static int run_posted(void)
-{
-	int n = 0;
-	while (posted_head) {
-		struct posted *p = posted_head;
-		posted_head = p->next;
-		if (!posted_head)
-			posted_tail = &posted_head;
-		p->fn(p->arg);
-		free(p);
-		n++;
-	}
-	return n;
-}
-
 static void on_close(void *thread, struct nvmf_conn *conn)
 {
 	/* The device's queues report to the device, never here. */
@@ -207,7 +171,7 @@ static void turn(void)
 {
 	for (int round = 0; round < 16; round++) {
 		int work = nvmf_vu_dev_process(cl.dev);
-		work += run_posted();
+		work += fuzz_run_posted();
 		if (nvmf_bdev_io_ctx_inflight(io))
 			work += nvmf_bdev_io_ctx_poll(io) + 1;
 		read_replies();
@@ -705,7 +669,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 	cl.mem = mmap(NULL, GUEST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, cl.memfd, 0);
 	FUZZ_CHECK(cl.mem != MAP_FAILED);
 
-	struct nvmf_conn_env env = {.thread = NULL, .post = post, .on_close = on_close, .io = io};
+	struct nvmf_conn_env env = {.thread = NULL, .post = fuzz_post, .on_close = on_close, .io = io};
 	cl.dev = nvmf_vu_dev_create(tgt, fds[0], PORTID, &env);
 	FUZZ_CHECK(cl.dev);
 	turn();
@@ -728,10 +692,10 @@ int fuzz_one(const uint8_t *data, size_t len)
 	}
 	for (int spin = 0;; spin++) {
 		FUZZ_CHECK(spin < 1000); /* a device that never ends */
-		if (nvmf_vu_dev_done(cl.dev) && !posted_head && !nvmf_bdev_io_ctx_inflight(io))
+		if (nvmf_vu_dev_done(cl.dev) && !fuzz_posted_pending() && !nvmf_bdev_io_ctx_inflight(io))
 			break;
 		nvmf_vu_dev_process(cl.dev);
-		run_posted();
+		fuzz_run_posted();
 		nvmf_bdev_io_ctx_poll(io);
 		read_replies();
 	}
