@@ -310,12 +310,66 @@ static bool client_write(struct rpc_client *c)
 	return true;
 }
 
-static void accept_clients(struct rpc_server *s)
+/*
+ * Poll the stop event, the listener and every client for up to timeout_ms; serve the
+ * clients that are ready. Returns the listener's revents, or -1 when told to stop.
+ */
+static int serve_clients(struct rpc_server *s, int timeout_ms)
+{
+	struct pollfd pfds[RPC_MAX_CLIENTS + 2];
+	pfds[0] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
+	pfds[1] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+	for (unsigned i = 0; i < s->nclients; i++) {
+		struct rpc_client *c = &s->clients[i];
+		short ev = c->closing ? 0 : POLLIN;
+		if (c->out_len > c->out_off)
+			ev |= POLLOUT;
+		pfds[i + 2] = (struct pollfd){.fd = c->fd, .events = ev};
+	}
+	unsigned n = s->nclients;
+	if (poll(pfds, n + 2, timeout_ms) < 0) {
+		if (errno == EINTR)
+			return 0;
+		perror("nvmfd: rpc poll");
+		return -1;
+	}
+	if (pfds[0].revents)
+		return -1;
+	/* Walk backwards: a closed client is replaced by the last one. */
+	for (unsigned i = n; i-- > 0;) {
+		struct rpc_client *c = &s->clients[i];
+		bool alive = true;
+		short re = pfds[i + 2].revents;
+		if (re & (POLLIN | POLLHUP | POLLERR))
+			alive = c->closing ? (re & POLLIN) == 0 && !(re & (POLLHUP | POLLERR)) : client_read(s, c);
+		if (alive)
+			alive = client_write(c);
+		if (alive && c->closing && c->out_len == c->out_off)
+			alive = false;
+		if (!alive) {
+			client_free(c);
+			s->clients[i] = s->clients[--s->nclients];
+		}
+	}
+	return pfds[1].revents;
+}
+
+/* Returns false when told to stop. */
+static bool accept_clients(struct rpc_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
-			return;
+			return true;
+		/*
+		 * At the limit, first reap clients that have gone since the last poll: a script
+		 * that closes one connection and opens the next (as rpc.py does per call) must
+		 * not find its own closed connection still counted.
+		 */
+		if (s->nclients == RPC_MAX_CLIENTS && serve_clients(s, 0) < 0) {
+			close(fd);
+			return false;
+		}
 		if (s->nclients == RPC_MAX_CLIENTS) {
 			close(fd); /* SPDK likewise closes connections over its limit */
 			continue;
@@ -327,44 +381,12 @@ static void accept_clients(struct rpc_server *s)
 static void *server_main(void *arg)
 {
 	struct rpc_server *s = arg;
-	struct pollfd pfds[RPC_MAX_CLIENTS + 2];
 	for (;;) {
-		pfds[0] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
-		pfds[1] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
-		for (unsigned i = 0; i < s->nclients; i++) {
-			struct rpc_client *c = &s->clients[i];
-			short ev = c->closing ? 0 : POLLIN;
-			if (c->out_len > c->out_off)
-				ev |= POLLOUT;
-			pfds[i + 2] = (struct pollfd){.fd = c->fd, .events = ev};
-		}
-		unsigned n = s->nclients;
-		if (poll(pfds, n + 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("nvmfd: rpc poll");
+		int listen_events = serve_clients(s, -1);
+		if (listen_events < 0)
 			return NULL;
-		}
-		if (pfds[0].revents)
+		if ((listen_events & POLLIN) && !accept_clients(s))
 			return NULL;
-		/* Walk backwards: a closed client is replaced by the last one. */
-		for (unsigned i = n; i-- > 0;) {
-			struct rpc_client *c = &s->clients[i];
-			bool alive = true;
-			short re = pfds[i + 2].revents;
-			if (re & (POLLIN | POLLHUP | POLLERR))
-				alive = c->closing ? (re & POLLIN) == 0 && !(re & (POLLHUP | POLLERR)) : client_read(s, c);
-			if (alive)
-				alive = client_write(c);
-			if (alive && c->closing && c->out_len == c->out_off)
-				alive = false;
-			if (!alive) {
-				client_free(c);
-				s->clients[i] = s->clients[--s->nclients];
-			}
-		}
-		if (pfds[1].revents & POLLIN)
-			accept_clients(s);
 	}
 }
 
