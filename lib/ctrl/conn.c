@@ -295,6 +295,7 @@ int nvmf_conn_process(struct nvmf_conn *conn)
 {
 	if (conn->closing)
 		return 0;
+	nvmf_tally_pass_begin(conn);
 	int work = nvmf_qpair_process(conn->qp);
 	if (work < 0) {
 		conn->failed = true;
@@ -311,6 +312,7 @@ int nvmf_conn_process(struct nvmf_conn *conn)
 		nvmf_conn_close(conn);
 	else if (!conn->closing && nvmf_qpair_want_write(conn->qp))
 		nvmf_qpair_flush(conn->qp);
+	nvmf_tally_pass_end(conn);
 	return work;
 }
 
@@ -367,6 +369,7 @@ void nvmf_conn_close(struct nvmf_conn *conn)
 static void conn_finish_close(struct nvmf_conn *conn)
 {
 	nvmf_conn_get(conn);
+	nvmf_tally_fold(conn); /* while the queue still has its controller */
 	struct nvmf_controller *ctrl = conn->ctrl;
 	conn->ctrl = NULL;
 	if (ctrl) {
@@ -392,6 +395,7 @@ void nvmf_conn_put(struct nvmf_conn *conn)
 {
 	if (atomic_fetch_sub(&conn->refs, 1) != 1)
 		return;
+	nvmf_tally_fold(conn);
 	nvmf_request_free_all(conn);
 	nvmf_auth_conn_free(conn);
 	if (conn->qp)

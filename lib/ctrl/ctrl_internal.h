@@ -14,6 +14,7 @@
 
 #include "bdev/bdev.h"
 #include "buf_pool.h"
+#include "io_tally.h"
 #include "status.h"
 #include "target.h"
 #include "util/latency.h"
@@ -232,6 +233,8 @@ struct nvmf_conn {
 	bool auth_required;
 	uint64_t auth_since_ms;
 	struct nvmf_dhchap_ctrl *auth;
+	/* Latencies of its answered I/O commands, folded once per pass. */
+	struct nvmf_io_tally tally;
 };
 
 /* ---- Controllers ---- */

@@ -52,7 +52,7 @@ struct nvmf_request *nvmf_request_take(struct nvmf_conn *conn, struct nvmf_capsu
 	req->nc = nc;
 	req->cmd = *nvmf_capsule_sqe(nc);
 	/* I/O commands only: Fabrics commands (an I/O queue's Connect) are not I/O. */
-	req->arrived_ns = conn->admin || req->cmd.opc == NVME_OPC_FABRICS ? 0 : nvmf_clock_ns();
+	req->arrived_ns = conn->admin || req->cmd.opc == NVME_OPC_FABRICS ? 0 : nvmf_tally_arrival(conn);
 	memset(&req->cqe, 0, sizeof(req->cqe));
 	req->len = 0;
 	req->ns = NULL;
@@ -129,12 +129,8 @@ static void answer(struct nvmf_request *req, bool response_sent)
 	}
 	if (status != NVMF_ST_SUCCESS && conn->ctrl)
 		atomic_fetch_add(&conn->ctrl->error_count, 1);
-	if (req->arrived_ns && conn->ctrl) {
-		uint64_t took = nvmf_clock_ns() - req->arrived_ns;
-		nvmf_latency_add(&conn->ctrl->io_latency, took);
-		if (req->ns)
-			nvmf_latency_add(&req->ns->stats.latency, took);
-	}
+	if (req->arrived_ns && conn->ctrl)
+		nvmf_tally_answer(conn, req->ns, req->arrived_ns);
 	if (!response_sent && can_send(conn))
 		nvmf_controller_send_response(req->nc, &req->cqe);
 	/* Read data still queued in the transport: release once it has gone. */

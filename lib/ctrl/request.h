@@ -24,6 +24,7 @@
 #include <nvmf/nvme_spec.h>
 
 #include "bdev/bdev.h"
+#include "io_tally.h"
 
 struct nvmf_conn;
 struct nvmf_namespace;
@@ -86,7 +87,7 @@ struct nvmf_request {
 	/* Run once the command's data has been received. */
 	nvmf_request_step then;
 	nvmf_request_bdev_done bdev_done;
-	uint64_t arrived_ns; /* for the latency statistics */
+	uint64_t arrived_ns; /* for the latency statistics (0: not an I/O command) */
 	struct nvmf_request *next;
 };
 

@@ -28,6 +28,33 @@ void nvmf_latency_add(struct nvmf_latency *l, uint64_t ns)
 	atomic_fetch_add_explicit(&l->sum_ns, ns, memory_order_relaxed);
 }
 
+void nvmf_latency_add_many(struct nvmf_latency *l, const uint64_t *ns, unsigned n)
+{
+	/* Samples of one batch mostly share a few buckets: count them locally first. */
+	enum { RUNS = 8 };
+	unsigned bucket[RUNS], count[RUNS], runs = 0;
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned b = bucket_of(ns[i]);
+		sum += ns[i];
+		unsigned r = 0;
+		while (r < runs && bucket[r] != b)
+			r++;
+		if (r == runs) {
+			if (runs == RUNS) {
+				atomic_fetch_add_explicit(&l->bucket[b], 1, memory_order_relaxed);
+				continue;
+			}
+			bucket[runs] = b;
+			count[runs++] = 0;
+		}
+		count[r]++;
+	}
+	for (unsigned r = 0; r < runs; r++)
+		atomic_fetch_add_explicit(&l->bucket[bucket[r]], count[r], memory_order_relaxed);
+	atomic_fetch_add_explicit(&l->sum_ns, sum, memory_order_relaxed);
+}
+
 void nvmf_latency_snapshot(struct nvmf_latency *l, struct nvmf_latency_snapshot *out)
 {
 	memset(out, 0, sizeof(*out));

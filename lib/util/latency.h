@@ -24,6 +24,8 @@ struct nvmf_latency_snapshot {
 
 /* Count one latency of ns nanoseconds. */
 void nvmf_latency_add(struct nvmf_latency *l, uint64_t ns);
+/* Count n latencies at once: one atomic per distinct bucket, not per sample. */
+void nvmf_latency_add_many(struct nvmf_latency *l, const uint64_t *ns, unsigned n);
 void nvmf_latency_snapshot(struct nvmf_latency *l, struct nvmf_latency_snapshot *out);
 /* The latency (ns, a bucket's upper bound) below which a fraction p (0..1) of the samples fall; 0 with none. */
 uint64_t nvmf_latency_percentile(const struct nvmf_latency_snapshot *s, double p);

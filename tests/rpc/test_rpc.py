@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rpc_client import Client, RpcError  # noqa: E402
@@ -773,8 +774,15 @@ def case_metrics():
     assert m["nvmfd_discovery_generation"] > g
     # I/O shows in the counters and in the latency histograms, one sample per command.
     nvmf("perf", "tcp://127.0.0.1:%d/%s" % (d.port, BASE_NQN), "-q", "8", "-o", "4096", "-w", "randread", "-n", "1000")
-    m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
     ns = 'subsystem="%s",nsid="1"' % BASE_NQN
+    # A queue folds its statistics at the end of the pass that answered: the last commands
+    # may show a moment after their answers (bounded wait); then every figure must be exact.
+    deadline = time.monotonic() + 5
+    while True:
+        m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
+        if m["nvmfd_namespace_read_commands_total{%s}" % ns] >= 1000 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert m["nvmfd_namespace_read_commands_total{%s}" % ns] == 1000
     assert m['nvmfd_namespace_io_latency_seconds_bucket{%s,le="+Inf"}' % ns] == 1000
     assert m["nvmfd_namespace_io_latency_seconds_count{%s}" % ns] == 1000
