@@ -6,9 +6,9 @@
  * through the core like a TCP queue's.
  *
  * Runs on one thread (a reactor): watch nvmf_vu_dev_fd() for input, call
- * nvmf_vu_dev_process() when it is readable, and again every turn while
- * nvmf_vu_dev_busy() (doorbells are memory the client writes: they are
- * polled).  Once nvmf_vu_dev_done(), destroy it.
+ * nvmf_vu_dev_process() when it is readable, and nvmf_vu_dev_poll() every
+ * turn while nvmf_vu_dev_busy() (doorbells are memory the client writes:
+ * they are polled, with no system call).  Once nvmf_vu_dev_done(), destroy it.
  */
 #ifndef NVMF_VFIO_USER_H
 #define NVMF_VFIO_USER_H
@@ -27,6 +27,8 @@ struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t po
 int nvmf_vu_dev_fd(const struct nvmf_vu_dev *dev);
 /* Handle messages, poll doorbells, signal interrupts.  Returns work done (>= 0). */
 int nvmf_vu_dev_process(struct nvmf_vu_dev *dev);
+/* Poll doorbells and signal interrupts, without looking for messages.  Returns work done (>= 0). */
+int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev);
 /* I/O flows: call process again without waiting. */
 bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev);
 /* Start ending (the client went, or the target stops). */

@@ -39,6 +39,9 @@ struct vu_capsule {
 struct vu_cqpair {
 	struct vu_qpair v;
 	struct vu_capsule *sent_head, *sent_tail;
+	/* Capsules given back, for the next commands: no allocation per command. */
+	struct vu_capsule *free_caps;
+	unsigned nfree;
 	uint32_t bad_tail; /* last invalid doorbell value reported (+1), to report each once */
 };
 
@@ -303,15 +306,33 @@ int vu_qpair_submit_internal(struct nvmf_qpair *qp, const struct nvme_command *s
 
 /* ---- Capsules and data ---- */
 
+/* Capsules a queue keeps for reuse: a queue has at most this many commands in flight. */
+#define VU_CAPSULE_CACHE 1024
+
 static struct nvmf_capsule *ctrl_capsule_alloc(struct nvmf_qpair *qp)
 {
-	(void)qp;
-	struct vu_capsule *c = calloc(1, sizeof(*c));
+	struct vu_cqpair *q = cqp(qp);
+	struct vu_capsule *c = q->free_caps;
+	if (c) {
+		q->free_caps = c->sent_next;
+		q->nfree--;
+		memset(c, 0, sizeof(*c));
+	} else {
+		c = calloc(1, sizeof(*c));
+	}
 	return c ? &c->nc : NULL;
 }
 
 static void vu_capsule_free(struct nvmf_capsule *nc)
 {
+	if (nc->qp && nc->qp->na->controller && cqp(nc->qp)->nfree < VU_CAPSULE_CACHE) {
+		struct vu_cqpair *q = cqp(nc->qp);
+		struct vu_capsule *c = (struct vu_capsule *)nc;
+		c->sent_next = q->free_caps;
+		q->free_caps = c;
+		q->nfree++;
+		return;
+	}
 	free(nc);
 }
 
@@ -498,8 +519,16 @@ static void vu_close(struct nvmf_qpair *qp)
 
 static void vu_destroy(struct nvmf_qpair *qp)
 {
-	if (!qp->na->controller)
+	if (!qp->na->controller) {
 		vu_host_qpair_destroy(qp);
+	} else {
+		struct vu_cqpair *q = cqp(qp);
+		while (q->free_caps) {
+			struct vu_capsule *c = q->free_caps;
+			q->free_caps = c->sent_next;
+			free(c);
+		}
+	}
 	free(qp);
 }
 

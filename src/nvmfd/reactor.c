@@ -25,6 +25,7 @@
 /* Longest sleep: timers (keep alive) need a look this often. */
 #define REACTOR_SLEEP_MS 100
 #define REACTOR_TIMER_MS 100
+#define REACTOR_BUSY_EPOLL_NS 10000 /* see poll_once */
 
 /* A queue pair's connection, or a vfio-user device (which runs its own queues). */
 struct reactor_conn {
@@ -58,6 +59,7 @@ struct reactor {
 	struct reactor_conn *conns;
 	unsigned nconns;
 	uint64_t next_timer_ms;
+	uint64_t last_epoll_ns; /* the turn clock of the last epoll_wait */
 	/* Epoll tags for the two non-connection fds. */
 	int msg_tag, io_tag;
 	struct nvmf_qpair_limits qp_limits;
@@ -256,9 +258,9 @@ static void add_socket_msg(void *arg)
 }
 
 /* Run a vfio-user device; once it has ended, forget it. */
-static int process_dev(struct reactor_conn *rc)
+static int process_dev(struct reactor_conn *rc, bool messages)
 {
-	int work = nvmf_vu_dev_process(rc->dev);
+	int work = messages ? nvmf_vu_dev_process(rc->dev) : nvmf_vu_dev_poll(rc->dev);
 	if (nvmf_vu_dev_done(rc->dev)) {
 		epoll_ctl(rc->r->epfd, EPOLL_CTL_DEL, nvmf_vu_dev_fd(rc->dev), NULL);
 		rc->dead = true;
@@ -291,7 +293,7 @@ static void add_vfio_user_msg(void *arg)
 	rc->next = r->conns;
 	r->conns = rc;
 	r->nconns++;
-	process_dev(rc);
+	process_dev(rc, true);
 }
 
 void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid)
@@ -331,13 +333,21 @@ static bool devices_busy(struct reactor *r)
 	return false;
 }
 
-static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
+static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 {
+	uint64_t now_ms = now_ns / 1000000u;
 	struct epoll_event events[REACTOR_MAX_EVENTS];
+	bool devs_busy = devices_busy(r);
 	/* A turn that took longer than the spin time must not put a spinning device to sleep. */
-	if (timeout_ms && devices_busy(r))
+	if (timeout_ms && devs_busy)
 		timeout_ms = 0;
-	int n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
+	/* While devices spin, their doorbells need no system call: the descriptors (messages,
+	 * other connections) are looked at every REACTOR_BUSY_EPOLL_NS, not every turn. */
+	int n = 0;
+	if (!devs_busy || timeout_ms || now_ns - r->last_epoll_ns >= REACTOR_BUSY_EPOLL_NS) {
+		n = epoll_wait(r->epfd, events, REACTOR_MAX_EVENTS, timeout_ms);
+		r->last_epoll_ns = now_ns;
+	}
 	int work = 0;
 	bool io_ready = false, msg_ready = false;
 	for (int i = 0; i < n; i++) {
@@ -350,7 +360,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 			struct reactor_conn *rc = tag;
 			if (rc->dead)
 				continue;
-			work += rc->dev ? process_dev(rc) : serve(rc);
+			work += rc->dev ? process_dev(rc, true) : serve(rc);
 		}
 	}
 	int done = 0;
@@ -370,7 +380,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ms)
 			/* Doorbells are memory: polled while I/O flows.  Busy counts as work: the
 			 * reactor must not sleep while the device spins (its timer is off). */
 			if (nvmf_vu_dev_busy(rc->dev) || nvmf_vu_dev_done(rc->dev))
-				work += process_dev(rc) + 1;
+				work += process_dev(rc, false) + 1;
 			continue;
 		}
 		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
@@ -405,7 +415,7 @@ static void *reactor_main(void *arg)
 	while (!atomic_load(&r->stopping)) {
 		uint64_t now = nvmf_clock_ns();
 		bool spinning = now - last_work < r->spin_ns;
-		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS, now / 1000000u);
+		int work = poll_once(r, spinning ? 0 : REACTOR_SLEEP_MS, now);
 		if (work > 0)
 			last_work = spinning ? now : nvmf_clock_ns();
 	}
