@@ -6,7 +6,15 @@
 # the same run; prints
 # IOPS for each and the gateway's ratio (goal: >= 0.9x librbd's).
 #
-#   bash bench/ceph-bench.sh [-t SECONDS] [--osds N] [--size SIZE] [--build-dir DIR] [-- NVMFD_FLAGS...]
+#   bash bench/ceph-bench.sh [-t SECONDS] [-r ROUNDS] [--osds N] [--size SIZE] [--build-dir DIR] [-- NVMFD_FLAGS...]
+#
+# A memstore OSD slows down as a run goes on (random 4 KiB overwrites cost it
+# more and more: the same load falls from 8k to 4k write IOPS within a
+# minute), so whichever runs first would win.  Each round therefore runs
+# librbd, gateway, gateway, librbd (ABBA; -t seconds each) and the table shows
+# the mean of each side over all rounds (-r, default 2), which cancels a
+# steady drift.  Before the write rounds, one librbd write run (not counted)
+# takes the OSD past its fastest, fresh first minute.
 #
 # nvmfd runs with one reactor that sleeps as soon as it has no work
 # (--reactors 1 --poll-spin-us 0: the machine's two CPUs also run the mon,
@@ -18,16 +26,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
-secs=10 osds=1 size=256M build=$top/build port=15750
+secs=10 rounds=2 osds=1 size=256M build=$top/build port=15750
 gw_flags=(--reactors 1 --poll-spin-us 0)
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) secs=$2; shift 2 ;;
+	-r) rounds=$2; shift 2 ;;
 	--osds) osds=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--build-dir) build=$2; shift 2 ;;
 	--) shift; gw_flags=("$@"); break ;;
-	*) sed -n '2,16p' "$0"; exit 2 ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
 work=$(mktemp -d /tmp/nvmf-ceph-bench.XXXXXX)
@@ -67,11 +76,17 @@ gw_iops() {
 		| python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["iops"]))'
 }
 
-printf '%-10s %12s %12s %8s\n' case librbd gateway ratio
+printf '%-10s %12s %12s %8s   %s\n' case librbd gateway ratio "runs in order (librbd/gateway)"
 for w in randread randwrite; do
 	t=${w#rand}
-	lib=$(rbd_iops "$t")
-	g=$(gw_iops "$w")
-	printf '%-10s %12s %12s %8s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')"
+	libs=() gws=() order=""
+	[ "$t" = write ] && rbd_iops write >/dev/null
+	for ((r = 0; r < rounds; r++)); do
+		a=$(rbd_iops "$t"); b=$(gw_iops "$w"); c=$(gw_iops "$w"); d=$(rbd_iops "$t")
+		libs+=("$a" "$d"); gws+=("$b" "$c"); order+="$a/$b/$c/$d "
+	done
+	lib=$(printf '%s\n' "${libs[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}')
+	g=$(printf '%s\n' "${gws[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}')
+	printf '%-10s %12s %12s %8s   %s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')" "$order"
 done
-echo "(4 KiB, QD32, $osds memstore OSD(s), ${secs} s each, nvmfd ${gw_flags[*]}; goal: gateway >= 0.9x librbd)"
+echo "(4 KiB, QD32, $osds memstore OSD(s), ${rounds} ABBA round(s) of ${secs} s runs, nvmfd ${gw_flags[*]}; goal: gateway >= 0.9x librbd)"
