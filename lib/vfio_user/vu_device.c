@@ -585,7 +585,8 @@ int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev)
 	int work = vu_nvme_poll(dev);
 	work += vu_signal_irqs(&dev->vc);
 	uint64_t now = nvmf_clock_ns();
-	if (work || vu_nvme_inflight(dev))
+	/* Interrupts held back by coalescing keep the device polled until they go. */
+	if (work || vu_nvme_inflight(dev) || dev->vc.irqs_pending)
 		dev->last_work_ns = now;
 	arm_timer(dev, now - dev->last_work_ns > VU_SPIN_NS);
 	return work;

@@ -67,7 +67,14 @@ struct vu_cq {
 	struct nvme_completion *ring;
 	unsigned sqs;	  /* SQs that post here */
 	unsigned inflight; /* commands fetched whose entry is still to be posted */
-	bool irq_pending;
+};
+
+/* An interrupt vector's entries not yet signalled, for interrupt coalescing. */
+struct vu_vector {
+	uint16_t pending;  /* completion entries posted since its last interrupt */
+	uint64_t since_ns; /* when a signal pass first held them back (0: none has) */
+	bool admin;	   /* an Admin Completion Queue entry is among them: never held */
+	bool cd;	   /* Coalescing Disable (Feature 09h) */
 };
 
 struct vu_sq {
@@ -98,7 +105,10 @@ struct vu_ctrl {
 	int msix_fd[VU_NR_VECTORS];
 	int msi_fd, intx_fd;
 	bool fatal; /* CSTS.CFS */
-	bool irqs_pending;
+	bool irqs_pending; /* some vector has pending entries */
+	struct vu_vector vec[VU_NR_VECTORS];
+	/* Feature 08h: THR (entries, 0's based) and TIME (100 us units); either 0: no coalescing. */
+	uint8_t coalesce_thr, coalesce_time;
 	const struct vu_ctrl_hooks *hooks;
 	void *owner;
 };
@@ -108,11 +118,16 @@ void vu_ctrl_init(struct vu_ctrl *vc);
 void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion *cqe);
 /* Post a completion for a command of SQ sqid answered by the transport itself. */
 void vu_complete(struct vu_ctrl *vc, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t cdw0);
-/* Signal the interrupts of CQs that got entries since the last call.  Returns how many. */
+/*
+ * Signal the vectors of CQs that got entries since their last interrupt,
+ * unless interrupt coalescing holds them back (fewer than THR + 1 entries for
+ * less than TIME; never Admin Completion Queue entries, never a vector with
+ * Coalescing Disable): irqs_pending then stays set.  Returns how many.
+ */
 int vu_signal_irqs(struct vu_ctrl *vc);
 /* Resolve the rings of live queues again (after DMA changes); false when one lies outside guest memory. */
 bool vu_remap_queues(struct vu_ctrl *vc);
-/* Forget every queue (controller reset). */
+/* Forget every queue and the interrupt coalescing settings (controller reset). */
 void vu_reset_queues(struct vu_ctrl *vc);
 
 /* ---- Transport queue pairs (vu_qpair.c) ---- */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nvmf/nvme_admin_spec.h>
+
 #include "vu_dev.h"
 
 #define SPECIFIC(sc) NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, (sc))
@@ -521,10 +523,57 @@ static bool delete_sq(struct nvmf_vu_dev *dev, const struct nvme_command *c, uin
 	return false;
 }
 
+/* ---- Interrupt features (PCIe only: Fabrics reserves them) ---- */
+
+/*
+ * Get or Set Features for Interrupt Coalescing (08h) and Interrupt Vector
+ * Configuration (09h): true with *st and *dw0 set, false for any other
+ * feature (the core answers those).  Neither is saveable.
+ */
+static bool interrupt_feature(struct vu_ctrl *vc, const struct nvme_command *c, uint16_t *st, uint32_t *dw0)
+{
+	uint8_t fid = NVME_FEAT_FID(c->cdw10);
+	if (fid != NVME_FEAT_IRQ_COALESCE && fid != NVME_FEAT_IRQ_CONFIG)
+		return false;
+	*st = 0;
+	*dw0 = 0;
+	uint16_t iv = (uint16_t)c->cdw11;
+	if (fid == NVME_FEAT_IRQ_CONFIG && iv >= VU_NR_VECTORS) {
+		*st = GENERIC(NVME_SC_INVALID_FIELD);
+		return true;
+	}
+	if (c->opc == NVME_OPC_SET_FEATURES) {
+		if (NVME_FEAT_SV(c->cdw10))
+			*st = SPECIFIC(NVME_SC_FEATURE_NOT_SAVEABLE);
+		else if (fid == NVME_FEAT_IRQ_COALESCE)
+			vc->coalesce_thr = (uint8_t)c->cdw11, vc->coalesce_time = (uint8_t)(c->cdw11 >> 8);
+		else
+			vc->vec[iv].cd = c->cdw11 >> 16 & 1;
+		return true;
+	}
+	switch (NVME_FEAT_SEL(c->cdw10)) {
+	case 0: /* current */
+		*dw0 = fid == NVME_FEAT_IRQ_COALESCE ? (uint32_t)vc->coalesce_time << 8 | vc->coalesce_thr
+						     : (uint32_t)vc->vec[iv].cd << 16 | iv;
+		break;
+	case 1: /* default */
+	case 2: /* saved: none, so the default */
+		*dw0 = fid == NVME_FEAT_IRQ_COALESCE ? 0 : iv;
+		break;
+	case 3: /* capabilities: changeable, not saveable, not namespace specific */
+		*dw0 = 0x4;
+		break;
+	default:
+		*st = GENERIC(NVME_SC_INVALID_FIELD);
+	}
+	return true;
+}
+
 static bool admin_command(struct vu_ctrl *vc, const struct nvme_command *c)
 {
 	struct nvmf_vu_dev *dev = dev_of(vc);
 	uint16_t st;
+	uint32_t dw0 = 0;
 	switch (c->opc) {
 	case NVME_OPC_CREATE_IO_CQ:
 		st = create_cq(dev, c);
@@ -544,10 +593,15 @@ static bool admin_command(struct vu_ctrl *vc, const struct nvme_command *c)
 		/* Fabrics commands do not exist on PCIe. */
 		st = GENERIC(NVME_SC_INVALID_OPCODE);
 		break;
+	case NVME_OPC_SET_FEATURES:
+	case NVME_OPC_GET_FEATURES:
+		if (!interrupt_feature(vc, c, &st, &dw0))
+			return false;
+		break;
 	default:
 		return false;
 	}
-	vu_complete(vc, 0, c->cid, st ? st | NVME_STATUS_DNR : 0, 0);
+	vu_complete(vc, 0, c->cid, st ? st | NVME_STATUS_DNR : 0, dw0);
 	return true;
 }
 

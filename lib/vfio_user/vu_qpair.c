@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "vu_guard.h"
 #include "vu_host.h"
 #include "vu_internal.h"
@@ -83,7 +84,9 @@ void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion
 		cq->phase = !cq->phase;
 	}
 	if (cq->ien) {
-		cq->irq_pending = true;
+		struct vu_vector *v = &vc->vec[cq->iv < VU_NR_VECTORS ? cq->iv : 0];
+		v->pending++;
+		v->admin |= cqid == 0;
 		vc->irqs_pending = true;
 	}
 }
@@ -109,14 +112,26 @@ int vu_signal_irqs(struct vu_ctrl *vc)
 	if (!vc->irqs_pending)
 		return 0;
 	vc->irqs_pending = false;
+	bool coalescing = vc->coalesce_thr && vc->coalesce_time;
+	uint64_t now = 0;
 	int n = 0;
-	for (unsigned q = 0; q <= VU_MAX_QID; q++) {
-		struct vu_cq *cq = &vc->cq[q];
-		if (!cq->irq_pending)
+	for (unsigned i = 0; i < VU_NR_VECTORS; i++) {
+		struct vu_vector *v = &vc->vec[i];
+		if (!v->pending)
 			continue;
-		cq->irq_pending = false;
+		if (coalescing && !v->admin && !v->cd && v->pending <= vc->coalesce_thr) {
+			if (!now)
+				now = nvmf_clock_ns();
+			if (!v->since_ns)
+				v->since_ns = now;
+			if (now - v->since_ns < vc->coalesce_time * 100000ull) {
+				vc->irqs_pending = true; /* held: looked at again next pass */
+				continue;
+			}
+		}
+		*v = (struct vu_vector){.cd = v->cd};
 		/* MSI-X when the client set its vectors up, else MSI, else INTx. */
-		int fd = cq->iv < VU_NR_VECTORS ? vc->msix_fd[cq->iv] : -1;
+		int fd = vc->msix_fd[i];
 		if (fd < 0)
 			fd = vc->msi_fd >= 0 ? vc->msi_fd : vc->intx_fd;
 		signal_fd(fd);
@@ -150,11 +165,14 @@ void vu_reset_queues(struct vu_ctrl *vc)
 		memset(&vc->sq[q], 0, sizeof(vc->sq[q]));
 		vc->sq[q].vqp = vqp;
 		memset(&vc->cq[q], 0, sizeof(vc->cq[q]));
+		vc->vec[q] = (struct vu_vector){0};
 		if (vc->doorbells) {
 			vc->doorbells[2 * q] = 0;
 			vc->doorbells[2 * q + 1] = 0;
 		}
 	}
+	vc->irqs_pending = false;
+	vc->coalesce_thr = vc->coalesce_time = 0;
 }
 
 /* ---- Controller queue pairs ---- */
