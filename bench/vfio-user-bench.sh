@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # vfio-user-bench.sh: nvmfd as a vfio-user NVMe controller, driven by
-# `nvmf perf` over vfio-user (the host library's PCIe driver).
+# `nvmf perf` over vfio-user (the host library's PCIe driver), and beside it
+# SPDK's vfio-user target driven by the same client, when SPDK_DIR is set.
 #
-#   bash bench/vfio-user-bench.sh [-t SECONDS] [--build-dir DIR] [--json]
+#   [SPDK_DIR=DIR] bash bench/vfio-user-bench.sh [-t SECONDS] [-r REPS] [--modes LIST] [--build-dir DIR] [--json]
 #
-# nvmfd runs with one reactor pinned to CPU 0, nvmf perf pinned to CPU 1, on
-# a RAM and a null namespace (one vfio-user socket each, in a temporary
-# directory).  Cases: 4 KiB randread QD1 (latency), 4 KiB randread QD32,
-# 4 KiB randwrite QD32, 128 KiB read QD32; each with interrupts (the client
-# spinning on its CQ: irq), with interrupts the client sleeps on (--wait: wait)
-# and with polled I/O queues (polled).  The reference is SPDK's vfio-user target on this
-# machine: QD1 1.29 us, QD32 1.40M IOPS, randwrite QD32 2.02M, 128 KiB 26.9 GB/s.
+# Each target runs alone with one core (nvmfd --reactors 1, nvmf_tgt -m 0x1)
+# pinned to CPU 0, nvmf perf pinned to CPU 1, on a RAM namespace (SPDK: a
+# malloc bdev) and a null namespace, 1 GiB each, one vfio-user socket each.
+# Cases: 4 KiB randread QD1 (latency), 4 KiB randread QD32, 4 KiB randwrite
+# QD32, 128 KiB read QD32; each in the modes of --modes (default irq,wait,polled):
+# irq = I/O queues with interrupts, the client spinning on its CQ; wait = the
+# client sleeps on the interrupt eventfd; polled = I/O queues without
+# interrupts.  The targets take turns in each repetition (-r, default 1; the
+# order alternates); the table shows medians and, with SPDK, nvmfd/SPDK.
+# The machine is shared and its speed drifts within minutes: trust ratios
+# within one run, not figures across runs.
+#
+# Note: nvmfd's null namespace reads zeros (each read copies them to the
+# guest); SPDK's null bdev leaves the buffer as it was (no copy at all).
 # Figures only: nothing here passes or fails.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$(cd "$HERE/.." && pwd)/build
-SECS=5
-JSON=0
+SECS=5 REPS=1 MODES=irq,wait,polled JSON=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) SECS=$2; shift ;;
+	-r) REPS=$2; shift ;;
+	--modes) MODES=$2; shift ;;
 	--build-dir) BUILD=$2; shift ;;
 	--json) JSON=1 ;;
-	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -30,53 +39,125 @@ done
 NVMFD=$BUILD/src/nvmfd/nvmfd
 NVMF=$BUILD/src/nvmf/nvmf
 [ -x "$NVMFD" ] && [ -x "$NVMF" ] || { echo "build first: meson setup $BUILD && ninja -C $BUILD" >&2; exit 1; }
+TARGETS=(nvmfd)
+if [ -n "${SPDK_DIR:-}" ]; then
+	if [ -x "$SPDK_DIR/build/bin/nvmf_tgt" ] && [ -f "$SPDK_DIR/scripts/rpc.py" ]; then
+		TARGETS+=(spdk)
+		export LD_LIBRARY_PATH="$SPDK_DIR/build/lib:$SPDK_DIR/build/libvfio-user/usr/local/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	else
+		echo "SPDK_DIR lacks build/bin/nvmf_tgt or scripts/rpc.py: nvmfd only" >&2
+	fi
+fi
 tmp=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+stop_target() {
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid=
+}
+trap 'stop_target; rm -rf "$tmp"' EXIT
 pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
-: >"$tmp/nvmfd.log" # truncated here, not by the background job: no stale "ready" is read
-$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$tmp/ram.sock" --subsystem nqn.2024-01.io.nvmf:bench-ram --namespace ram:1G \
-	--rpc-socket "$tmp/rpc.sock" >"$tmp/nvmfd.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do grep -q ready "$tmp/nvmfd.log" && break; sleep 0.1; done
-grep -q ready "$tmp/nvmfd.log" || { cat "$tmp/nvmfd.log"; exit 1; }
-# A second subsystem on a null namespace, its own socket.
-"$NVMF" rpc nvmf_create_subsystem -s "$tmp/rpc.sock" --nqn nqn.2024-01.io.nvmf:bench-null --allow-any-host true >/dev/null &&
-	"$NVMF" rpc bdev_null_create -s "$tmp/rpc.sock" --name null0 --num-blocks 2097152 --block-size 512 >/dev/null &&
-	"$NVMF" rpc nvmf_subsystem_add_ns -s "$tmp/rpc.sock" --nqn nqn.2024-01.io.nvmf:bench-null --namespace.bdev-name null0 >/dev/null &&
-	"$NVMF" rpc nvmf_subsystem_add_listener -s "$tmp/rpc.sock" --nqn nqn.2024-01.io.nvmf:bench-null \
-		--listen-address.trtype VFIOUSER --listen-address.traddr "$tmp/null.sock" >/dev/null ||
-	echo "(no null namespace: the RPC calls failed)" >&2
-# Fill the RAM namespace once so reads find data.
-$pin1 "$NVMF" perf "vfio-user:$tmp/ram.sock" -q 32 -o 131072 -w write -n 8192 >/dev/null 2>&1
 
-printf "%-6s %-28s %-8s %12s %10s %9s %9s %9s\n" ns case queues IOPS MB/s "mean us" "p50 us" "p99 us"
-run() { # ns case-name perf-args...
-	local ns=$1 name=$2
-	shift 2
-	[ -S "$tmp/$ns.sock" ] || return
-	for mode in irq wait polled; do
-		local extra=()
-		[ $mode = polled ] && extra=(--polled)
-		[ $mode = wait ] && extra=(--wait)
-		local out
-		out=$($pin1 "$NVMF" perf "vfio-user:$tmp/$ns.sock" -t "$SECS" --json "$@" "${extra[@]}" 2>/dev/null) || {
-			echo "$ns $name $mode: perf failed" >&2
-			continue
-		}
-		[ $JSON = 1 ] && python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("histogram",None); d["case"]=sys.argv[1]; d["ns"]=sys.argv[2]; d["mode"]=sys.argv[3]; print(json.dumps(d))' "$name" "$ns" "$mode" <<<"$out"
-		python3 -c '
-import json,sys
-d=json.load(sys.stdin); l=d["latency_us"]
-print("%-6s %-28s %-8s %12.0f %10.1f %9.2f %9.2f %9.2f" % (sys.argv[1], sys.argv[2], sys.argv[3], d["iops"], d["mib_per_s"]*1.048576, l["mean"], l["p50"], l["p99"]))
-' "$ns" "$name" "$mode" <<<"$out"
-	done
+# start_target NAME: the target up, with $tmp/NAME/{ram,null} sockets; false when it failed.
+start_target() {
+	local t=$1 d=$tmp/$1
+	rm -rf "$d"
+	mkdir -p "$d"
+	: >"$d/log" # truncated here, not by the background job: no stale "ready" is read
+	if [ "$t" = nvmfd ]; then
+		$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$d/ram.sock" --subsystem nqn.2024-01.io.nvmf:bench-ram \
+			--namespace ram:1G --rpc-socket "$d/rpc.sock" >"$d/log" 2>&1 &
+		pid=$!
+		for _ in $(seq 100); do grep -q ready "$d/log" && break; sleep 0.1; done
+		grep -q ready "$d/log" || { cat "$d/log" >&2; return 1; }
+		r() { "$NVMF" rpc "$1" -s "$d/rpc.sock" "${@:2}"; }
+		r nvmf_create_subsystem --nqn nqn.2024-01.io.nvmf:bench-null --allow-any-host true >/dev/null &&
+			r bdev_null_create --name null0 --num-blocks 2097152 --block-size 512 >/dev/null &&
+			r nvmf_subsystem_add_ns --nqn nqn.2024-01.io.nvmf:bench-null --namespace.bdev-name null0 >/dev/null &&
+			r nvmf_subsystem_add_listener --nqn nqn.2024-01.io.nvmf:bench-null \
+				--listen-address.trtype VFIOUSER --listen-address.traddr "$d/null.sock" >/dev/null || return 1
+	else
+		$pin0 "$SPDK_DIR/build/bin/nvmf_tgt" -m 0x1 -r "$d/spdk.sock" >"$d/log" 2>&1 &
+		pid=$!
+		local rpc=(python3 "$SPDK_DIR/scripts/rpc.py" -s "$d/spdk.sock")
+		for _ in $(seq 100); do "${rpc[@]}" spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
+		"${rpc[@]}" nvmf_create_transport -t VFIOUSER >/dev/null &&
+			"${rpc[@]}" bdev_malloc_create -b Malloc0 1024 512 >/dev/null &&
+			"${rpc[@]}" bdev_null_create Null0 1024 512 >/dev/null || return 1
+		local ns bdev
+		for ns in ram null; do
+			bdev=Malloc0
+			[ $ns = null ] && bdev=Null0
+			mkdir -p "$d/$ns"
+			"${rpc[@]}" nvmf_create_subsystem nqn.2019-07.io.spdk:$ns -a -s SPDK$ns >/dev/null &&
+				"${rpc[@]}" nvmf_subsystem_add_ns nqn.2019-07.io.spdk:$ns $bdev >/dev/null &&
+				"${rpc[@]}" nvmf_subsystem_add_listener nqn.2019-07.io.spdk:$ns -t VFIOUSER -a "$d/$ns" -s 0 >/dev/null || return 1
+			ln -s "$d/$ns/cntrl" "$d/$ns.sock"
+		done
+	fi
+	# Fill the RAM namespace once so reads find data.
+	$pin1 "$NVMF" perf "vfio-user:$d/ram.sock" -q 32 -o 131072 -w write -n 8192 >/dev/null 2>&1
 }
-for ns in ram null; do
-	run $ns "4k randread QD1" -q 1 -o 4096 -w randread
-	run $ns "4k randread QD32" -q 32 -o 4096 -w randread
-	run $ns "4k randwrite QD32" -q 32 -o 4096 -w randwrite
-	run $ns "128k read QD32" -q 32 -o 131072 -w read
+
+CASES=("4k randread QD1|-q 1 -o 4096 -w randread" "4k randread QD32|-q 32 -o 4096 -w randread"
+	"4k randwrite QD32|-q 32 -o 4096 -w randwrite" "128k read QD32|-q 32 -o 131072 -w read")
+results=$tmp/results
+: >"$results"
+for ((rep = 0; rep < REPS; rep++)); do
+	order=("${TARGETS[@]}")
+	[ $((rep % 2)) = 1 ] && [ ${#TARGETS[@]} = 2 ] && order=("${TARGETS[1]}" "${TARGETS[0]}")
+	for t in "${order[@]}"; do
+		echo "rep $((rep + 1))/$REPS: $t" >&2
+		start_target "$t" || { echo "$t did not start" >&2; stop_target; continue; }
+		for ns in ram null; do
+			for c in "${CASES[@]}"; do
+				name=${c%%|*}
+				read -r -a args <<<"${c#*|}"
+				for mode in ${MODES//,/ }; do
+					extra=()
+					[ $mode = polled ] && extra=(--polled)
+					[ $mode = wait ] && extra=(--wait)
+					out=$($pin1 "$NVMF" perf "vfio-user:$tmp/$t/$ns.sock" -t "$SECS" --json "${args[@]}" "${extra[@]}" 2>/dev/null) || {
+						echo "$t $ns $name $mode: perf failed" >&2
+						continue
+					}
+					python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("histogram",None); d.update(target=sys.argv[1], ns=sys.argv[2], case=sys.argv[3], mode=sys.argv[4]); print(json.dumps(d))' \
+						"$t" "$ns" "$name" "$mode" <<<"$out" >>"$results"
+				done
+			done
+		done
+		stop_target
+	done
 done
-echo "SPDK vfio-user target on this machine: QD1 1.29 us, QD32 1.40M IOPS, randwrite QD32 2.02M, 128 KiB 26.9 GB/s"
+[ $JSON = 1 ] && cat "$results"
+python3 - "$results" <<'EOF'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    rows.setdefault((d["ns"], d["case"], d["mode"]), {}).setdefault(d["target"], []).append(d)
+def fig(ds):
+    iops = statistics.median(x["iops"] for x in ds)
+    mean = statistics.median(x["latency_us"]["mean"] for x in ds)
+    mbs = statistics.median(x["mib_per_s"] * 1.048576 for x in ds)
+    return iops, mbs, mean
+spdk = any("spdk" in v for v in rows.values())
+print("%-5s %-20s %-7s %11s %10s %8s" % ("ns", "case", "mode", "nvmfd IOPS", "MB/s", "mean us")
+      + ("  %11s %10s %8s %6s" % ("SPDK IOPS", "MB/s", "mean us", "ratio") if spdk else ""))
+for (ns, case, mode), v in sorted(rows.items(), key=lambda k: (k[0][0] != "ram", k[0][1], k[0][2])):
+    line = "%-5s %-20s %-7s" % (ns, case, mode)
+    n = fig(v["nvmfd"]) if "nvmfd" in v else None
+    line += " %11.0f %10.1f %8.2f" % n if n else " %11s %10s %8s" % ("-", "-", "-")
+    if spdk:
+        s = fig(v["spdk"]) if "spdk" in v else None
+        line += "  %11.0f %10.1f %8.2f" % s if s else "  %11s %10s %8s" % ("-", "-", "-")
+        if n and s:
+            # QD1: the ratio of latencies (SPDK/nvmfd: above 1 is nvmfd faster); else of IOPS.
+            line += " %6.2f" % (s[2] / n[2] if "QD1" in case else n[0] / s[0])
+    print(line)
+print("(medians of the repetitions; ratio > 1: nvmfd ahead. QD1 compares mean latency.)")
+EOF
