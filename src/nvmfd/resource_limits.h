@@ -11,7 +11,13 @@
 
 #define NVMFD_DEFAULT_MAX_CONNECTIONS 1024
 #define NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST 128
-#define NVMFD_DEFAULT_TX_BACKLOG (256 * 1024)
+/*
+ * Output queued for one connection is mostly references to memory bounded
+ * elsewhere (a RAM namespace, or data buffers under the buffer budget), and
+ * one sendmsg() takes as much of it as fits: 4 MiB lets 32 reads of 128 KiB
+ * go out together (256 KiB held 128 KiB reads at 0.65x of their rate).
+ */
+#define NVMFD_DEFAULT_TX_BACKLOG (4 * 1024 * 1024)
 #define NVMFD_DEFAULT_READ_BUDGET (64 * 1024)
 #define NVMFD_DEFAULT_COMMANDS_PER_PASS 128
 
