@@ -10,6 +10,8 @@
 
 #include "bdev_internal.h"
 
+/* From this size on, a namespace's memory is offered transparent huge pages. */
+#define RAM_HUGE_PAGES_MIN (64ull << 20)
 /* Below this, memset beats the madvise syscall and its TLB shootdown. */
 #define RAM_MADVISE_MIN (256u * 1024)
 
@@ -99,12 +101,14 @@ int nvmf_bdev_ram_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t err
 		return -1;
 	}
 	/*
-	 * Huge pages where the kernel has them (best effort): random I/O over a
-	 * large namespace otherwise misses the TLB on nearly every command, which
-	 * in a virtual machine costs a two-level page walk (SPDK's malloc bdev
-	 * sits on huge pages too).
+	 * Huge pages where the kernel has them (best effort) for large namespaces:
+	 * random I/O over them otherwise misses the TLB on nearly every command,
+	 * which in a virtual machine costs a two-level page walk (SPDK's malloc
+	 * bdev sits on huge pages too).  Small ones keep 4 KiB pages, so that
+	 * their memory grows with what is written, not by 2 MiB at a time.
 	 */
-	(void)madvise(mem, size, MADV_HUGEPAGE);
+	if (size >= RAM_HUGE_PAGES_MIN)
+		(void)madvise(mem, size, MADV_HUGEPAGE);
 	b->ops = &ram_ops;
 	b->priv = mem;
 	b->memory = mem;
