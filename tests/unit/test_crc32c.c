@@ -4,18 +4,7 @@
 #include <sys/uio.h>
 
 #include "util/crc32c.h"
-
-static int failures;
-
-#define CHECK_EQ(a, b)                                                                                   \
-	do {                                                                                             \
-		unsigned long long a_ = (a), b_ = (b);                                                   \
-		if (a_ != b_) {                                                                          \
-			failures++;                                                                      \
-			fprintf(stderr, "FAIL %s:%d: %s = 0x%llx, want 0x%llx\n", __FILE__, __LINE__, #a, a_, \
-				b_);                                                                     \
-		}                                                                                        \
-	} while (0)
+#include "check_eq.h"
 
 int main(void)
 {

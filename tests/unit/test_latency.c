@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "util/latency.h"
-
-static int failures;
-
-#define CHECK_EQ(a, b)                                                                                   \
-	do {                                                                                             \
-		unsigned long long a_ = (a), b_ = (b);                                                   \
-		if (a_ != b_) {                                                                          \
-			failures++;                                                                      \
-			fprintf(stderr, "FAIL %s:%d: %s = %llu, want %llu\n", __FILE__, __LINE__, #a, a_, b_); \
-		}                                                                                        \
-	} while (0)
+#include "check_eq.h"
 
 static struct nvmf_latency one_by_one, batched;
 static struct nvmf_latency_snapshot a, b;
