@@ -775,12 +775,13 @@ def case_metrics():
     # I/O shows in the counters and in the latency histograms, one sample per command.
     nvmf("perf", "tcp://127.0.0.1:%d/%s" % (d.port, BASE_NQN), "-q", "8", "-o", "4096", "-w", "randread", "-n", "1000")
     ns = 'subsystem="%s",nsid="1"' % BASE_NQN
-    # A queue folds its statistics at the end of the pass that answered: the last commands
-    # may show a moment after their answers (bounded wait); then every figure must be exact.
+    # A queue folds its latencies at the end of the pass that answered: the last commands
+    # may show in the histogram a moment after their answers (bounded wait); then every
+    # figure must be exact.
     deadline = time.monotonic() + 5
     while True:
         m = parse_exposition(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1])
-        if m["nvmfd_namespace_read_commands_total{%s}" % ns] >= 1000 or time.monotonic() > deadline:
+        if m["nvmfd_namespace_io_latency_seconds_count{%s}" % ns] >= 1000 or time.monotonic() > deadline:
             break
         time.sleep(0.01)
     assert m["nvmfd_namespace_read_commands_total{%s}" % ns] == 1000
