@@ -14,22 +14,10 @@
 
 struct acceptor;
 
-int __wrap_acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen);
 uint32_t __wrap_nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, const char *spec,
 					     const struct nvmf_ns_opts *opts, char *err, size_t errlen);
 uint32_t __real_nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, const char *spec,
 					     const struct nvmf_ns_opts *opts, char *err, size_t errlen);
-
-int __wrap_acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
-{
-	(void)a, (void)portid;
-	FUZZ_CHECK(addr && memchr(addr->traddr, 0, sizeof(addr->traddr)) && memchr(addr->trsvcid, 0, sizeof(addr->trsvcid)));
-	if (!addr->traddr[0]) {
-		snprintf(err, errlen, "empty address");
-		return -22;
-	}
-	return 0;
-}
 
 uint32_t __wrap_nvmf_subsystem_add_namespace(struct nvmf_subsystem *ss, uint32_t nsid, const char *spec,
 					     const struct nvmf_ns_opts *opts, char *err, size_t errlen)

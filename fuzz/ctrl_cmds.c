@@ -320,13 +320,9 @@ static void run_records(struct link *l, const uint8_t *p, size_t left)
 
 static struct nvmf_tgt *make_target(void)
 {
-	struct nvmf_tgt *tgt = nvmf_tgt_create();
-	FUZZ_CHECK(tgt);
+	struct nvmf_subsystem *ss;
+	struct nvmf_tgt *tgt = fuzz_target_create(SUBNQN, &ss);
 	char err[256];
-	struct nvmf_subsystem *ss = nvmf_subsystem_create(tgt, SUBNQN, err, sizeof(err));
-	FUZZ_CHECK(ss);
-	nvmf_subsystem_set_allow_any_host(ss, true);
-	FUZZ_CHECK(nvmf_subsystem_add_namespace(ss, 1, "ram:1M", NULL, err, sizeof(err)) == 1);
 	struct nvmf_ns_opts opts = {.block_size = 4096};
 	FUZZ_CHECK(nvmf_subsystem_add_namespace(ss, 3, "null:64M", &opts, err, sizeof(err)) == 3);
 	struct nvmf_port_addr pa = {.trtype = NVMF_TRTYPE_TCP, .adrfam = NVMF_ADRFAM_IPV4};

@@ -55,4 +55,13 @@ int fuzz_run_posted(void);
 /* Whether posted work waits to run. */
 bool fuzz_posted_pending(void);
 
+/*
+ * Harnesses on the controller core (fuzz_target.c): a target with subsystem
+ * subnqn open to any host and a 1 MiB RAM namespace 1.  Returns the target;
+ * *ss is the subsystem, for more namespaces and ports.
+ */
+struct nvmf_tgt;
+struct nvmf_subsystem;
+struct nvmf_tgt *fuzz_target_create(const char *subnqn, struct nvmf_subsystem **ss);
+
 #endif

@@ -30,7 +30,6 @@
 
 struct nvmf_bdev *__wrap_nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen);
 struct nvmf_bdev *__real_nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen);
-int __wrap_acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen);
 int __wrap_acceptor_unlisten(struct acceptor *a, uint16_t portid);
 
 struct nvmf_bdev *__wrap_nvmf_bdev_open(const char *spec, uint32_t block_size, char *err, size_t errlen)
@@ -45,17 +44,6 @@ struct nvmf_bdev *__wrap_nvmf_bdev_open(const char *spec, uint32_t block_size, c
 		snprintf(null_spec, sizeof(null_spec), "null:%s", strchr(spec, ':') + 1);
 	}
 	return __real_nvmf_bdev_open(null_spec, block_size, err, errlen);
-}
-
-int __wrap_acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
-{
-	(void)a, (void)portid;
-	FUZZ_CHECK(addr && memchr(addr->traddr, 0, sizeof(addr->traddr)) && memchr(addr->trsvcid, 0, sizeof(addr->trsvcid)));
-	if (!addr->traddr[0]) {
-		snprintf(err, errlen, "empty address");
-		return -22;
-	}
-	return 0;
 }
 
 int __wrap_acceptor_unlisten(struct acceptor *a, uint16_t portid)

@@ -48,6 +48,7 @@
 #include "ctrl/target.h"
 #include "fuzz.h"
 #include "vfio_user/vfio_user.h"
+#include "vfio_user/vu_msg.h"
 
 #define SUBNQN "nqn.2024-01.io.nvmf:fuzz-vu"
 #define PORTID 7
@@ -199,15 +200,7 @@ static void send_pieces(const uint8_t *buf, size_t len, const int *fds, unsigned
 		} cbuf;
 		struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (nfds) {
-			mh.msg_control = cbuf.b;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
+		vu_msg_attach_fds(&mh, cbuf.b, fds, nfds);
 		ssize_t w = sendmsg(cl.peer, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w > 0) {
 			buf += w;
@@ -616,13 +609,8 @@ static void record(uint8_t t, struct input *in, bool auto_reap)
 
 static struct nvmf_tgt *make_target(void)
 {
-	struct nvmf_tgt *tgt = nvmf_tgt_create();
-	FUZZ_CHECK(tgt);
-	char err[256];
-	struct nvmf_subsystem *ss = nvmf_subsystem_create(tgt, SUBNQN, err, sizeof(err));
-	FUZZ_CHECK(ss);
-	nvmf_subsystem_set_allow_any_host(ss, true);
-	FUZZ_CHECK(nvmf_subsystem_add_namespace(ss, 1, "ram:1M", NULL, err, sizeof(err)) == 1);
+	struct nvmf_subsystem *ss;
+	struct nvmf_tgt *tgt = fuzz_target_create(SUBNQN, &ss);
 	struct nvmf_port_addr pa = {.trtype = NVMF_TRTYPE_VFIO_USER};
 	snprintf(pa.traddr, sizeof(pa.traddr), "fuzz.sock");
 	FUZZ_CHECK(nvmf_tgt_add_port(tgt, PORTID, &pa, true) == 0);

@@ -92,6 +92,19 @@ int vu_rx_read(int fd, struct vu_rx *rx)
 	}
 }
 
+void vu_msg_attach_fds(struct msghdr *mh, void *cbuf, const int *fds, unsigned nfds)
+{
+	if (!nfds)
+		return;
+	mh->msg_control = cbuf;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+}
+
 int vu_send(int fd, struct vfio_user_header *hdr, const void *p1, size_t l1, const void *p2, size_t l2,
 	    const int *fds, unsigned nfds, int timeout_ms)
 {
@@ -108,15 +121,7 @@ int vu_send(int fd, struct vfio_user_header *hdr, const void *p1, size_t l1, con
 		struct cmsghdr align;
 	} cbuf;
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
-	if (nfds) {
-		mh.msg_control = cbuf.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	vu_msg_attach_fds(&mh, cbuf.b, fds, nfds);
 	size_t left = hdr->msg_size;
 	while (left) {
 		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);

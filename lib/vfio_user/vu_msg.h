@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <nvmf/vfio_user_spec.h>
 
 /* File descriptors accepted with one message (our max_msg_fds). */
@@ -48,6 +50,12 @@ static inline const struct vfio_user_header *vu_rx_hdr(const struct vu_rx *rx)
  * payload pieces, with fds.  Waits for a full socket up to timeout_ms.
  * 0 or a negative errno.
  */
+/*
+ * Pass nfds descriptors with mh (SCM_RIGHTS in cbuf, which holds
+ * CMSG_SPACE(sizeof(int) * nfds) bytes aligned for a struct cmsghdr);
+ * with none, mh carries no control data.
+ */
+void vu_msg_attach_fds(struct msghdr *mh, void *cbuf, const int *fds, unsigned nfds);
 int vu_send(int fd, struct vfio_user_header *hdr, const void *p1, size_t l1, const void *p2, size_t l2,
 	    const int *fds, unsigned nfds, int timeout_ms);
 

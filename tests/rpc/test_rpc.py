@@ -447,12 +447,7 @@ def case_framing():
         hc.shutdown(socket.SHUT_WR)
     finally:
         d.proc.send_signal(signal.SIGCONT)
-    got = b""
-    while True:
-        chunk = hc.recv(65536)
-        if not chunk:
-            break
-        got += chunk
+    got = recv_until_eof(hc)
     hc.close()
     assert [json.loads(line)["id"] for line in got.decode().splitlines()] == list(range(20)), got
 
@@ -509,6 +504,16 @@ def case_framing():
     idle.close()
     d.alive()
     d.stop()
+
+
+def recv_until_eof(sock):
+    """Everything the peer sends until it closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
 
 
 def save_config(d):
@@ -727,12 +732,7 @@ def http(port, request):
     """Send raw request bytes; the status code and body."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(request)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = recv_until_eof(s)
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1])
