@@ -17,8 +17,8 @@
 # The machine is shared and its speed drifts within minutes: trust ratios
 # within one run, not figures across runs.
 #
-# Note: nvmfd's null namespace reads zeros (each read copies them to the
-# guest); SPDK's null bdev leaves the buffer as it was (no copy at all).
+# Null namespaces move no data on either target: a read leaves the guest's
+# buffer as it was (nvmfd still checks the PRPs), so they measure the queues.
 # Figures only: nothing here passes or fails.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

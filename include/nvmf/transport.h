@@ -275,6 +275,20 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
 			       bool last, nvmf_data_done_cb cb, void *arg);
 
 /*
+ * Controller: data of no defined value (a null namespace's), moved not at
+ * all where the host owns the buffers (vfio-user): the transport checks the
+ * command's data pointer for len bytes at offset and leaves the host's
+ * memory as it was.  send_nothing returns as nvmf_controller_send_data();
+ * receive_nothing as nvmf_controller_receive_data(), and the data it skips is
+ * gone.  Both return -EOPNOTSUPP where bytes must cross anyway (NVMe/TCP: a
+ * stream); then send zeros, or receive into a buffer, instead.
+ */
+int nvmf_controller_send_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, bool last,
+				 nvmf_data_done_cb cb, void *arg);
+int nvmf_controller_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb,
+				    void *arg);
+
+/*
  * Controller: command nc may stay unanswered without limit (an Asynchronous
  * Event Request).  A host that reuses its CID (SPDK's host does so after
  * giving up on its AERs at shutdown) has abandoned it: the new command is

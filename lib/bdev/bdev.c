@@ -179,9 +179,9 @@ bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b)
 	return b->volatile_cache;
 }
 
-bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b)
+bool nvmf_bdev_holds_no_data(const struct nvmf_bdev *b)
 {
-	return b->reads_zeros;
+	return b->holds_no_data;
 }
 
 const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)

@@ -47,8 +47,11 @@ const char *nvmf_bdev_identity(const struct nvmf_bdev *b);
 bool nvmf_bdev_volatile_cache(const struct nvmf_bdev *b);
 /* Deallocate frees space / reads back zeros afterwards. */
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b);
-/* Every read returns zeros (null): a caller may skip the read and use zeros of its own. */
-bool nvmf_bdev_reads_zeros(const struct nvmf_bdev *b);
+/*
+ * Holds no data (null): writes are dropped and reads have no defined value,
+ * so a caller may skip both and move no data at all.
+ */
+bool nvmf_bdev_holds_no_data(const struct nvmf_bdev *b);
 /*
  * The backend's bytes [offset, offset + len) where they live in this
  * process's memory (RAM), for sending reads without a copy; NULL for

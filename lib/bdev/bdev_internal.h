@@ -73,7 +73,7 @@ struct nvmf_bdev {
 	uint32_t block_size;
 	bool volatile_cache;
 	bool supports_deallocate;
-	bool reads_zeros; /* see nvmf_bdev_reads_zeros() */
+	bool holds_no_data; /* see nvmf_bdev_holds_no_data() */
 	void *memory; /* see nvmf_bdev_memory(): the whole device in memory, or NULL */
 	void *priv; /* backend state */
 	struct nvmf_bdev_listener *listeners; /* under listeners_lock in bdev.c */

@@ -1,8 +1,10 @@
 /*
- * Null backend for benchmarks: writes are discarded, reads return zeros.
- * Reads do fill the buffer (a memset, far cheaper than moving the data over
- * a network) so a host never sees stale target memory from earlier I/O; the
- * controller's reads skip the backend (reads_zeros) and send shared zeros.
+ * Null backend for benchmarks: writes are dropped and reads have no defined
+ * value, as with SPDK's null bdev and Linux's null_blk.  The controller skips
+ * the backend (holds_no_data) and moves no data where the transport allows
+ * (vfio-user: the host's buffer keeps what it held; NVMe/TCP sends zeros).
+ * A read through the backend itself still fills the buffer with zeros, so
+ * no caller sees stale target memory from earlier I/O.
  */
 #include <string.h>
 
@@ -73,7 +75,7 @@ int nvmf_bdev_null_open(struct nvmf_bdev *b, uint64_t size, char *err, size_t er
 	b->ops = &null_ops;
 	b->size = size;
 	b->volatile_cache = false;
-	b->supports_deallocate = true; /* every read returns zeros */
-	b->reads_zeros = true;
+	b->supports_deallocate = false; /* reads have no defined value: no "reads zeros after Deallocate" */
+	b->holds_no_data = true;
 	return 0;
 }

@@ -76,13 +76,6 @@ static bool write_fua(const struct nvmf_request *req, const struct nvme_command 
 
 /* ---- Read ---- */
 
-/*
- * The data of every read of a backend whose reads are all zeros (null):
- * never written, so its pages all map the kernel's one zero page, which
- * stays in cache however many reads are in flight.
- */
-static uint8_t zero_data[NVMF_CTRL_MAX_XFER];
-
 static int submit_read(struct nvmf_request *req, nvmf_bdev_cb cb, void *arg)
 {
 	return nvmf_bdev_readv(req->conn->env.io, req->ns->bdev, &req->iov, 1, req_offset(req), cb, arg);
@@ -109,10 +102,10 @@ static enum nvmf_exec do_read(struct nvmf_request *req)
 	uint16_t st = check_lba_command(req, true);
 	if (st)
 		return nvmf_req_status(req, st);
-	/* Data that already sits in memory (RAM) or is all zeros (null) goes out as it is, with no copy. */
-	const void *mem = nvmf_bdev_reads_zeros(req->ns->bdev) ? zero_data
-								: nvmf_bdev_memory(req->ns->bdev, req_offset(req), req->len);
-	if (mem) {
+	/* Data that already sits in memory (RAM) goes out as it is, with no copy; null has none to move. */
+	bool none = nvmf_bdev_holds_no_data(req->ns->bdev);
+	const void *mem = none ? NULL : nvmf_bdev_memory(req->ns->bdev, req_offset(req), req->len);
+	if (mem || none) {
 		count_io(req, false);
 		nvmf_request_send_data(req, mem, req->len);
 		return NVMF_EXEC_ASYNC;
@@ -146,12 +139,21 @@ static void write_with_data(struct nvmf_request *req)
 	nvmf_request_submit(req, submit_write, write_done);
 }
 
+/* The data of a write to a namespace that holds none (null) is dropped. */
+static void write_dropped(struct nvmf_request *req)
+{
+	write_done(req, 0);
+}
+
 static enum nvmf_exec do_write(struct nvmf_request *req)
 {
 	uint16_t st = check_lba_command(req, true);
 	if (st)
 		return nvmf_req_status(req, st);
-	nvmf_request_receive_data(req, req->len, write_with_data);
+	if (nvmf_bdev_holds_no_data(req->ns->bdev))
+		nvmf_request_discard_data(req, req->len, write_dropped);
+	else
+		nvmf_request_receive_data(req, req->len, write_with_data);
 	return NVMF_EXEC_ASYNC;
 }
 

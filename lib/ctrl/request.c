@@ -206,6 +206,13 @@ static void data_sent(void *arg, struct nvmf_capsule *nc, int error)
 	request_release(req);
 }
 
+/*
+ * What a transport that must carry bytes sends for data of no defined value:
+ * never written, so its pages all map the kernel's one zero page, which stays
+ * in cache however many reads are in flight.
+ */
+static uint8_t zero_data[NVMF_CTRL_MAX_XFER];
+
 void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t len)
 {
 	if (!can_send(req->conn)) {
@@ -215,7 +222,11 @@ void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t l
 	/* SUCCESS in the last C2H PDU may stand in for a response with nothing in it. */
 	bool plain = req->cqe.cdw0 == 0 && req->cqe.cdw1 == 0 && req->cqe.status == 0;
 	req->state = NVMF_REQ_SENDING;
-	int rc = nvmf_controller_send_data(req->nc, 0, data, len, plain, data_sent, req);
+	int rc = -EOPNOTSUPP;
+	if (!data)
+		rc = nvmf_controller_send_nothing(req->nc, 0, len, plain, data_sent, req);
+	if (rc == -EOPNOTSUPP)
+		rc = nvmf_controller_send_data(req->nc, 0, data ? data : zero_data, len, plain, data_sent, req);
 	if (rc < 0) {
 		req->state = NVMF_REQ_EXECUTING;
 		nvmf_request_complete(req, NVMF_ST_DATA_TRANSFER, 0);
@@ -255,6 +266,25 @@ void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_reques
 	req->state = NVMF_REQ_TRANSFER_IN;
 	int rc = nvmf_controller_receive_data(req->nc, 0, req->buf, len, data_received, req);
 	if (rc < 0) {
+		req->state = NVMF_REQ_EXECUTING;
+		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
+	}
+}
+
+void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_request_step next)
+{
+	req->len = len;
+	req->then = next;
+	if (len == 0) {
+		next(req);
+		return;
+	}
+	req->state = NVMF_REQ_TRANSFER_IN;
+	int rc = nvmf_controller_receive_nothing(req->nc, 0, len, data_received, req);
+	if (rc == -EOPNOTSUPP) {
+		req->state = NVMF_REQ_EXECUTING;
+		nvmf_request_receive_data(req, len, next);
+	} else if (rc < 0) {
 		req->state = NVMF_REQ_EXECUTING;
 		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
 	}

@@ -128,10 +128,19 @@ bool nvmf_request_alloc_buf(struct nvmf_request *req, size_t len, nvmf_request_s
 /* Same for req->buf2. */
 bool nvmf_request_alloc_buf2(struct nvmf_request *req, size_t len, nvmf_request_step step);
 
-/* Send len bytes of data to the host, then the response with req->cqe; data stays untouched until release. */
+/*
+ * Send len bytes of data to the host, then the response with req->cqe; data stays untouched until release.
+ * data NULL: the data has no defined value (a null namespace's; len at most NVMF_CTRL_MAX_XFER): nothing moves where the transport allows
+ * (nvmf_controller_send_nothing), zeros go out otherwise.
+ */
 void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t len);
 /* Fetch the command's len bytes of data into a new req->buf, then run next (or answer with an error). */
 void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_request_step next);
+/*
+ * Same, for data that is dropped (a null namespace's writes): nothing moves where the transport allows
+ * (nvmf_controller_receive_nothing; req->buf stays NULL), else it is received into req->buf as above.
+ */
+void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_request_step next);
 /* Run step again on a later pass of the queue (state says why it waits). */
 void nvmf_request_defer(struct nvmf_request *req, enum nvmf_request_state why, nvmf_request_step step);
 /* Park the request (AER, fused first half): someone answers it later. */

@@ -501,8 +501,8 @@ const void *nvmf_capsule_incapsule_data(const struct nvmf_capsule *nc, size_t *l
 	return nc->qp->ops->incapsule_data(nc, len);
 }
 
-int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
-				 nvmf_data_done_cb cb, void *arg)
+/* What receiving len bytes at offset of nc's data needs: 0 or a negative errno. */
+static int check_receive(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 {
 	struct nvmf_qpair *qp = nc->qp;
 
@@ -512,10 +512,37 @@ int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void 
 		return -ENOTCONN;
 	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
 		return -EFAULT;
+	return 0;
+}
+
+int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
+				 nvmf_data_done_cb cb, void *arg)
+{
+	struct nvmf_qpair *qp = nc->qp;
+	int rc = check_receive(nc, offset, len);
+
+	if (rc < 0)
+		return rc;
 	nvmf_qpair_enter(qp);
-	int rc = qp->ops->receive_data(nc, offset, buf, len, cb, arg);
+	rc = qp->ops->receive_data(nc, offset, buf, len, cb, arg);
 	nvmf_qpair_leave(qp);
 	return rc;
+}
+
+/* What sending len bytes at offset of nc's data needs: 0 or a negative errno. */
+static int check_send(struct nvmf_capsule *nc, uint32_t offset, size_t len)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (!qp->na->controller)
+		return -EINVAL;
+	if (qp->failed || qp->user_freed)
+		return -ENOTCONN;
+	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
+		return -EFAULT;
+	if (!nc->pending)
+		return -EALREADY;
+	return 0;
 }
 
 int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt,
@@ -524,20 +551,51 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
 	struct nvmf_qpair *qp = nc->qp;
 	size_t len = 0;
 
-	if (!qp->na->controller || iovcnt < 0)
+	if (iovcnt < 0)
 		return -EINVAL;
-	if (qp->failed || qp->user_freed)
-		return -ENOTCONN;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
-		return -EFAULT;
-	if (!nc->pending)
-		return -EALREADY;
+	int rc = check_send(nc, offset, len);
+	if (rc < 0)
+		return rc;
 	nvmf_qpair_enter(qp);
-	int rc = qp->ops->send_data(nc, offset, iov, iovcnt, last, cb, arg);
+	rc = qp->ops->send_data(nc, offset, iov, iovcnt, last, cb, arg);
 	if (rc == NVMF_SUCCESS_SENT)
 		command_retired(qp, nc);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_controller_send_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, bool last,
+				 nvmf_data_done_cb cb, void *arg)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (!qp->ops->send_nothing)
+		return -EOPNOTSUPP;
+	int rc = check_send(nc, offset, len);
+	if (rc < 0)
+		return rc;
+	nvmf_qpair_enter(qp);
+	rc = qp->ops->send_nothing(nc, offset, len, last, cb, arg);
+	if (rc == NVMF_SUCCESS_SENT)
+		command_retired(qp, nc);
+	nvmf_qpair_leave(qp);
+	return rc;
+}
+
+int nvmf_controller_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb,
+				    void *arg)
+{
+	struct nvmf_qpair *qp = nc->qp;
+
+	if (!qp->ops->receive_nothing)
+		return -EOPNOTSUPP;
+	int rc = check_receive(nc, offset, len);
+	if (rc < 0)
+		return rc;
+	nvmf_qpair_enter(qp);
+	rc = qp->ops->receive_nothing(nc, offset, len, cb, arg);
 	nvmf_qpair_leave(qp);
 	return rc;
 }

@@ -43,6 +43,10 @@ struct nvmf_transport_ops {
 	int (*send_data)(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
 			 nvmf_data_done_cb cb, void *arg);
 	int (*send_response)(struct nvmf_capsule *nc, const struct nvme_completion *cqe);
+	/* Optional (NULL: -EOPNOTSUPP): nvmf_controller_send_nothing / receive_nothing. */
+	int (*send_nothing)(struct nvmf_capsule *nc, uint32_t offset, size_t len, bool last, nvmf_data_done_cb cb,
+			    void *arg);
+	int (*receive_nothing)(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb, void *arg);
 };
 
 struct nvmf_association {

@@ -408,6 +408,14 @@ static uint16_t walk_guarded(const struct vu_dma *d, const struct nvme_command *
 	return st;
 }
 
+/* The data pointer is checked and nothing moves (nvmf_controller_send_nothing, receive_nothing). */
+static void seg_skip(void *arg, uint8_t *guest, size_t len)
+{
+	(void)arg;
+	(void)guest;
+	(void)len;
+}
+
 struct copy_in {
 	uint8_t *dst;
 };
@@ -419,23 +427,31 @@ static void seg_copy_in(void *arg, uint8_t *guest, size_t len)
 	ci->dst += len;
 }
 
+/* buf NULL: nothing moves (see nvmf_controller_receive_nothing). */
 static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
 			     void *arg)
 {
 	struct vu_capsule *c = (struct vu_capsule *)nc;
 	struct vu_ctrl *vc = ((struct vu_qpair *)nc->qp)->vc;
 	if (c->internal) {
-		memcpy(buf, (const uint8_t *)c->idata + offset, len);
+		if (buf)
+			memcpy(buf, (const uint8_t *)c->idata + offset, len);
 	} else {
 		if (!vc)
 			return -ENOTCONN;
 		struct copy_in ci = {.dst = buf};
-		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg_copy_in, &ci);
+		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, buf ? seg_copy_in : seg_skip, &ci);
 		if (st)
 			return NVME_STATUS_GET_SC(st) == NVME_SC_DATA_SGL_LENGTH_INVALID ? -EFAULT : -EIO;
 	}
 	cb(arg, nc, 0);
 	return 0;
+}
+
+static int ctrl_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb,
+				void *arg)
+{
+	return ctrl_receive_data(nc, offset, NULL, len, cb, arg);
 }
 
 struct copy_out {
@@ -461,23 +477,20 @@ static void seg_copy_out(void *arg, uint8_t *guest, size_t len)
 	}
 }
 
-static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
-			  nvmf_data_done_cb cb, void *arg)
+/* Copy iov into the guest buffers the command names; iov NULL: only check them. */
+static int send_walk(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, size_t len,
+		     nvmf_data_done_cb cb, void *arg)
 {
 	struct vu_capsule *c = (struct vu_capsule *)nc;
 	struct vu_cqpair *q = cqp(nc->qp);
 	struct vu_ctrl *vc = q->v.vc;
-	(void)last;
 	if (!vc || c->internal)
 		return -ENOTCONN;
-	size_t len = 0;
 	int skip = 0;
-	for (int i = 0; i < iovcnt; i++)
-		len += iov[i].iov_len;
-	while (skip < iovcnt && iov[skip].iov_len == 0)
+	while (iov && skip < iovcnt && iov[skip].iov_len == 0)
 		skip++;
-	struct copy_out co = {.iov = iov + skip};
-	uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, seg_copy_out, &co);
+	struct copy_out co = {.iov = iov ? iov + skip : NULL};
+	uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, iov ? seg_copy_out : seg_skip, &co);
 	if (st)
 		return -EIO;
 	if (cb) {
@@ -491,6 +504,23 @@ static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct
 		q->sent_tail = c;
 	}
 	return 0;
+}
+
+static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
+			  nvmf_data_done_cb cb, void *arg)
+{
+	(void)last;
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return send_walk(nc, offset, iov, iovcnt, len, cb, arg);
+}
+
+static int ctrl_send_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, bool last, nvmf_data_done_cb cb,
+			     void *arg)
+{
+	(void)last;
+	return send_walk(nc, offset, NULL, 0, len, cb, arg);
 }
 
 static int ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe)
@@ -596,4 +626,6 @@ const struct nvmf_transport_ops nvmf_vfio_user_ops = {
 	.receive_data = ctrl_receive_data,
 	.send_data = ctrl_send_data,
 	.send_response = ctrl_send_response,
+	.send_nothing = ctrl_send_nothing,
+	.receive_nothing = ctrl_receive_nothing,
 };

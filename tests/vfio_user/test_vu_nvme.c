@@ -195,10 +195,11 @@ static struct nvme_command rw(uint8_t opc, uint64_t slba, uint32_t nlb)
 	return c;
 }
 
-/* Read or write nlb blocks at slba from/to buf offset 0 with PRPs (a list when needed). */
-static int io_prp(struct drv *d, uint16_t qid, uint8_t opc, uint64_t slba, uint32_t nlb)
+/* Read or write nlb blocks of namespace nsid at slba from/to buf offset 0 with PRPs (a list when needed). */
+static int io_prp_ns(struct drv *d, uint16_t qid, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb)
 {
 	struct nvme_command c = rw(opc, slba, nlb);
+	c.nsid = nsid;
 	size_t len = (size_t)nlb * 512, pages = (len + 4095) / 4096;
 	c.dptr.prp.prp1 = d->buf_iova;
 	if (pages == 2)
@@ -209,6 +210,11 @@ static int io_prp(struct drv *d, uint16_t qid, uint8_t opc, uint64_t slba, uint3
 		c.dptr.prp.prp2 = d->list_iova;
 	}
 	return drv_cmd(d, qid, c);
+}
+
+static int io_prp(struct drv *d, uint16_t qid, uint8_t opc, uint64_t slba, uint32_t nlb)
+{
+	return io_prp_ns(d, qid, opc, 1, slba, nlb);
 }
 
 #define ST(sct, sc) ((uint16_t)((sct) << 9 | (sc) << 1))
@@ -372,6 +378,39 @@ static void test_io(struct drv *d)
 	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_SGL_LENGTH_INVALID), "an SGL shorter than the data: Data SGL Length Invalid");
 	fill(d->buf, 4096, 3);
 	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 1000, 8) == 0, "the queue still works after the bad pointers");
+}
+
+/*
+ * A null namespace holds no data: over vfio-user nothing moves, as with SPDK's
+ * null bdev (a read leaves the guest's buffer as it was), but the data pointer
+ * is still checked.  Namespace 2 stays for check_tcp.
+ */
+static void test_null_namespace(struct drv *d)
+{
+	CHECK(vu_target_rpc(&tgt, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"bdev_null_create\",\"params\":"
+				  "{\"name\":\"null0\",\"num_blocks\":131072,\"block_size\":512}}") &&
+		      vu_target_rpc(&tgt, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nvmf_subsystem_add_ns\",\"params\":"
+					  "{\"nqn\":\"" VU_TEST_NQN "\",\"namespace\":{\"bdev_name\":\"null0\",\"nsid\":2}}}"),
+	      "a null namespace added as NSID 2");
+	fill(d->buf, 128 * 1024, 5);
+	CHECK(io_prp_ns(d, 1, NVME_OPC_WRITE, 2, 0, 256) == 0 && filled(d->buf, 128 * 1024, 5),
+	      "a 128 KiB write to it succeeds and leaves the buffer alone");
+	fill(d->buf, 128 * 1024, 9);
+	bool ok = true;
+	for (uint32_t nlb = 1; nlb <= 256 && ok; nlb *= 4)
+		ok = io_prp_ns(d, 2, NVME_OPC_READ, 2, 64, nlb) == 0 && filled(d->buf, 128 * 1024, 9);
+	CHECK(ok, "reads of 512 B to 128 KiB succeed and leave the guest's buffer as it was");
+	struct nvme_command c = rw(NVME_OPC_READ, 0, 8);
+	c.nsid = 2;
+	c.dptr.prp.prp1 = 0x7000000000ull;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a read to a PRP outside guest memory: Data Transfer Error");
+	c.opc = NVME_OPC_WRITE;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a write from it: Data Transfer Error");
+	c = rw(NVME_OPC_READ, 0, 64);
+	c.nsid = 2;
+	c.dptr.prp.prp1 = d->buf_iova;
+	c.dptr.prp.prp2 = 0x7000000000ull;
+	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP list outside guest memory: Data Transfer Error");
 }
 
 /* Completions raise the queue's MSI-X vector; without one, INTx. */
@@ -640,6 +679,13 @@ static void check_tcp(void)
 	if (rc == 0)
 		rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 2000, 16, buf, sizeof(buf), NULL);
 	CHECK(rc == 0 && filled(buf, sizeof(buf), 42), "a TCP host reads what the PCIe driver wrote (%s)", rc ? err : "");
+	memset(buf, 0xa5, sizeof(buf));
+	if (rc == 0)
+		rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 2, 64, 16, buf, sizeof(buf), NULL);
+	bool zeros = true;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		zeros = zeros && buf[i] == 0;
+	CHECK(rc == 0 && zeros, "over TCP, a read of the null namespace carries zeros (the stream must carry bytes)");
 	if (c)
 		nvmf_host_disconnect(c);
 }
@@ -660,6 +706,7 @@ int main(int argc, char **argv)
 	test_enable_and_registers(&d);
 	test_queue_checks(&d);
 	test_io(&d);
+	test_null_namespace(&d);
 	test_interrupts(&d);
 	test_interrupt_coalescing(&d);
 	test_doorbells(&d);

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +71,37 @@ int vu_target_start(const char *nvmfd, struct vu_target *t)
 		return -1;
 	}
 	return 0;
+}
+
+bool vu_target_rpc(struct vu_target *t, const char *request)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char path[320];
+	snprintf(path, sizeof(path), "%s/rpc.sock", t->dir);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	char reply[4096];
+	size_t got = 0;
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		  write(fd, request, strlen(request)) == (ssize_t)strlen(request);
+	/* One answer: read until its braces balance (no string here holds a brace). */
+	int depth = 0;
+	bool started = false;
+	while (ok && got < sizeof(reply) - 1 && !(started && depth == 0)) {
+		ssize_t n = read(fd, reply + got, 1);
+		if (n <= 0)
+			break;
+		depth += reply[got] == '{' ? 1 : reply[got] == '}' ? -1 : 0;
+		started = started || reply[got] == '{';
+		got++;
+	}
+	reply[got] = 0;
+	close(fd);
+	return ok && strstr(reply, "\"result\"") != NULL;
 }
 
 bool vu_target_alive(struct vu_target *t)

@@ -34,6 +34,8 @@ struct vu_target {
 int vu_target_start(const char *nvmfd, struct vu_target *t);
 /* The process still runs. */
 bool vu_target_alive(struct vu_target *t);
+/* One JSON-RPC request (a whole object) to nvmfd's RPC socket: true when the answer has a "result". */
+bool vu_target_rpc(struct vu_target *t, const char *request);
 /* SIGTERM, reap, remove the directory; returns the exit status (-1 when killed). */
 int vu_target_stop(struct vu_target *t);
 
