@@ -3,7 +3,8 @@
 # `nvmf perf` over vfio-user (the host library's PCIe driver), and beside it
 # SPDK's vfio-user target driven by the same client, when SPDK_DIR is set.
 #
-#   [SPDK_DIR=DIR] bash bench/vfio-user-bench.sh [-t SECONDS] [-r REPS] [--modes LIST] [--build-dir DIR] [--json]
+#   [SPDK_DIR=DIR] bash bench/vfio-user-bench.sh [-t SECONDS] [-r REPS] [--modes LIST] [--client nvmf|spdk]
+#                                                 [--build-dir DIR] [--json]
 #
 # Each target runs alone with one core (nvmfd --reactors 1, nvmf_tgt -m 0x1)
 # pinned to CPU 0, nvmf perf pinned to CPU 1, on a RAM namespace (SPDK: a
@@ -12,7 +13,9 @@
 # QD32, 128 KiB read QD32; each in the modes of --modes (default irq,wait,polled):
 # irq = I/O queues with interrupts, the client spinning on its CQ; wait = the
 # client sleeps on the interrupt eventfd; polled = I/O queues without
-# interrupts.  The targets take turns in each repetition (-r, default 1; the
+# interrupts.  --client spdk drives both targets with SPDK's spdk_nvme_perf
+# over vfio-user instead (SPDK_DIR; its own queue settings, mode "spdk"),
+# the client of ../shared/ANCHORS.md's SPDK figures.  The targets take turns in each repetition (-r, default 1; the
 # order alternates); the table shows medians and, with SPDK, nvmfd/SPDK.
 # The machine is shared and its speed drifts within minutes: trust ratios
 # within one run, not figures across runs.
@@ -23,12 +26,13 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$(cd "$HERE/.." && pwd)/build
-SECS=5 REPS=1 MODES=irq,wait,polled JSON=0
+SECS=5 REPS=1 MODES=irq,wait,polled JSON=0 CLIENT=nvmf
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) SECS=$2; shift ;;
 	-r) REPS=$2; shift ;;
 	--modes) MODES=$2; shift ;;
+	--client) CLIENT=$2; shift ;;
 	--build-dir) BUILD=$2; shift ;;
 	--json) JSON=1 ;;
 	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -48,6 +52,13 @@ if [ -n "${SPDK_DIR:-}" ]; then
 		echo "SPDK_DIR lacks build/bin/nvmf_tgt or scripts/rpc.py: nvmfd only" >&2
 	fi
 fi
+if [ "$CLIENT" = spdk ]; then
+	[ -x "${SPDK_DIR:-}/build/bin/spdk_nvme_perf" ] || { echo "--client spdk needs SPDK_DIR with build/bin/spdk_nvme_perf" >&2; exit 1; }
+	MODES=spdk
+elif [ "$CLIENT" != nvmf ]; then
+	echo "--client nvmf|spdk" >&2
+	exit 2
+fi
 tmp=$(mktemp -d)
 pid=
 stop_target() {
@@ -62,14 +73,17 @@ trap 'stop_target; rm -rf "$tmp"' EXIT
 pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
 
-# start_target NAME: the target up, with $tmp/NAME/{ram,null} sockets; false when it failed.
+# Both targets serve $tmp/NAME/{ram,null}/cntrl (the socket name SPDK's initiator looks for).
+nqn_of() { if [ "$1" = nvmfd ]; then echo "nqn.2024-01.io.nvmf:bench-$2"; else echo "nqn.2019-07.io.spdk:$2"; fi; }
+
+# start_target NAME: the target up, with its two sockets; false when it failed.
 start_target() {
 	local t=$1 d=$tmp/$1
 	rm -rf "$d"
-	mkdir -p "$d"
+	mkdir -p "$d/ram" "$d/null"
 	: >"$d/log" # truncated here, not by the background job: no stale "ready" is read
 	if [ "$t" = nvmfd ]; then
-		$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$d/ram.sock" --subsystem nqn.2024-01.io.nvmf:bench-ram \
+		$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$d/ram/cntrl" --subsystem nqn.2024-01.io.nvmf:bench-ram \
 			--namespace ram:1G --rpc-socket "$d/rpc.sock" >"$d/log" 2>&1 &
 		pid=$!
 		for _ in $(seq 100); do grep -q ready "$d/log" && break; sleep 0.1; done
@@ -79,7 +93,7 @@ start_target() {
 			r bdev_null_create --name null0 --num-blocks 2097152 --block-size 512 >/dev/null &&
 			r nvmf_subsystem_add_ns --nqn nqn.2024-01.io.nvmf:bench-null --namespace.bdev-name null0 >/dev/null &&
 			r nvmf_subsystem_add_listener --nqn nqn.2024-01.io.nvmf:bench-null \
-				--listen-address.trtype VFIOUSER --listen-address.traddr "$d/null.sock" >/dev/null || return 1
+				--listen-address.trtype VFIOUSER --listen-address.traddr "$d/null/cntrl" >/dev/null || return 1
 	else
 		$pin0 "$SPDK_DIR/build/bin/nvmf_tgt" -m 0x1 -r "$d/spdk.sock" >"$d/log" 2>&1 &
 		pid=$!
@@ -92,15 +106,23 @@ start_target() {
 		for ns in ram null; do
 			bdev=Malloc0
 			[ $ns = null ] && bdev=Null0
-			mkdir -p "$d/$ns"
 			"${rpc[@]}" nvmf_create_subsystem nqn.2019-07.io.spdk:$ns -a -s SPDK$ns >/dev/null &&
 				"${rpc[@]}" nvmf_subsystem_add_ns nqn.2019-07.io.spdk:$ns $bdev >/dev/null &&
 				"${rpc[@]}" nvmf_subsystem_add_listener nqn.2019-07.io.spdk:$ns -t VFIOUSER -a "$d/$ns" -s 0 >/dev/null || return 1
-			ln -s "$d/$ns/cntrl" "$d/$ns.sock"
 		done
 	fi
 	# Fill the RAM namespace once so reads find data.
-	$pin1 "$NVMF" perf "vfio-user:$d/ram.sock" -q 32 -o 131072 -w write -n 8192 >/dev/null 2>&1
+	$pin1 "$NVMF" perf "vfio-user:$d/ram/cntrl" -q 32 -o 131072 -w write -n 8192 >/dev/null 2>&1
+}
+
+# spdk_perf TARGET NS ARGS...: spdk_nvme_perf's Total line as nvmf perf's JSON fields.
+spdk_perf() {
+	local t=$1 ns=$2
+	shift 2
+	"$SPDK_DIR/build/bin/spdk_nvme_perf" -r "trtype:VFIOUSER traddr:$tmp/$t/$ns subnqn:$(nqn_of "$t" "$ns")" \
+		"$@" -t "$SECS" -c 0x2 2>/dev/null |
+		awk '/^Total/ {printf "{\"iops\": %s, \"mib_per_s\": %s, \"latency_us\": {\"mean\": %s}}\n", $3, $4, $5; ok = 1}
+		     END {exit !ok}'
 }
 
 CASES=("4k randread QD1|-q 1 -o 4096 -w randread" "4k randread QD32|-q 32 -o 4096 -w randread"
@@ -121,7 +143,12 @@ for ((rep = 0; rep < REPS; rep++)); do
 					extra=()
 					[ $mode = polled ] && extra=(--polled)
 					[ $mode = wait ] && extra=(--wait)
-					out=$($pin1 "$NVMF" perf "vfio-user:$tmp/$t/$ns.sock" -t "$SECS" --json "${args[@]}" "${extra[@]}" 2>/dev/null) || {
+					if [ $mode = spdk ]; then
+						out=$(spdk_perf "$t" "$ns" "${args[@]}")
+					else
+						out=$($pin1 "$NVMF" perf "vfio-user:$tmp/$t/$ns/cntrl" -t "$SECS" --json "${args[@]}" "${extra[@]}" 2>/dev/null)
+					fi
+					[ $? = 0 ] || {
 						echo "$t $ns $name $mode: perf failed" >&2
 						continue
 					}

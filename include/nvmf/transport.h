@@ -275,6 +275,15 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
 			       bool last, nvmf_data_done_cb cb, void *arg);
 
 /*
+ * Controller: the transport moves a command's data by copying it from or to
+ * host memory it has mapped (vfio-user), so receive and send complete before
+ * they return and only a bad data pointer fails them: a write's data may be
+ * received straight into its final place.  False for NVMe/TCP, where data
+ * arrives later and may fail its digest.
+ */
+bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc);
+
+/*
  * Controller: data of no defined value (a null namespace's), moved not at
  * all where the host owns the buffers (vfio-user): the transport checks the
  * command's data pointer for len bytes at offset and leaves the host's

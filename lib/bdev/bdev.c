@@ -191,6 +191,13 @@ const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_
 	return (const uint8_t *)b->memory + offset;
 }
 
+void *nvmf_bdev_memory_for_write(struct nvmf_bdev *b, uint64_t offset, uint64_t len)
+{
+	if (!b->memory || offset > b->size || len > b->size - offset)
+		return NULL;
+	return (uint8_t *)b->memory + offset;
+}
+
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b)
 {
 	return b->supports_deallocate;

@@ -59,6 +59,12 @@ bool nvmf_bdev_holds_no_data(const struct nvmf_bdev *b);
  * until nvmf_bdev_close(); concurrent writes may change it.
  */
 const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len);
+/*
+ * The same bytes, for a write to land in place (RAM): bytes stored there are
+ * written and as durable as a completed write, with no backend call.  NULL
+ * where nvmf_bdev_memory() is.
+ */
+void *nvmf_bdev_memory_for_write(struct nvmf_bdev *b, uint64_t offset, uint64_t len);
 
 /*
  * Call cb(arg) when the backend's size changes (an RBD image resized

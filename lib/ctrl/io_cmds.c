@@ -139,10 +139,27 @@ static void write_with_data(struct nvmf_request *req)
 	nvmf_request_submit(req, submit_write, write_done);
 }
 
-/* The data of a write to a namespace that holds none (null) is dropped. */
-static void write_dropped(struct nvmf_request *req)
+/* The data is where it belongs: in place, or dropped by a namespace that holds none (null). */
+static void write_stored(struct nvmf_request *req)
 {
 	write_done(req, 0);
+}
+
+/*
+ * A write to a namespace in memory (RAM) over a transport that copies at once
+ * (vfio-user) lands in place: one copy, from the host's buffer to the
+ * namespace, as SPDK's malloc bdev does.  The range lock keeps it from a
+ * Compare and Write; a bad data pointer partway leaves the range partly
+ * written, as a failed write may.
+ */
+static void write_in_place(struct nvmf_request *req)
+{
+	if (!nvmf_request_lock_range(req, cmd_slba(&req->cmd), cmd_nlb(&req->cmd), false)) {
+		nvmf_request_defer(req, NVMF_REQ_WAIT_RANGE, write_in_place);
+		return;
+	}
+	nvmf_request_receive_into(req, nvmf_bdev_memory_for_write(req->ns->bdev, req_offset(req), req->len), req->len,
+				  write_stored);
 }
 
 static enum nvmf_exec do_write(struct nvmf_request *req)
@@ -151,7 +168,10 @@ static enum nvmf_exec do_write(struct nvmf_request *req)
 	if (st)
 		return nvmf_req_status(req, st);
 	if (nvmf_bdev_holds_no_data(req->ns->bdev))
-		nvmf_request_discard_data(req, req->len, write_dropped);
+		nvmf_request_discard_data(req, req->len, write_stored);
+	else if (nvmf_controller_copies_at_once(req->nc) &&
+		 nvmf_bdev_memory_for_write(req->ns->bdev, req_offset(req), req->len))
+		write_in_place(req);
 	else
 		nvmf_request_receive_data(req, req->len, write_with_data);
 	return NVMF_EXEC_ASYNC;

@@ -271,6 +271,18 @@ void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_reques
 	}
 }
 
+void nvmf_request_receive_into(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next)
+{
+	req->len = len;
+	req->then = next;
+	req->state = NVMF_REQ_TRANSFER_IN;
+	int rc = nvmf_controller_receive_data(req->nc, 0, dst, len, data_received, req);
+	if (rc < 0) {
+		req->state = NVMF_REQ_EXECUTING;
+		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
+	}
+}
+
 void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_request_step next)
 {
 	req->len = len;

@@ -529,6 +529,11 @@ int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void 
 	return rc;
 }
 
+bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc)
+{
+	return nc->qp->ops->copies_at_once;
+}
+
 /* What sending len bytes at offset of nc's data needs: 0 or a negative errno. */
 static int check_send(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 {

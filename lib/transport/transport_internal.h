@@ -14,6 +14,8 @@
 struct nvmf_transport_ops {
 	enum nvmf_trtype trtype;
 	const char *name;
+	/* Data transfers are copies to and from mapped host memory, done before the call returns. */
+	bool copies_at_once;
 
 	struct nvmf_association *(*association_alloc)(bool controller, const struct nvmf_association_params *p);
 	void (*association_free)(struct nvmf_association *na);

@@ -127,7 +127,8 @@ static int cmd_dma_map(struct nvmf_vu_dev *dev, const struct vfio_user_header *h
 static int cmd_dma_unmap(struct nvmf_vu_dev *dev, const struct vfio_user_header *h, const uint8_t *p, size_t len)
 {
 	struct vfio_user_dma_unmap u;
-	if (len != sizeof(u) || dev->rx.nfds)
+	/* SPDK's initiator sends the region's descriptor along; it is not needed (the message layer closes it). */
+	if (len != sizeof(u) || dev->rx.nfds > 1)
 		return reply_error(dev, h, EINVAL);
 	memcpy(&u, p, sizeof(u));
 	if (u.argsz < sizeof(u) || (u.flags & ~VFIO_DMA_UNMAP_FLAG_ALL))

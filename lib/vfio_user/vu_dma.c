@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "vu_internal.h"
 
@@ -32,8 +34,15 @@ int vu_dma_add(struct vu_dma *d, uint64_t iova, uint64_t len, int fd, uint64_t o
 	}
 	uint8_t *va = NULL;
 	struct stat st;
-	/* Past the end of its file a mapping faults (SIGBUS) when touched: refuse it now. */
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	/*
+	 * Past the end of its file a mapping faults (SIGBUS) when touched: refuse it now.  Not on
+	 * hugetlbfs, where a shared writable mapping grows the file instead: SPDK's initiator maps
+	 * regions of several huge pages from the first page's file (its pages past that file are
+	 * then not shared with it, as with SPDK's own target).
+	 */
+	struct statfs sf;
+	bool grows = fd >= 0 && fstatfs(fd, &sf) == 0 && sf.f_type == HUGETLBFS_MAGIC && writable;
+	if (fd >= 0 && !grows && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (offset > (uint64_t)st.st_size || len > (uint64_t)st.st_size - offset))
 		return -EINVAL;
 	if (fd >= 0) {

@@ -610,6 +610,7 @@ static struct nvmf_capsule *vu_capsule_alloc(struct nvmf_qpair *qp)
 const struct nvmf_transport_ops nvmf_vfio_user_ops = {
 	.trtype = NVMF_TRTYPE_VFIO_USER,
 	.name = "vfio-user",
+	.copies_at_once = true,
 	.qpair_alloc = vu_qpair_alloc,
 	.qpair_close = vu_close,
 	.qpair_destroy = vu_destroy,

@@ -275,11 +275,13 @@ static void test_dma(void)
 	struct vfio_user_dma_unmap u = {.argsz = sizeof(u), .addr = 0x100000, .size = 0x8000};
 	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == ENOENT, "unmap part of a region: ENOENT");
 	u.size = 0x10000;
-	int rc = call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0);
+	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), two, 2) == EINVAL, "an unmap with two descriptors: EINVAL");
+	/* SPDK's initiator sends the region's descriptor with its unmap. */
+	int rc = call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), &mfd, 1);
 	size_t len;
 	struct vfio_user_dma_unmap back = {0};
 	memcpy(&back, payload(&len), sizeof(back));
-	CHECK(rc == 0 && len == sizeof(u) && back.addr == u.addr && back.size == u.size, "unmap answers with the entry");
+	CHECK(rc == 0 && len == sizeof(u) && back.addr == u.addr && back.size == u.size, "an unmap with the region's descriptor (as SPDK sends it) answers with the entry");
 	u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == ENOTSUP, "dirty page tracking: ENOTSUP");
 	u = (struct vfio_user_dma_unmap){.argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL};
