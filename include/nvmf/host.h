@@ -82,6 +82,8 @@ struct nvmf_host_opts {
 	uint32_t kato_ms;       /* 0: no keep alive */
 	/* vfio-user: I/O queues without interrupts (the caller polls them). */
 	bool polled_io_queues;
+	/* vfio-user: bytes set aside for nvmf_host_io_buffer() (0: none). */
+	size_t io_buffer_bytes;
 	int timeout_ms;         /* per admin command and per connection step */
 	/* Reconnect after a lost connection, as nvme-cli's --reconnect-delay and
 	 * --ctrl-loss-tmo: retry every reconnect_delay_s until ctrl_loss_tmo_s
@@ -122,6 +124,16 @@ void nvmf_host_opts_default(struct nvmf_host_opts *opts);
  */
 int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_opts *opts,
 		      struct nvmf_host_ctrl **ctrlp, char *err, size_t errlen);
+/*
+ * len bytes (4 KiB aligned) of memory that the controller's transport moves
+ * I/O data to and from without a copy: on vfio-user, memory shared with the
+ * device, out of opts.io_buffer_bytes; I/O data elsewhere goes through a
+ * bounce buffer.  Valid until the controller is freed.  NULL when the
+ * transport has no such memory (NVMe/TCP) or the room is used up: use any
+ * memory then.
+ */
+void *nvmf_host_io_buffer(struct nvmf_host_ctrl *ctrl, size_t len);
+
 /*
  * Close the I/O queues (outstanding I/O completes with -ECONNABORTED), then
  * shut the controller down: CC.SHN normal, wait for CSTS.SHST complete.

@@ -552,6 +552,11 @@ unsigned nvmf_host_ctrl_reconnects(const struct nvmf_host_ctrl *c)
 	return c->reconnects;
 }
 
+void *nvmf_host_io_buffer(struct nvmf_host_ctrl *c, size_t len)
+{
+	return host_vu_io_buffer(c, len);
+}
+
 int nvmf_host_shutdown(struct nvmf_host_ctrl *c)
 {
 	if (c->shutdown_done)

@@ -92,6 +92,7 @@ int host_vu_open(struct nvmf_host_ctrl *c);
 int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq);
 int host_vu_reg(struct nvmf_host_ctrl *c, bool set, uint32_t offset, bool eight, uint64_t *value);
 void host_vu_close(struct nvmf_host_ctrl *c);
+void *host_vu_io_buffer(struct nvmf_host_ctrl *c, size_t len);
 
 /* auth.c: a secret is set; authenticate a queue right after its Connect (0 or a negative errno, message set). */
 bool host_auth_configured(const struct nvmf_host_ctrl *c);

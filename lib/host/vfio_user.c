@@ -16,7 +16,13 @@ static size_t memory_needed(const struct nvmf_host_ctrl *c)
 	size_t per_cmd = VU_HOST_MAX_XFER + 4096;
 	size_t cmds = c->opts.admin_qsize + (size_t)c->nr_ioq * c->opts.io_qsize;
 	size_t rings = (size_t)(c->nr_ioq + 1) * (64 + 16) * 4096;
-	return cmds * per_cmd + rings + (1u << 20);
+	return cmds * per_cmd + rings + (1u << 20) + c->opts.io_buffer_bytes;
+}
+
+void *host_vu_io_buffer(struct nvmf_host_ctrl *c, size_t len)
+{
+	uint64_t iova;
+	return c->vu && len ? vu_client_alloc(c->vu, len, &iova) : NULL;
 }
 
 int host_vu_open(struct nvmf_host_ctrl *c)

@@ -124,6 +124,15 @@ void *vu_client_alloc(struct vu_client *c, size_t len, uint64_t *iova)
 	return p;
 }
 
+bool vu_client_iova_of(const struct vu_client *c, const void *p, size_t len, uint64_t *iova)
+{
+	uintptr_t a = (uintptr_t)p, base = (uintptr_t)c->mem;
+	if (!c->mem || a < base || a - base > c->mem_len || len > c->mem_len - (a - base))
+		return false;
+	*iova = VU_CLIENT_IOVA + (a - base);
+	return true;
+}
+
 int vu_client_set_msix(struct vu_client *c, unsigned vector, int efd)
 {
 	struct vfio_user_irq_set s = {.argsz = sizeof(s),
@@ -182,6 +191,33 @@ static int map_doorbells(struct vu_client *c)
 	return 0;
 }
 
+/*
+ * The memory the device may reach, in c->memfd: on 2 MiB huge pages where the
+ * system has them free, so that the device's copies to and from it miss the
+ * TLB less (SPDK's initiator shares huge pages too); else on 4 KiB pages.
+ * Returns the mapping (c->mem_len set) or NULL with errno.
+ */
+static void *share_memory(struct vu_client *c, size_t bytes)
+{
+	const size_t huge = 2u << 20;
+	c->memfd = memfd_create("nvmf-vfio-user-host", MFD_CLOEXEC | MFD_HUGETLB);
+	if (c->memfd >= 0) {
+		c->mem_len = (bytes + huge - 1) & ~(huge - 1);
+		void *m = MAP_FAILED;
+		if (ftruncate(c->memfd, (off_t)c->mem_len) == 0)
+			m = mmap(NULL, c->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, c->memfd, 0);
+		if (m != MAP_FAILED)
+			return m;
+		close(c->memfd);
+	}
+	c->memfd = memfd_create("nvmf-vfio-user-host", MFD_CLOEXEC);
+	c->mem_len = (bytes + VU_PAGE - 1) & ~(size_t)(VU_PAGE - 1);
+	if (c->memfd < 0 || ftruncate(c->memfd, (off_t)c->mem_len) < 0)
+		return NULL;
+	void *m = mmap(NULL, c->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
 int vu_client_open(const char *path, size_t mem_bytes, struct vu_client **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -226,12 +262,8 @@ int vu_client_open(const char *path, size_t mem_bytes, struct vu_client **out, c
 	if ((rc = map_doorbells(c)) < 0)
 		return fail(c, rc, err, errlen, "BAR0 doorbells");
 
-	c->memfd = memfd_create("nvmf-vfio-user-host", MFD_CLOEXEC);
-	c->mem_len = (mem_bytes + VU_PAGE - 1) & ~(size_t)(VU_PAGE - 1);
-	if (c->memfd < 0 || ftruncate(c->memfd, (off_t)c->mem_len) < 0)
-		return fail(c, -errno, err, errlen, "memory");
-	void *m = mmap(NULL, c->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
-	if (m == MAP_FAILED)
+	void *m = share_memory(c, mem_bytes);
+	if (!m)
 		return fail(c, -errno, err, errlen, "memory");
 	c->mem = m;
 	struct vfio_user_dma_map dm = {.argsz = sizeof(dm),

@@ -19,6 +19,7 @@ struct vu_slot {
 	uint64_t bounce_iova;
 	uint64_t *prp_list;
 	uint64_t prp_list_iova;
+	bool direct; /* the data is the caller's buffer itself, in the shared memory */
 };
 
 struct vu_hqpair {
@@ -103,7 +104,7 @@ static void finish(struct vu_hqpair *q, uint16_t cid, const struct nvme_completi
 	s->nc = NULL;
 	q->free_cids[q->nfree++] = cid;
 	q->outstanding--;
-	if (!error && (le16toh(cqe->status) & 0xfffe) == 0 && nc->data_len && !nc->send)
+	if (!error && (le16toh(cqe->status) & 0xfffe) == 0 && nc->data_len && !nc->send && !s->direct)
 		memcpy(nc->data, s->bounce, nc->data_len);
 	if (!error)
 		nc->transferred = nc->data_len;
@@ -187,18 +188,29 @@ int vu_host_capsule_transmit(struct nvmf_capsule *nc)
 	struct nvme_command sqe = nc->sqe;
 	sqe.cid = cid;
 	if (nc->data_len) {
-		/* The data goes by PRPs to the slot's bounce buffer (commands without data keep their pointer: queue creation). */
+		/*
+		 * The data goes by PRPs: straight to the caller's buffer when it is a
+		 * page-aligned one in the shared memory (nvmf_host_io_buffer), else to
+		 * the slot's bounce buffer.  Commands without data keep their pointer
+		 * (queue creation).
+		 */
+		uint64_t iova;
+		s->direct = ((uintptr_t)nc->data & (VU_PAGE - 1)) == 0 &&
+			    vu_client_iova_of(q->cl, nc->data, nc->data_len, &iova);
+		if (!s->direct) {
+			iova = s->bounce_iova;
+			if (nc->send)
+				memcpy(s->bounce, nc->data, nc->data_len);
+		}
 		sqe.flags &= (uint8_t)~NVME_CMD_PSDT_MASK;
 		memset(&sqe.dptr, 0, sizeof(sqe.dptr));
-		if (nc->send)
-			memcpy(s->bounce, nc->data, nc->data_len);
-		sqe.dptr.prp.prp1 = s->bounce_iova;
+		sqe.dptr.prp.prp1 = iova;
 		size_t pages = (nc->data_len + VU_PAGE - 1) / VU_PAGE;
 		if (pages == 2) {
-			sqe.dptr.prp.prp2 = s->bounce_iova + VU_PAGE;
+			sqe.dptr.prp.prp2 = iova + VU_PAGE;
 		} else if (pages > 2) {
 			for (size_t i = 1; i < pages; i++)
-				s->prp_list[i - 1] = s->bounce_iova + i * VU_PAGE;
+				s->prp_list[i - 1] = iova + i * VU_PAGE;
 			sqe.dptr.prp.prp2 = s->prp_list_iova;
 		}
 	}

@@ -30,6 +30,8 @@ int vu_client_reg_read(struct vu_client *c, uint32_t off, unsigned len, uint64_t
 int vu_client_reg_write(struct vu_client *c, uint32_t off, unsigned len, uint64_t v);
 /* Memory in the shared region: page aligned, zeroed.  NULL when it is spent. */
 void *vu_client_alloc(struct vu_client *c, size_t len, uint64_t *iova);
+/* The device's address of [p, p + len) when it lies in the shared memory: true and *iova, else false. */
+bool vu_client_iova_of(const struct vu_client *c, const void *p, size_t len, uint64_t *iova);
 /* Route MSI-X vector to eventfd efd (-1: none).  0 or a negative errno. */
 int vu_client_set_msix(struct vu_client *c, unsigned vector, int efd);
 /* The doorbell registers (BAR0 at 0x1000), mmapped. */

@@ -41,6 +41,7 @@ struct task {
 	struct worker *w;
 	struct nvmf_host_qpair *qp;
 	uint8_t *buf;  /* data written, or read into */
+	bool buf_shared; /* buf came from nvmf_host_io_buffer(): the controller owns it */
 	uint8_t *vbuf; /* verify: the pattern expected back */
 	uint64_t lba;
 	uint64_t start_ns;
@@ -480,6 +481,8 @@ int cmd_perf(int argc, char **argv)
 	uint32_t per_q = (a->depth + a->qpt - 1) / a->qpt;
 	if (cli.opts.io_qsize < per_q + 1)
 		cli.opts.io_qsize = (uint16_t)(per_q + 1 > 65535 ? 65535 : per_q + 1);
+	/* vfio-user: the tasks' buffers in the memory the device reaches, so no data is copied on this side. */
+	cli.opts.io_buffer_bytes = (size_t)a->threads * a->depth * ((a->io_size + 4095) & ~(size_t)4095);
 	struct nvmf_host_ctrl *c = cli_connect(&cli, false);
 	int status = 0;
 	if (!a->nsid) {
@@ -552,7 +555,10 @@ int cmd_perf(int argc, char **argv)
 			t->w = w;
 			t->qp = w->qps[k % a->qpt];
 			t->slot = i * a->depth + k;
-			t->buf = aligned_alloc(4096, (a->io_size + 4095) & ~4095u);
+			t->buf = nvmf_host_io_buffer(c, (a->io_size + 4095) & ~4095u);
+			t->buf_shared = t->buf != NULL;
+			if (!t->buf)
+				t->buf = aligned_alloc(4096, (a->io_size + 4095) & ~4095u);
 			t->vbuf = a->verify ? aligned_alloc(4096, (a->io_size + 4095) & ~4095u) : NULL;
 			if (t->buf)
 				fill_pattern(t->buf, 0, p->nlb, bs, p->seed);
@@ -714,7 +720,8 @@ int cmd_perf(int argc, char **argv)
 	free(total);
 	for (unsigned i = 0; i < a->threads; i++) {
 		for (unsigned k = 0; k < a->depth; k++) {
-			free(p->workers[i].tasks[k].buf);
+			if (!p->workers[i].tasks[k].buf_shared)
+				free(p->workers[i].tasks[k].buf);
 			free(p->workers[i].tasks[k].vbuf);
 		}
 		free(p->workers[i].tasks);

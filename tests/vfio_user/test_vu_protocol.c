@@ -396,6 +396,7 @@ static void check_alive(const char *when)
 		struct nvmf_host_opts o;
 		nvmf_host_opts_default(&o);
 		o.kato_ms = 0;
+		o.io_buffer_bytes = 16384;
 		struct nvmf_host_ctrl *c = NULL;
 		int rc = nvmf_host_connect(&addr, &o, &c, err, sizeof(err));
 		static uint8_t out[4096], in[4096];
@@ -406,6 +407,24 @@ static void check_alive(const char *when)
 			rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 64, 8, in, sizeof(in), NULL);
 		CHECK(rc == 0 && memcmp(in, out, sizeof(in)) == 0, "a %s host writes and reads %s (%s)",
 		      k ? "TCP" : "vfio-user", when, rc ? err : "");
+		/* Buffers in the memory shared with the device: the data moves without a bounce copy. */
+		uint8_t *sa = c ? nvmf_host_io_buffer(c, 8192) : NULL, *sb = c ? nvmf_host_io_buffer(c, 8192) : NULL;
+		if (k == 1) {
+			CHECK(!sa && !sb, "a TCP host has no shared I/O buffers");
+		} else if (sa && sb && ((uintptr_t)sa & 4095) == 0 && ((uintptr_t)sb & 4095) == 0) {
+			memset(sa, 0x5c, 8192);
+			memset(sb, 0, 8192);
+			rc = nvmf_host_write_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 128, 16, sa, 8192, NULL);
+			if (rc == 0)
+				rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 128, 16, sb, 8192, NULL);
+			static uint8_t bounced[8192];
+			if (rc == 0)
+				rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 0), 1, 128, 16, bounced, 8192, NULL);
+			CHECK(rc == 0 && memcmp(sa, sb, 8192) == 0 && memcmp(sa, bounced, 8192) == 0,
+			      "a vfio-user host writes from and reads into shared buffers %s", when);
+		} else {
+			CHECK(0, "a vfio-user host gets two page-aligned shared buffers");
+		}
 		if (c)
 			nvmf_host_disconnect(c);
 	}
