@@ -2,7 +2,8 @@
  * PCI configuration space of the emulated controller: type 0 header, class
  * 010802 (NVM Express), BAR0 64-bit memory (registers and doorbells), BAR4
  * and BAR5 (MSI-X table and PBA), and the capabilities a PCIe NVMe function
- * has: power management, MSI-X and PCI Express (with function level reset).
+ * has: power management, MSI-X, PCI Express (with function level reset) and
+ * MSI (one message: every queue's interrupt, for a host without MSI-X).
  */
 #include <string.h>
 
@@ -12,7 +13,8 @@
 #define VU_DEVICE_ID 0x0001
 #define CAP_PM 0x40
 #define CAP_MSIX 0x50
-#define CAP_PCIE 0x60
+#define CAP_PCIE 0x60 /* through 0x9b */
+#define CAP_MSI 0xa0
 #define PCIE_DEVCTL (CAP_PCIE + 8)
 #define PCIE_DEVCTL_FLR 0x8000u
 
@@ -65,12 +67,16 @@ void vu_pci_init(struct vu_pci *p, uint32_t bar0_size, unsigned nvec)
 	put32(c, CAP_MSIX + 8, 5);
 	/* PCI Express v2 endpoint: FLR capable, 2.5 GT/s x1. */
 	c[CAP_PCIE] = 0x10;
-	c[CAP_PCIE + 1] = 0x00;
+	c[CAP_PCIE + 1] = CAP_MSI;
 	put16(c, CAP_PCIE + 2, 0x0002);
 	put32(c, CAP_PCIE + 4, 1u << 28);
 	put16(c, PCIE_DEVCTL, 0x2810);
 	put32(c, CAP_PCIE + 0x0c, 0x00000011);
 	put16(c, CAP_PCIE + 0x12, 0x0011);
+	/* MSI: 64-bit addresses, one message (Multiple Message Capable 0). */
+	c[CAP_MSI] = 0x05;
+	c[CAP_MSI + 1] = 0x00;
+	put16(c, CAP_MSI + 2, 0x0080);
 
 	put16(m, 0x04, 0x0547); /* I/O, memory, bus master, SERR#, INTx disable */
 	bar_mask(m, 0x10, bar0_size);
@@ -83,6 +89,10 @@ void vu_pci_init(struct vu_pci *p, uint32_t bar0_size, unsigned nvec)
 	put16(m, PCIE_DEVCTL, 0x7fff);
 	put16(m, CAP_PCIE + 0x28, 0xffff); /* device control 2 */
 	put16(m, CAP_PCIE + 0x10, 0x0fff); /* link control */
+	put16(m, CAP_MSI + 2, 0x0001);      /* MSI enable */
+	put32(m, CAP_MSI + 4, 0xfffffffcu); /* message address */
+	put32(m, CAP_MSI + 8, 0xffffffffu); /* message upper address */
+	put16(m, CAP_MSI + 12, 0xffff);     /* message data */
 }
 
 void vu_pci_reset(struct vu_pci *p, uint32_t bar0_size, unsigned nvec)

@@ -436,6 +436,21 @@ static void test_interrupts(struct drv *d)
 	pfd.fd = intx;
 	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(intx, &v, 8) == 8 && v >= 1,
 	      "without an MSI-X vector, a completion signals INTx");
+	/* MSI (one message) takes over from INTx for every queue without an MSI-X vector. */
+	int msi = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	is.index = VFIO_PCI_MSI_IRQ_INDEX;
+	CHECK(vu_client_call(d->c, VFIO_USER_DEVICE_SET_IRQS, &is, sizeof(is), &msi, 1, NULL, NULL, &e) == 0,
+	      "an eventfd for MSI");
+	pfd.fd = msi;
+	struct pollfd ipfd = {.fd = intx, .events = POLLIN};
+	CHECK(drv_cmd(d, 3, c) == 0 && poll(&pfd, 1, WAIT_MS) == 1 && read(msi, &v, 8) == 8 && v >= 1 &&
+		      poll(&ipfd, 1, 0) == 0,
+	      "with MSI set up, a completion signals MSI and not INTx");
+	struct vfio_user_irq_set off = {.argsz = sizeof(off), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+					.index = VFIO_PCI_MSI_IRQ_INDEX};
+	CHECK(vu_client_call(d->c, VFIO_USER_DEVICE_SET_IRQS, &off, sizeof(off), NULL, 0, NULL, NULL, &e) == 0,
+	      "MSI turned off");
+	close(msi);
 	close(msix);
 	close(intx);
 }

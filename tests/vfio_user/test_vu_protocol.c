@@ -182,15 +182,39 @@ static void test_device(void)
 	uint8_t cfg[256];
 	CHECK(region_read(fd, 7, 0, cfg, sizeof(cfg)) == 0, "read config space");
 	CHECK(cfg[0x09] == 0x02 && cfg[0x0a] == 0x08 && cfg[0x0b] == 0x01, "class code 010802");
-	bool pm = false, msix = false, pcie_flr = false;
+	bool pm = false, msix = false, pcie_flr = false, msi = false;
+	unsigned msi_at = 0;
 	for (unsigned c = cfg[0x34], n = 0; c && c < 0xff && n < 16; c = cfg[c + 1], n++) {
 		pm |= cfg[c] == 0x01;
+		if (cfg[c] == 0x05) {
+			msi = (cfg[c + 2] | cfg[c + 3] << 8) == 0x0080; /* 64-bit, one message, off */
+			msi_at = c;
+		}
 		if (cfg[c] == 0x11)
 			msix = (cfg[c + 2] | cfg[c + 3] << 8) + 1 == 65 && (cfg[c + 4] & 7) == 4 && (cfg[c + 8] & 7) == 5;
 		if (cfg[c] == 0x10)
 			pcie_flr = cfg[c + 7] & 0x10;
 	}
 	CHECK(pm && msix && pcie_flr, "capabilities: power management, MSI-X (65 vectors, BAR4/BAR5), PCIe with FLR");
+	CHECK(msi, "capability: MSI, 64-bit, one message");
+	if (msi_at) {
+		/* The guest sets address and data and turns MSI on; Multiple Message Enable stays 0 (one message). */
+		struct vfio_user_region_access ma = {.offset = msi_at + 2, .region = 7, .count = 14};
+		uint8_t mw[sizeof(ma) + 14] = {0}, got[14];
+		memcpy(mw, &ma, sizeof(ma));
+		uint8_t vals[14] = {0x71, 0x00, 0x07, 0x10, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x00, 0x41, 0x40, 0, 0};
+		memcpy(mw + sizeof(ma), vals, sizeof(vals));
+		rc = call(fd, VFIO_USER_REGION_WRITE, mw, sizeof(mw), NULL, 0);
+		CHECK(rc == 0 && region_read(fd, 7, msi_at + 2, got, sizeof(got)) == 0 && got[0] == 0x81 && got[1] == 0 &&
+			      got[2] == 0x04 && got[3] == 0x10 && got[4] == 0xe0 && got[5] == 0xfe && got[10] == 0x41 &&
+			      got[11] == 0x40,
+		      "MSI: enable, address (dword aligned) and data are writable, the message count is not");
+		vals[0] = 0x00;
+		memcpy(mw + sizeof(ma), vals, 1);
+		ma.count = 1;
+		memcpy(mw, &ma, sizeof(ma));
+		call(fd, VFIO_USER_REGION_WRITE, mw, sizeof(ma) + 1, NULL, 0);
+	}
 	/* A BAR sizes as PCI says: all ones written, the size mask read back. */
 	uint8_t ones[4] = {0xff, 0xff, 0xff, 0xff}, bar[4];
 	struct vfio_user_region_access wa = {.offset = 0x20, .region = 7, .count = 4};
