@@ -253,6 +253,13 @@ static void receive_start(struct nvmf_request *req)
 	nvmf_request_receive_data(req, req->len, req->then);
 }
 
+/* A transfer in that could not start: answer with its status. */
+static void receive_failed(struct nvmf_request *req, int rc)
+{
+	req->state = NVMF_REQ_EXECUTING;
+	nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
+}
+
 void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_request_step next)
 {
 	req->len = len;
@@ -261,14 +268,8 @@ void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_reques
 		next(req);
 		return;
 	}
-	if (!nvmf_request_alloc_buf(req, len, receive_start))
-		return;
-	req->state = NVMF_REQ_TRANSFER_IN;
-	int rc = nvmf_controller_receive_data(req->nc, 0, req->buf, len, data_received, req);
-	if (rc < 0) {
-		req->state = NVMF_REQ_EXECUTING;
-		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
-	}
+	if (nvmf_request_alloc_buf(req, len, receive_start))
+		nvmf_request_receive_into(req, req->buf, len, next);
 }
 
 void nvmf_request_receive_into(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next)
@@ -277,10 +278,8 @@ void nvmf_request_receive_into(struct nvmf_request *req, void *dst, size_t len, 
 	req->then = next;
 	req->state = NVMF_REQ_TRANSFER_IN;
 	int rc = nvmf_controller_receive_data(req->nc, 0, dst, len, data_received, req);
-	if (rc < 0) {
-		req->state = NVMF_REQ_EXECUTING;
-		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
-	}
+	if (rc < 0)
+		receive_failed(req, rc);
 }
 
 void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_request_step next)
@@ -297,8 +296,7 @@ void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_reques
 		req->state = NVMF_REQ_EXECUTING;
 		nvmf_request_receive_data(req, len, next);
 	} else if (rc < 0) {
-		req->state = NVMF_REQ_EXECUTING;
-		nvmf_request_complete(req, rc == -EFAULT ? NVMF_ST_SGL_LENGTH_INVALID : NVMF_ST_DATA_TRANSFER, 0);
+		receive_failed(req, rc);
 	}
 }
 
