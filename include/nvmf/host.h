@@ -130,7 +130,7 @@ int nvmf_host_connect(const struct nvmf_host_addr *addr, const struct nvmf_host_
  * device, out of opts.io_buffer_bytes; I/O data elsewhere goes through a
  * bounce buffer.  Valid until the controller is freed.  NULL when the
  * transport has no such memory (NVMe/TCP) or the room is used up: use any
- * memory then.
+ * memory then.  Not to be called while another thread uses ctrl.
  */
 void *nvmf_host_io_buffer(struct nvmf_host_ctrl *ctrl, size_t len);
 

@@ -158,8 +158,12 @@ static void write_in_place(struct nvmf_request *req)
 		nvmf_request_defer(req, NVMF_REQ_WAIT_RANGE, write_in_place);
 		return;
 	}
-	nvmf_request_receive_into(req, nvmf_bdev_memory_for_write(req->ns->bdev, req_offset(req), req->len), req->len,
-				  write_stored);
+	void *dst = nvmf_bdev_memory_for_write(req->ns->bdev, req_offset(req), req->len);
+	if (!dst) { /* checked before; a NULL here would be taken as "move nothing" */
+		nvmf_request_complete(req, NVMF_ST_INTERNAL, 0);
+		return;
+	}
+	nvmf_request_receive_into(req, dst, req->len, write_stored);
 }
 
 static enum nvmf_exec do_write(struct nvmf_request *req)

@@ -130,8 +130,8 @@ bool nvmf_request_alloc_buf2(struct nvmf_request *req, size_t len, nvmf_request_
 
 /*
  * Send len bytes of data to the host, then the response with req->cqe; data stays untouched until release.
- * data NULL: the data has no defined value (a null namespace's; len at most NVMF_CTRL_MAX_XFER): nothing moves where the transport allows
- * (nvmf_controller_send_nothing), zeros go out otherwise.
+ * data NULL: the data has no defined value (a null namespace's; len at most NVMF_CTRL_MAX_XFER): nothing
+ * moves where the transport allows (nvmf_controller_send_nothing), zeros go out otherwise.
  */
 void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t len);
 /* Fetch the command's len bytes of data into a new req->buf, then run next (or answer with an error). */

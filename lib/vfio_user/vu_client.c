@@ -1,5 +1,6 @@
 /* A vfio-user client session: version, shared memory, BAR0 registers and doorbells, MSI-X eventfds. */
 #include <errno.h>
+#include <linux/memfd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,7 +201,7 @@ static int map_doorbells(struct vu_client *c)
 static void *share_memory(struct vu_client *c, size_t bytes)
 {
 	const size_t huge = 2u << 20;
-	c->memfd = memfd_create("nvmf-vfio-user-host", MFD_CLOEXEC | MFD_HUGETLB);
+	c->memfd = memfd_create("nvmf-vfio-user-host", MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB);
 	if (c->memfd >= 0) {
 		c->mem_len = (bytes + huge - 1) & ~(huge - 1);
 		void *m = MAP_FAILED;

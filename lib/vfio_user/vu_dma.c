@@ -1,9 +1,9 @@
 /* Guest memory the client shared with DMA_MAP: a sorted table of mmapped regions. */
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
