@@ -7,8 +7,10 @@
  *
  * Runs on one thread (a reactor): watch nvmf_vu_dev_fd() for input, call
  * nvmf_vu_dev_process() when it is readable, and nvmf_vu_dev_poll() every
- * turn while nvmf_vu_dev_busy() (doorbells are memory the client writes:
- * they are polled, with no system call).  Once nvmf_vu_dev_done(), destroy it.
+ * turn while nvmf_vu_dev_busy(), else every nvmf_vu_dev_idle_poll_ms()
+ * (doorbells are memory the client writes: they are polled, with no system
+ * call, and nothing wakes a sleeping thread when one is written).  Once
+ * nvmf_vu_dev_done(), destroy it.
  */
 #ifndef NVMF_VFIO_USER_H
 #define NVMF_VFIO_USER_H
@@ -23,7 +25,7 @@ struct nvmf_vu_dev;
 /* Take over an accepted Unix socket that arrived on portid.  NULL with errno. */
 struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t portid,
 				       const struct nvmf_conn_env *env);
-/* The descriptor to watch for readability (messages, the idle doorbell timer). */
+/* The descriptor to watch for readability (messages). */
 int nvmf_vu_dev_fd(const struct nvmf_vu_dev *dev);
 /* Handle messages, poll doorbells, signal interrupts.  Returns work done (>= 0). */
 int nvmf_vu_dev_process(struct nvmf_vu_dev *dev);
@@ -31,6 +33,13 @@ int nvmf_vu_dev_process(struct nvmf_vu_dev *dev);
 int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev);
 /* I/O flows: call process again without waiting. */
 bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev);
+/*
+ * Not busy: how often to look at the doorbells (nvmf_vu_dev_poll), in ms at
+ * now_ns (nvmf_clock_ns): the longest a first command after idling waits.
+ * 1 ms, then 5 ms once idle for a second, so that an idle guest costs
+ * about 200 wake-ups a second.
+ */
+unsigned nvmf_vu_dev_idle_poll_ms(const struct nvmf_vu_dev *dev, uint64_t now_ns);
 /* Start ending (the client went, or the target stops). */
 void nvmf_vu_dev_close(struct nvmf_vu_dev *dev);
 /* Ended: every queue closed. */

@@ -24,13 +24,13 @@ struct nvmf_vu_dev {
 	uint16_t portid;
 	struct nvmf_conn_env env;  /* the reactor's */
 	struct nvmf_conn_env qenv; /* given to our queues: routes to us */
-	int sock, epfd, timerfd, bar0fd;
+	int sock, bar0fd;
 	uint8_t *bar0;
 	struct vu_rx rx;
 	bool versioned;
 	uint32_t peer_max_xfer;
 	bool ending;
-	bool timer_armed;
+	bool idle; /* no work for VU_SPIN_NS: polled every nvmf_vu_dev_idle_poll_ms(), not every turn */
 	uint64_t last_work_ns;
 	unsigned polls;
 

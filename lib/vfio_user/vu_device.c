@@ -10,10 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,9 +26,11 @@
 #define VU_MAX_DMA_MAPS 65535
 /* Messages handled per process call: a chatty client cannot starve the queues. */
 #define VU_MSG_BUDGET 32
-/* Busy-poll the doorbells this long after the last work, then sleep on the timer. */
+/* Busy-poll the doorbells this long after the last work; then the device is idle (nvmf_vu_dev_idle_poll_ms). */
 #define VU_SPIN_NS 2000000ull
-#define VU_IDLE_POLL_NS 1000000ull
+#define VU_IDLE_POLL_MS 1
+#define VU_DEEP_IDLE_NS 1000000000ull
+#define VU_DEEP_IDLE_POLL_MS 5
 #define VU_REPLY_TIMEOUT_MS 5000
 
 /* ---- Replies ---- */
@@ -487,15 +487,13 @@ struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t po
 	dev->env = *env;
 	dev->qenv = (struct nvmf_conn_env){.thread = dev, .post = dev_post, .on_close = dev_on_close, .io = env->io};
 	dev->sock = fd;
-	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
-	dev->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	dev->bar0fd = memfd_create("nvmf-vfio-user-bar0", MFD_CLOEXEC);
 	vu_ctrl_init(&dev->vc);
 	dev->vc.hooks = &vu_nvme_hooks;
 	dev->vc.owner = dev;
 	vu_pci_init(&dev->pci, VU_BAR0_SIZE, VU_NR_VECTORS);
 	int e = ENOMEM;
-	if (dev->epfd < 0 || dev->timerfd < 0 || dev->bar0fd < 0 || ftruncate(dev->bar0fd, VU_BAR0_SIZE) < 0 ||
+	if (dev->bar0fd < 0 || ftruncate(dev->bar0fd, VU_BAR0_SIZE) < 0 ||
 	    vu_rx_init(&dev->rx, VU_MAX_MSG) < 0)
 		goto fail;
 	void *bar = mmap(NULL, VU_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, dev->bar0fd, 0);
@@ -503,10 +501,6 @@ struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t po
 		goto fail;
 	dev->bar0 = bar;
 	dev->vc.doorbells = (volatile uint32_t *)(dev->bar0 + VU_DOORBELL_OFF);
-	struct epoll_event ev = {.events = EPOLLIN};
-	if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->sock, &ev) < 0 ||
-	    epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->timerfd, &ev) < 0)
-		goto fail;
 	if (!socket_path_id(fd, dev->hostid))
 		goto fail;
 	int rc = vu_nvme_start(dev);
@@ -525,20 +519,7 @@ fail:
 
 int nvmf_vu_dev_fd(const struct nvmf_vu_dev *dev)
 {
-	return dev->epfd;
-}
-
-static void arm_timer(struct nvmf_vu_dev *dev, bool on)
-{
-	if (dev->timer_armed == on)
-		return;
-	struct itimerspec its = {0};
-	if (on) {
-		its.it_value.tv_nsec = VU_IDLE_POLL_NS;
-		its.it_interval.tv_nsec = VU_IDLE_POLL_NS;
-	}
-	timerfd_settime(dev->timerfd, 0, &its, NULL);
-	dev->timer_armed = on;
+	return dev->sock;
 }
 
 int nvmf_vu_dev_process(struct nvmf_vu_dev *dev)
@@ -546,12 +527,6 @@ int nvmf_vu_dev_process(struct nvmf_vu_dev *dev)
 	if (dev->ending) {
 		vu_nvme_poll(dev); /* closes finish, puts happen */
 		return 0;
-	}
-	if (dev->timer_armed) {
-		/* Ticks come only while the timer runs: a spinning device skips the system call. */
-		uint64_t ticks;
-		ssize_t tn = read(dev->timerfd, &ticks, sizeof(ticks));
-		(void)tn;
 	}
 	int work = 0;
 	for (int i = 0; i < VU_MSG_BUDGET; i++) {
@@ -589,13 +564,18 @@ int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev)
 	/* Interrupts held back by coalescing keep the device polled until they go. */
 	if (work || vu_nvme_inflight(dev) || dev->vc.irqs_pending)
 		dev->last_work_ns = now;
-	arm_timer(dev, now - dev->last_work_ns > VU_SPIN_NS);
+	dev->idle = now - dev->last_work_ns > VU_SPIN_NS;
 	return work;
 }
 
 bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev)
 {
-	return dev->ending || !dev->timer_armed;
+	return dev->ending || !dev->idle;
+}
+
+unsigned nvmf_vu_dev_idle_poll_ms(const struct nvmf_vu_dev *dev, uint64_t now_ns)
+{
+	return now_ns - dev->last_work_ns > VU_DEEP_IDLE_NS ? VU_DEEP_IDLE_POLL_MS : VU_IDLE_POLL_MS;
 }
 
 void nvmf_vu_dev_close(struct nvmf_vu_dev *dev)
@@ -626,10 +606,6 @@ void nvmf_vu_dev_destroy(struct nvmf_vu_dev *dev)
 	vu_rx_free(&dev->rx);
 	if (dev->bar0fd >= 0)
 		close(dev->bar0fd);
-	if (dev->timerfd >= 0)
-		close(dev->timerfd);
-	if (dev->epfd >= 0)
-		close(dev->epfd);
 	if (dev->sock >= 0)
 		close(dev->sock);
 	free(dev);

@@ -34,6 +34,7 @@ struct reactor_conn {
 	struct reactor *r;
 	uint32_t events; /* epoll interest: EPOLLIN and/or EPOLLOUT */
 	bool dead;
+	uint64_t next_look_ns; /* an idle vfio-user device: when to look at its doorbells next */
 	struct sockaddr_storage peer;
 	struct reactor_conn *next;
 };
@@ -324,23 +325,42 @@ void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct
 	reactor_post(r, add_socket_msg, ns);
 }
 
-/* A vfio-user device polls its doorbells: no fd says when the client rings one. */
-static bool devices_busy(struct reactor *r)
+/*
+ * A vfio-user device polls its doorbells: no fd says when the client rings
+ * one.  True when one spins (looked at every turn); *look_ms: the soonest
+ * look an idle one wants, which bounds the reactor's sleep (-1: none).
+ */
+static bool devices_state(struct reactor *r, uint64_t now_ns, int *look_ms)
 {
-	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next)
-		if (rc->dev && !rc->dead && nvmf_vu_dev_busy(rc->dev))
-			return true;
-	return false;
+	bool busy = false;
+	*look_ms = -1;
+	for (struct reactor_conn *rc = r->conns; rc; rc = rc->next) {
+		if (!rc->dev || rc->dead)
+			continue;
+		if (nvmf_vu_dev_busy(rc->dev)) {
+			busy = true;
+			continue;
+		}
+		if (!rc->next_look_ns)
+			rc->next_look_ns = now_ns + nvmf_vu_dev_idle_poll_ms(rc->dev, now_ns) * 1000000ull;
+		int ms = rc->next_look_ns > now_ns ? (int)((rc->next_look_ns - now_ns + 999999) / 1000000) : 0;
+		if (*look_ms < 0 || ms < *look_ms)
+			*look_ms = ms;
+	}
+	return busy;
 }
 
 static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 {
 	uint64_t now_ms = now_ns / 1000000u;
 	struct epoll_event events[REACTOR_MAX_EVENTS];
-	bool devs_busy = devices_busy(r);
+	int look_ms;
+	bool devs_busy = devices_state(r, now_ns, &look_ms);
 	/* A turn that took longer than the spin time must not put a spinning device to sleep. */
 	if (timeout_ms && devs_busy)
 		timeout_ms = 0;
+	if (look_ms >= 0 && timeout_ms > look_ms)
+		timeout_ms = look_ms;
 	/* While devices spin, their doorbells need no system call: the descriptors (messages,
 	 * other connections) are looked at every REACTOR_BUSY_EPOLL_NS, not every turn. */
 	int n = 0;
@@ -363,6 +383,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 			work += rc->dev ? process_dev(rc, true) : serve(rc);
 		}
 	}
+	uint64_t turn_ns = timeout_ms ? nvmf_clock_ns() : now_ns; /* a sleep may have lasted */
 	int done = 0;
 	if (io_ready || nvmf_bdev_io_ctx_inflight(r->io))
 		done += nvmf_bdev_io_ctx_poll(r->io);
@@ -379,8 +400,14 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 		if (rc->dev) {
 			/* Doorbells are memory: polled while I/O flows.  Busy counts as work: the
 			 * reactor must not sleep while the device spins (its timer is off). */
-			if (nvmf_vu_dev_busy(rc->dev) || nvmf_vu_dev_done(rc->dev))
+			if (nvmf_vu_dev_busy(rc->dev) || nvmf_vu_dev_done(rc->dev)) {
 				work += process_dev(rc, false) + 1;
+				rc->next_look_ns = 0;
+			} else if (turn_ns >= rc->next_look_ns) {
+				/* Idle: a look at the doorbells when its time has come. */
+				work += process_dev(rc, false);
+				rc->next_look_ns = turn_ns + nvmf_vu_dev_idle_poll_ms(rc->dev, turn_ns) * 1000000ull;
+			}
 			continue;
 		}
 		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);

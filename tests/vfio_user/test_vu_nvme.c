@@ -413,6 +413,17 @@ static void test_null_namespace(struct drv *d)
 	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP list outside guest memory: Data Transfer Error");
 }
 
+/* An idle device still looks at its doorbells (every 1 ms, then every 5 ms once idle for a second). */
+static void test_idle_wake(struct drv *d)
+{
+	usleep(1200 * 1000);
+	fill(d->buf, 4096, 77);
+	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 3000, 8) == 0, "a write after 1.2 s of idle completes");
+	usleep(100 * 1000);
+	memset(d->buf, 0, 4096);
+	CHECK(io_prp(d, 2, NVME_OPC_READ, 3000, 8) == 0 && filled(d->buf, 4096, 77), "a read after 0.1 s of idle reads it back");
+}
+
 /* Completions raise the queue's MSI-X vector; without one, INTx. */
 static void test_interrupts(struct drv *d)
 {
@@ -722,6 +733,7 @@ int main(int argc, char **argv)
 	test_queue_checks(&d);
 	test_io(&d);
 	test_null_namespace(&d);
+	test_idle_wake(&d);
 	test_interrupts(&d);
 	test_interrupt_coalescing(&d);
 	test_doorbells(&d);
