@@ -15,7 +15,7 @@
 # client sleeps on the interrupt eventfd; polled = I/O queues without
 # interrupts.  --client spdk drives both targets with SPDK's spdk_nvme_perf
 # over vfio-user instead (SPDK_DIR; its own queue settings, mode "spdk"),
-# the client of ../shared/ANCHORS.md's SPDK figures.  The targets take turns in each repetition (-r, default 1; the
+# the client of SPDK's reference figures in bench/README.md.  The targets take turns in each repetition (-r, default 1; the
 # order alternates); the table shows medians and, with SPDK, nvmfd/SPDK.
 # The machine is shared and its speed drifts within minutes: trust ratios
 # within one run, not figures across runs.
