@@ -184,18 +184,17 @@ bool nvmf_bdev_holds_no_data(const struct nvmf_bdev *b)
 	return b->holds_no_data;
 }
 
-const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)
-{
-	if (!b->memory || offset > b->size || len > b->size - offset)
-		return NULL;
-	return (const uint8_t *)b->memory + offset;
-}
-
 void *nvmf_bdev_memory_for_write(struct nvmf_bdev *b, uint64_t offset, uint64_t len)
 {
 	if (!b->memory || offset > b->size || len > b->size - offset)
 		return NULL;
 	return (uint8_t *)b->memory + offset;
+}
+
+const void *nvmf_bdev_memory(const struct nvmf_bdev *b, uint64_t offset, uint64_t len)
+{
+	/* The same bytes, read only: the backend's memory is never const itself. */
+	return nvmf_bdev_memory_for_write((struct nvmf_bdev *)b, offset, len);
 }
 
 bool nvmf_bdev_supports_deallocate(const struct nvmf_bdev *b)
