@@ -254,6 +254,14 @@ typedef void (*nvmf_data_done_cb)(void *arg, struct nvmf_capsule *nc, int error)
  */
 int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
 				 nvmf_data_done_cb cb, void *arg);
+/*
+ * Same, where buf is a namespace's storage itself (a write landing in
+ * place), which nothing reads again soon: a transport that copies
+ * (vfio-user) stores past the cache (nvmf_copy_to_storage), and the data
+ * is visible to every thread when cb runs.  Returns as above.
+ */
+int nvmf_controller_receive_to_storage(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
+				       nvmf_data_done_cb cb, void *arg);
 
 /* nvmf_controller_send_data() sent SUCCESS: send no response capsule. */
 #define NVMF_SUCCESS_SENT 1

@@ -1,6 +1,7 @@
 /*
  * RAM backend: an anonymous MAP_NORESERVE mapping, so untouched blocks cost
- * no memory.  Reads and writes are plain memcpy and complete at once.
+ * no memory.  Reads and writes are copies and complete at once; writes
+ * stream past the cache (nvmf_copy_to_storage).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "bdev_internal.h"
+#include "util/copy.h"
 
 /* From this size on, a namespace's memory is offered transparent huge pages. */
 #define RAM_HUGE_PAGES_MIN (64ull << 20)
@@ -37,7 +39,7 @@ static int ram_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const s
 	uint8_t *dst = (uint8_t *)b->priv + off;
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len)
-			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+			nvmf_copy_to_storage(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
 	nvmf_bdev_complete_now(ctx, cb, arg, 0);

@@ -163,7 +163,7 @@ static void write_in_place(struct nvmf_request *req)
 		nvmf_request_complete(req, NVMF_ST_INTERNAL, 0);
 		return;
 	}
-	nvmf_request_receive_into(req, dst, req->len, write_stored);
+	nvmf_request_receive_into_storage(req, dst, req->len, write_stored);
 }
 
 static enum nvmf_exec do_write(struct nvmf_request *req)

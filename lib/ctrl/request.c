@@ -268,16 +268,20 @@ void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_reques
 		next(req);
 		return;
 	}
-	if (nvmf_request_alloc_buf(req, len, receive_start))
-		nvmf_request_receive_into(req, req->buf, len, next);
+	if (nvmf_request_alloc_buf(req, len, receive_start)) {
+		req->state = NVMF_REQ_TRANSFER_IN;
+		int rc = nvmf_controller_receive_data(req->nc, 0, req->buf, len, data_received, req);
+		if (rc < 0)
+			receive_failed(req, rc);
+	}
 }
 
-void nvmf_request_receive_into(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next)
+void nvmf_request_receive_into_storage(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next)
 {
 	req->len = len;
 	req->then = next;
 	req->state = NVMF_REQ_TRANSFER_IN;
-	int rc = nvmf_controller_receive_data(req->nc, 0, dst, len, data_received, req);
+	int rc = nvmf_controller_receive_to_storage(req->nc, 0, dst, len, data_received, req);
 	if (rc < 0)
 		receive_failed(req, rc);
 }

@@ -136,8 +136,11 @@ bool nvmf_request_alloc_buf2(struct nvmf_request *req, size_t len, nvmf_request_
 void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t len);
 /* Fetch the command's len bytes of data into a new req->buf, then run next (or answer with an error). */
 void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_request_step next);
-/* Same, into dst (len bytes, valid until next runs) rather than a new buffer. */
-void nvmf_request_receive_into(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next);
+/*
+ * Same, straight into dst, the namespace's own memory (len bytes, valid until next runs), for a
+ * transport that copies at once (nvmf_controller_copies_at_once): see nvmf_controller_receive_to_storage.
+ */
+void nvmf_request_receive_into_storage(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next);
 /*
  * Same, for data that is dropped (a null namespace's writes): nothing moves where the transport allows
  * (nvmf_controller_receive_nothing; req->buf stays NULL), else it is received into req->buf as above.

@@ -256,12 +256,13 @@ void tcp_ctrl_h2c_done(struct tcp_qpair *tq, bool digest_ok)
 		(void)issue_r2ts(tq, tc);
 }
 
-int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
-			  void *arg)
+int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, unsigned flags,
+			  nvmf_data_done_cb cb, void *arg)
 {
 	struct tcp_qpair *tq = TQ(nc->qp);
 	struct tcp_capsule *tc = TC(nc);
 
+	(void)flags; /* the data comes from the socket: the kernel does the copy */
 	if (tq->dead)
 		return -ENOTCONN; /* terminating: not reported failed yet */
 	if (tc->icd_len) {

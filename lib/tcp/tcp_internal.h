@@ -235,8 +235,8 @@ void tcp_ctrl_capsule_release(struct tcp_qpair *tq, struct tcp_capsule *tc);
 uint16_t tcp_ctrl_validate(const struct nvmf_capsule *nc);
 size_t tcp_ctrl_data_len(const struct nvmf_capsule *nc);
 const void *tcp_ctrl_icd(const struct nvmf_capsule *nc, size_t *len);
-int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
-			  void *arg);
+int tcp_ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, unsigned flags,
+			  nvmf_data_done_cb cb, void *arg);
 int tcp_ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
 		       nvmf_data_done_cb cb, void *arg);
 int tcp_ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_completion *cqe);

@@ -515,8 +515,8 @@ static int check_receive(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 	return 0;
 }
 
-int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
-				 nvmf_data_done_cb cb, void *arg)
+static int receive(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, unsigned flags,
+		   nvmf_data_done_cb cb, void *arg)
 {
 	struct nvmf_qpair *qp = nc->qp;
 	int rc = check_receive(nc, offset, len);
@@ -524,9 +524,21 @@ int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void 
 	if (rc < 0)
 		return rc;
 	nvmf_qpair_enter(qp);
-	rc = qp->ops->receive_data(nc, offset, buf, len, cb, arg);
+	rc = qp->ops->receive_data(nc, offset, buf, len, flags, cb, arg);
 	nvmf_qpair_leave(qp);
 	return rc;
+}
+
+int nvmf_controller_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
+				 nvmf_data_done_cb cb, void *arg)
+{
+	return receive(nc, offset, buf, len, 0, cb, arg);
+}
+
+int nvmf_controller_receive_to_storage(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len,
+				       nvmf_data_done_cb cb, void *arg)
+{
+	return receive(nc, offset, buf, len, NVMF_RECEIVE_TO_STORAGE, cb, arg);
 }
 
 bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc)

@@ -11,6 +11,9 @@
 
 #include <nvmf/transport.h>
 
+/* receive_data's flags: buf is a namespace's storage (nvmf_controller_receive_to_storage). */
+#define NVMF_RECEIVE_TO_STORAGE 1u
+
 struct nvmf_transport_ops {
 	enum nvmf_trtype trtype;
 	const char *name;
@@ -40,8 +43,9 @@ struct nvmf_transport_ops {
 	uint16_t (*validate_command)(const struct nvmf_capsule *nc);
 	size_t (*data_len)(const struct nvmf_capsule *nc);
 	const void *(*incapsule_data)(const struct nvmf_capsule *nc, size_t *len);
-	int (*receive_data)(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
-			    void *arg);
+	/* flags: NVMF_RECEIVE_TO_STORAGE or 0. */
+	int (*receive_data)(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, unsigned flags,
+			    nvmf_data_done_cb cb, void *arg);
 	int (*send_data)(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
 			 nvmf_data_done_cb cb, void *arg);
 	int (*send_response)(struct nvmf_capsule *nc, const struct nvme_completion *cqe);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "util/copy.h"
 #include "vu_guard.h"
 #include "vu_host.h"
 #include "vu_internal.h"
@@ -427,9 +428,16 @@ static void seg_copy_in(void *arg, uint8_t *guest, size_t len)
 	ci->dst += len;
 }
 
+static void seg_copy_to_storage(void *arg, uint8_t *guest, size_t len)
+{
+	struct copy_in *ci = arg;
+	nvmf_copy_to_storage(ci->dst, guest, len);
+	ci->dst += len;
+}
+
 /* buf NULL: nothing moves (see nvmf_controller_receive_nothing). */
-static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, nvmf_data_done_cb cb,
-			     void *arg)
+static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t len, unsigned flags,
+			     nvmf_data_done_cb cb, void *arg)
 {
 	struct vu_capsule *c = (struct vu_capsule *)nc;
 	struct vu_ctrl *vc = ((struct vu_qpair *)nc->qp)->vc;
@@ -440,7 +448,10 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 		if (!vc)
 			return -ENOTCONN;
 		struct copy_in ci = {.dst = buf};
-		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, buf ? seg_copy_in : seg_skip, &ci);
+		void (*seg)(void *, uint8_t *, size_t) = !buf ? seg_skip
+							 : flags & NVMF_RECEIVE_TO_STORAGE ? seg_copy_to_storage
+											   : seg_copy_in;
+		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg, &ci);
 		if (st)
 			return NVME_STATUS_GET_SC(st) == NVME_SC_DATA_SGL_LENGTH_INVALID ? -EFAULT : -EIO;
 	}
@@ -451,7 +462,7 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 static int ctrl_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb,
 				void *arg)
 {
-	return ctrl_receive_data(nc, offset, NULL, len, cb, arg);
+	return ctrl_receive_data(nc, offset, NULL, len, 0, cb, arg);
 }
 
 struct copy_out {
