@@ -3,10 +3,12 @@
 #
 #   SPDK_DIR=/path/to/spdk bash bench/spdk-compare.sh [-t SECONDS] [-r N] [options]
 #
-# Each target runs alone on CPU 0 (nvmfd --reactors 1 under taskset; nvmf_tgt -m 0x1) with a
+# Each target runs on CPU 0 (nvmfd --reactors 1 under taskset; nvmf_tgt -m 0x1) with a
 # null and a RAM namespace (SPDK: null and malloc bdevs), driven from CPU 1 by SPDK's
-# spdk_nvme_perf (-c 0x2) and by our `nvmf perf`, through six loads.  The targets take turns
-# within each repetition; the table shows each figure's median over the repetitions and the
+# spdk_nvme_perf (-c 0x2) and by our `nvmf perf`, through six loads.  The machine's speed
+# changes within minutes, so the targets take turns case by case: all are up, and those not
+# measured are stopped (SIGSTOP: SPDK's polling reactor takes no CPU meanwhile); which goes
+# first rotates.  The table shows each figure's median over the repetitions and the
 # ratio nvmfd/SPDK.  Without SPDK_DIR only nvmfd runs (with `nvmf perf`).  See bench/README.md.
 set -uo pipefail
 
@@ -17,7 +19,7 @@ usage() {
 	cat <<EOF
 usage: SPDK_DIR=DIR $0 [-t SECONDS] [-r N] [--clients LIST] [--ns LIST] [--loads LIST] [options]
   -t SECONDS       seconds per case (default 5)
-  -r N             repetitions (default 3); the targets take turns in each; medians reported
+  -r N             repetitions (default 3), each with targets started afresh; medians reported
   --clients LIST   comma list of spdk (spdk_nvme_perf), nvmf (nvmf perf); default both
   --ns LIST        comma list of null, ram (default both)
   --loads LIST     comma list of qd1, qd32, qd128, wr32, seq128k, dgst32 (default all)
@@ -181,7 +183,17 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 	return 0
 }
-cleanup() { stop_pid "$TGT_PID"; TGT_PID=""; rm -f "$OUT/spdk.sock"; }
+declare -A PIDS=() PORTS=()
+# Every target of the repetition ended (woken first: a stopped process takes no SIGTERM).
+stop_all() {
+	local t
+	for t in "${!PIDS[@]}"; do
+		kill -CONT "${PIDS[$t]}" 2>/dev/null
+		stop_pid "${PIDS[$t]}"
+	done
+	PIDS=() PORTS=() TGT_PID=""
+}
+cleanup() { stop_all; rm -f "$OUT/spdk.sock"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -291,6 +303,8 @@ start_target() { # name
 	c1=$(proc_cpu_ns "$TGT_PID"); t1=$(now_ns)
 	printf '{"kind":"idle","target":"%s","rep":%d,"cpu_pct":%s}\n' "$1" "$REP" \
 		"$("$PY" -c "print(100.0*$((c1 - c0))/$((t1 - t0)))")" >"$OUT/idle-$1.r$REP.json"
+	PIDS[$1]=$TGT_PID PORTS[$1]=$PORT
+	kill -STOP "$TGT_PID"
 }
 
 # run_case CLIENT NS LOAD
@@ -330,22 +344,33 @@ for _ in ${CLIENTS//,/ }; do for _ in ${NSS//,/ }; do for _ in ${LOADS//,/ }; do
 say "spdk-compare: $(date -u +%FT%TZ) $(uname -r); targets ${TARGETS[*]} on CPU $TGT_CPU, clients ($CLIENTS) on CPU $TOOL_CPU"
 say "spdk-compare: $NCASES cases x ${#TARGETS[@]} targets x $REPEAT reps x $SECS s: about $((REPEAT * ${#TARGETS[@]} * (NCASES * (SECS + 2) + 8))) s plus up to ${SETTLE} s per case waiting for quiet; raw outputs in $OUT"
 for ((REP = 1; REP <= REPEAT; REP++)); do
-	# Rotate the order so that no target always runs first (or last) in a repetition.
-	order=()
-	for ((i = 0; i < ${#TARGETS[@]}; i++)); do order+=("${TARGETS[$(((i + REP - 1) % ${#TARGETS[@]}))]}"); done
-	for t in "${order[@]}"; do
-		say " rep $REP/$REPEAT: $t"
-		start_target "$t" || continue
-		for client in ${CLIENTS//,/ }; do
-			for ns in ${NSS//,/ }; do
-				for load in ${LOADS//,/ }; do
-					kill -0 "$TGT_PID" 2>/dev/null || { say "spdk-compare: $t died (log: $OUT/$t.log)"; break 3; }
-					run_case "$client" "$ns" "$load"
+	say " rep $REP/$REPEAT"
+	up=()
+	for t in "${TARGETS[@]}"; do start_target "$t" && up+=("$t"); done
+	[ ${#up[@]} -gt 0 ] || continue
+	turn=$REP
+	for client in ${CLIENTS//,/ }; do
+		for ns in ${NSS//,/ }; do
+			for load in ${LOADS//,/ }; do
+				# Rotate the order so that no target always runs first (or last).
+				for ((i = 0; i < ${#up[@]}; i++)); do
+					t=${up[$(((i + turn) % ${#up[@]}))]}
+					[ -n "${PIDS[$t]:-}" ] || continue
+					TGT_NAME=$t TGT_PID=${PIDS[$t]} PORT=${PORTS[$t]}
+					kill -CONT "$TGT_PID"
+					if kill -0 "$TGT_PID" 2>/dev/null; then
+						run_case "$client" "$ns" "$load"
+						kill -STOP "$TGT_PID"
+					else
+						say "spdk-compare: $t died (log: $OUT/$t.log)"
+						unset "PIDS[$t]"
+					fi
 				done
+				turn=$((turn + 1))
 			done
 		done
-		stop_pid "$TGT_PID"; TGT_PID=""
 	done
+	stop_all
 done
 fi # the run
 

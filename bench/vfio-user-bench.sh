@@ -6,7 +6,7 @@
 #   [SPDK_DIR=DIR] bash bench/vfio-user-bench.sh [-t SECONDS] [-r REPS] [--modes LIST] [--client nvmf|spdk]
 #                                                 [--build-dir DIR] [--json]
 #
-# Each target runs alone with one core (nvmfd --reactors 1, nvmf_tgt -m 0x1)
+# Each target has one core (nvmfd --reactors 1, nvmf_tgt -m 0x1)
 # pinned to CPU 0, nvmf perf pinned to CPU 1, on a RAM namespace (SPDK: a
 # malloc bdev) and a null namespace, 1 GiB each, one vfio-user socket each.
 # Cases: 4 KiB randread QD1 (latency), 4 KiB randread QD32, 4 KiB randwrite
@@ -15,10 +15,15 @@
 # client sleeps on the interrupt eventfd; polled = I/O queues without
 # interrupts.  --client spdk drives both targets with SPDK's spdk_nvme_perf
 # over vfio-user instead (SPDK_DIR; its own queue settings, mode "spdk"),
-# the client of SPDK's reference figures in bench/README.md.  The targets take turns in each repetition (-r, default 1; the
-# order alternates); the table shows medians and, with SPDK, nvmfd/SPDK.
-# The machine is shared and its speed drifts within minutes: trust ratios
-# within one run, not figures across runs.
+# the client of SPDK's reference figures in bench/README.md.
+#
+# The machine is shared and its speed changes within minutes (by up to 2x,
+# for every process alike), so the targets take turns case by case: both
+# are up, and the one not measured is stopped (SIGSTOP), so that SPDK's
+# polling reactor takes no CPU from the other.  Each repetition (-r,
+# default 1) starts both afresh, and which goes first alternates by case
+# and repetition.  The table shows medians and, with SPDK, nvmfd/SPDK:
+# trust ratios within one run, not figures across runs.
 #
 # Null namespaces move no data on either target: a read leaves the guest's
 # buffer as it was (nvmfd still checks the PRPs), so they measure the queues.
@@ -60,16 +65,20 @@ elif [ "$CLIENT" != nvmf ]; then
 	exit 2
 fi
 tmp=$(mktemp -d)
-pid=
+declare -A pids=()
+# stop_target NAME: the target ended (woken first: a stopped process takes no SIGTERM).
 stop_target() {
+	local pid=${pids[$1]:-}
 	[ -n "$pid" ] || return 0
+	kill -CONT "$pid" 2>/dev/null
 	kill "$pid" 2>/dev/null
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	pid=
+	unset "pids[$1]"
 }
-trap 'stop_target; rm -rf "$tmp"' EXIT
+stop_all() { for t in "${!pids[@]}"; do stop_target "$t"; done; }
+trap 'stop_all; rm -rf "$tmp"' EXIT
 pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
 
@@ -85,7 +94,7 @@ start_target() {
 	if [ "$t" = nvmfd ]; then
 		$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$d/ram/cntrl" --subsystem nqn.2024-01.io.nvmf:bench-ram \
 			--namespace ram:1G --rpc-socket "$d/rpc.sock" >"$d/log" 2>&1 &
-		pid=$!
+		pids[$t]=$!
 		for _ in $(seq 100); do grep -q ready "$d/log" && break; sleep 0.1; done
 		grep -q ready "$d/log" || { cat "$d/log" >&2; return 1; }
 		r() { "$NVMF" rpc "$1" -s "$d/rpc.sock" "${@:2}"; }
@@ -96,7 +105,7 @@ start_target() {
 				--listen-address.trtype VFIOUSER --listen-address.traddr "$d/null/cntrl" >/dev/null || return 1
 	else
 		$pin0 "$SPDK_DIR/build/bin/nvmf_tgt" -m 0x1 -r "$d/spdk.sock" >"$d/log" 2>&1 &
-		pid=$!
+		pids[$t]=$!
 		local rpc=(python3 "$SPDK_DIR/scripts/rpc.py" -s "$d/spdk.sock")
 		for _ in $(seq 100); do "${rpc[@]}" spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
 		"${rpc[@]}" nvmf_create_transport -t VFIOUSER >/dev/null &&
@@ -113,6 +122,7 @@ start_target() {
 	fi
 	# Fill the RAM namespace once so reads find data.
 	$pin1 "$NVMF" perf "vfio-user:$d/ram/cntrl" -q 32 -o 131072 -w write -n 8192 >/dev/null 2>&1
+	kill -STOP "${pids[$t]}"
 }
 
 # spdk_perf TARGET NS ARGS...: spdk_nvme_perf's Total line as nvmf perf's JSON fields.
@@ -130,25 +140,33 @@ CASES=("4k randread QD1|-q 1 -o 4096 -w randread" "4k randread QD32|-q 32 -o 409
 results=$tmp/results
 : >"$results"
 for ((rep = 0; rep < REPS; rep++)); do
-	order=("${TARGETS[@]}")
-	[ $((rep % 2)) = 1 ] && [ ${#TARGETS[@]} = 2 ] && order=("${TARGETS[1]}" "${TARGETS[0]}")
-	for t in "${order[@]}"; do
-		echo "rep $((rep + 1))/$REPS: $t" >&2
-		start_target "$t" || { echo "$t did not start" >&2; stop_target; continue; }
-		for ns in ram null; do
-			for c in "${CASES[@]}"; do
-				name=${c%%|*}
-				read -r -a args <<<"${c#*|}"
-				for mode in ${MODES//,/ }; do
+	echo "rep $((rep + 1))/$REPS" >&2
+	up=()
+	for t in "${TARGETS[@]}"; do
+		if start_target "$t"; then up+=("$t"); else echo "$t did not start" >&2; stop_target "$t"; fi
+	done
+	turn=$rep
+	for ns in ram null; do
+		for c in "${CASES[@]}"; do
+			name=${c%%|*}
+			read -r -a args <<<"${c#*|}"
+			for mode in ${MODES//,/ }; do
+				order=("${up[@]}")
+				[ $((turn % 2)) = 1 ] && [ ${#up[@]} = 2 ] && order=("${up[1]}" "${up[0]}")
+				turn=$((turn + 1))
+				for t in "${order[@]}"; do
 					extra=()
 					[ $mode = polled ] && extra=(--polled)
 					[ $mode = wait ] && extra=(--wait)
+					kill -CONT "${pids[$t]}"
 					if [ $mode = spdk ]; then
 						out=$(spdk_perf "$t" "$ns" "${args[@]}")
 					else
 						out=$($pin1 "$NVMF" perf "vfio-user:$tmp/$t/$ns/cntrl" -t "$SECS" --json "${args[@]}" "${extra[@]}" 2>/dev/null)
 					fi
-					[ $? = 0 ] || {
+					rc=$?
+					kill -STOP "${pids[$t]}"
+					[ $rc = 0 ] || {
 						echo "$t $ns $name $mode: perf failed" >&2
 						continue
 					}
@@ -157,8 +175,8 @@ for ((rep = 0; rep < REPS; rep++)); do
 				done
 			done
 		done
-		stop_target
 	done
+	stop_all
 done
 [ $JSON = 1 ] && cat "$results"
 python3 - "$results" <<'EOF'
