@@ -468,12 +468,13 @@ nrep = max([r["rep"] for r in rows] or [0])
 p("")
 p(f"spdk-compare: medians of {nrep} repetition(s), {secs} s each; target on CPU 0, client on CPU 1")
 p("figure: QD1 = mean latency (lower is better), 128K = MiB/s, else IOPS; ratio = nvmfd/SPDK figure;")
-p("gain = how many times better nvmfd is (goal >= 1.10; QD1 latency: >= 1.00); us/IO = target CPU per I/O")
+p("gain = how many times better nvmfd is (goal >= 1.10; QD1 latency: >= 1.00); us/IO = target CPU per I/O;")
+p("paired = the median of each repetition's own gain (the targets ran back to back: robust to the machine's speed)")
 hdr = f"{'client':6} {'ns':4} {'load':23}"
 for t in targets:
     hdr += f" {t:>13} {'us/IO':>6}"
 if "spdk" in targets and len(targets) > 1:
-    hdr += f" {'ratio':>6} {'gain':>5}"
+    hdr += f" {'ratio':>6} {'gain':>5} {'paired':>6}"
     if "base" in targets:
         hdr += f" {'base gain':>9}"
 p(hdr)
@@ -502,7 +503,14 @@ for client in ("spdk", "nvmf"):
                     return b / a if load == "qd1" else a / b
                 if figs.get("nvmfd"):
                     g = gain("nvmfd")
-                    line += f" {figs['nvmfd'] / figs['spdk']:6.2f} {g:5.2f}"
+                    pairs = []
+                    for rep in sorted({r["rep"] for r in sel}):
+                        a = [figure(load, r) for r in sel if r["target"] == "nvmfd" and r["rep"] == rep and r["ok"]]
+                        b = [figure(load, r) for r in sel if r["target"] == "spdk" and r["rep"] == rep and r["ok"]]
+                        if a and b and a[0] and b[0]:
+                            pairs.append(b[0] / a[0] if load == "qd1" else a[0] / b[0])
+                    pg = med(pairs)
+                    line += f" {figs['nvmfd'] / figs['spdk']:6.2f} {g:5.2f} {('-' if pg is None else f'{pg:.2f}'):>6}"
                     line += " ok" if g >= (1.0 if load == "qd1" else 1.1) else " <-"
                 if "base" in targets:
                     g = gain("base")

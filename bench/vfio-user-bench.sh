@@ -170,8 +170,8 @@ for ((rep = 0; rep < REPS; rep++)); do
 						echo "$t $ns $name $mode: perf failed" >&2
 						continue
 					}
-					python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("histogram",None); d.update(target=sys.argv[1], ns=sys.argv[2], case=sys.argv[3], mode=sys.argv[4]); print(json.dumps(d))' \
-						"$t" "$ns" "$name" "$mode" <<<"$out" >>"$results"
+					python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("histogram",None); d.update(target=sys.argv[1], ns=sys.argv[2], case=sys.argv[3], mode=sys.argv[4], rep=int(sys.argv[5])); print(json.dumps(d))' \
+						"$t" "$ns" "$name" "$mode" "$rep" <<<"$out" >>"$results"
 				done
 			done
 		done
@@ -192,7 +192,10 @@ def fig(ds):
     return iops, mbs, mean
 spdk = any("spdk" in v for v in rows.values())
 print("%-5s %-20s %-7s %11s %10s %8s" % ("ns", "case", "mode", "nvmfd IOPS", "MB/s", "mean us")
-      + ("  %11s %10s %8s %6s" % ("SPDK IOPS", "MB/s", "mean us", "ratio") if spdk else ""))
+      + ("  %11s %10s %8s %6s %6s" % ("SPDK IOPS", "MB/s", "mean us", "ratio", "paired") if spdk else ""))
+def gain(case, a, b):
+    # QD1: the ratio of latencies (SPDK/nvmfd: above 1 is nvmfd faster); else of IOPS.
+    return b["latency_us"]["mean"] / a["latency_us"]["mean"] if "QD1" in case else a["iops"] / b["iops"]
 for (ns, case, mode), v in sorted(rows.items(), key=lambda k: (k[0][0] != "ram", k[0][1], k[0][2])):
     line = "%-5s %-20s %-7s" % (ns, case, mode)
     n = fig(v["nvmfd"]) if "nvmfd" in v else None
@@ -201,8 +204,11 @@ for (ns, case, mode), v in sorted(rows.items(), key=lambda k: (k[0][0] != "ram",
         s = fig(v["spdk"]) if "spdk" in v else None
         line += "  %11.0f %10.1f %8.2f" % s if s else "  %11s %10s %8s" % ("-", "-", "-")
         if n and s:
-            # QD1: the ratio of latencies (SPDK/nvmfd: above 1 is nvmfd faster); else of IOPS.
             line += " %6.2f" % (s[2] / n[2] if "QD1" in case else n[0] / s[0])
+            # Each repetition's own ratio (the targets ran back to back), then their median.
+            pairs = [gain(case, a, b) for a in v["nvmfd"] for b in v["spdk"] if a["rep"] == b["rep"]]
+            line += " %6.2f" % statistics.median(pairs) if pairs else " %6s" % "-"
     print(line)
-print("(medians of the repetitions; ratio > 1: nvmfd ahead. QD1 compares mean latency.)")
+print("(medians of the repetitions; ratio > 1: nvmfd ahead. QD1 compares mean latency.")
+print(" paired: the median of each repetition's own ratio, robust to the machine's changes of speed.)")
 EOF
