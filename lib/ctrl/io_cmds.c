@@ -177,7 +177,7 @@ static enum nvmf_exec do_write(struct nvmf_request *req)
 		 nvmf_bdev_memory_for_write(req->ns->bdev, req_offset(req), req->len))
 		write_in_place(req);
 	else
-		nvmf_request_receive_data(req, req->len, write_with_data);
+		nvmf_request_receive_iov(req, req->len, write_with_data);
 	return NVMF_EXEC_ASYNC;
 }
 

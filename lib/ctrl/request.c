@@ -276,6 +276,28 @@ void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_reques
 	}
 }
 
+/* In-capsule data covering len bytes (NVMe/TCP), or NULL: it is already here, in the capsule. */
+static const void *incapsule(struct nvmf_request *req, size_t len)
+{
+	size_t have;
+	const void *icd = nvmf_capsule_incapsule_data(req->nc, &have);
+	return icd && have >= len ? icd : NULL;
+}
+
+void nvmf_request_receive_iov(struct nvmf_request *req, size_t len, nvmf_request_step next)
+{
+	const void *icd = len ? incapsule(req, len) : NULL;
+	if (!icd) {
+		nvmf_request_receive_data(req, len, next);
+		return;
+	}
+	/* Used where it lies: the capsule, and so its data, lives until the request is released. */
+	req->len = len;
+	req->iov.iov_base = (void *)icd;
+	req->iov.iov_len = len;
+	next(req);
+}
+
 void nvmf_request_receive_into_storage(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next)
 {
 	req->len = len;
@@ -290,7 +312,7 @@ void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_reques
 {
 	req->len = len;
 	req->then = next;
-	if (len == 0) {
+	if (len == 0 || incapsule(req, len)) { /* in-capsule data has already come: nothing to move */
 		next(req);
 		return;
 	}

@@ -137,13 +137,19 @@ void nvmf_request_send_data(struct nvmf_request *req, const void *data, size_t l
 /* Fetch the command's len bytes of data into a new req->buf, then run next (or answer with an error). */
 void nvmf_request_receive_data(struct nvmf_request *req, size_t len, nvmf_request_step next);
 /*
+ * Same, for data a backend takes as req->iov (a write's): in-capsule data (NVMe/TCP) is used where it
+ * lies, with no buffer and no copy; other data is received into a new req->buf as above.
+ */
+void nvmf_request_receive_iov(struct nvmf_request *req, size_t len, nvmf_request_step next);
+/*
  * Same, straight into dst, the namespace's own memory (len bytes, valid until next runs), for a
  * transport that copies at once (nvmf_controller_copies_at_once): see nvmf_controller_receive_to_storage.
  */
 void nvmf_request_receive_into_storage(struct nvmf_request *req, void *dst, size_t len, nvmf_request_step next);
 /*
- * Same, for data that is dropped (a null namespace's writes): nothing moves where the transport allows
- * (nvmf_controller_receive_nothing; req->buf stays NULL), else it is received into req->buf as above.
+ * Same, for data that is dropped (a null namespace's writes): nothing moves where the data has come in
+ * the capsule or the transport allows (nvmf_controller_receive_nothing; req->buf stays NULL), else it is
+ * received into req->buf as above.
  */
 void nvmf_request_discard_data(struct nvmf_request *req, size_t len, nvmf_request_step next);
 /* Run step again on a later pass of the queue (state says why it waits). */

@@ -63,14 +63,17 @@ int tcp_ctrl_cmd_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 	nc->sqe = c->sqe;
 	tc->icd_len = tq->rx_left;
 	if (tc->icd_len > tc->icd_cap) {
-		uint8_t *b = realloc(tc->icd, tc->icd_len);
+		/* Page-aligned: a write's backend takes the data from here, O_DIRECT included. */
+		size_t cap = (tc->icd_len + TCP_ICD_ALIGN - 1) & ~(size_t)(TCP_ICD_ALIGN - 1);
+		uint8_t *b = aligned_alloc(TCP_ICD_ALIGN, cap);
 		if (b == NULL) {
 			nvmf_capsule_free(nc);
 			tcp_fail(tq, -ENOMEM, "out of memory");
 			return -1;
 		}
+		free(tc->icd);
 		tc->icd = b;
-		tc->icd_cap = tc->icd_len;
+		tc->icd_cap = (uint32_t)cap;
 	}
 	tq->rx_tc = tc;
 	tq->rx_dst = tc->icd;

@@ -16,6 +16,8 @@
 #define TCP_RBUF_SIZE (256 * 1024)
 /* C2HData PDUs carry at most this much (the spec allows any size; this keeps digests cache-warm). */
 #define TCP_C2H_MAX (128 * 1024)
+/* In-capsule data buffers start on a page: backends write from them as they are. */
+#define TCP_ICD_ALIGN 4096
 /* Default MAXH2CDATA a controller advertises when its params leave it 0. */
 #define TCP_DEFAULT_MAXH2CDATA (128 * 1024)
 /* Cap on the R2Ts we keep outstanding per command, whatever MAXR2T the host offers. */
