@@ -42,6 +42,7 @@ static int ram_writev(struct nvmf_bdev_io_ctx *ctx, struct nvmf_bdev *b, const s
 			nvmf_copy_to_storage(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
+	nvmf_copy_to_storage_done();
 	nvmf_bdev_complete_now(ctx, cb, arg, 0);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* nvmf_copy_to_storage: memcpy with non-temporal stores (SSE2, part of every x86-64 CPU). */
+/* nvmf_copy_to_storage: memcpy with non-temporal stores (SSE2, part of every x86-64 CPU), and the fence after. */
 #include "util/copy.h"
 
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #if defined(__x86_64__) && defined(__SSE2__)
 #include <emmintrin.h>
 
-/* Below this a plain copy is cheaper than a store fence. */
+/* Below this a plain copy is cheaper: streaming part of a line and fencing cost more than they save. */
 #define STREAM_MIN 256
 
 void nvmf_copy_to_storage(void *dst, const void *src, size_t n)
@@ -35,6 +35,10 @@ void nvmf_copy_to_storage(void *dst, const void *src, size_t n)
 		_mm_stream_si128((__m128i *)(d + 48), e);
 	}
 	memcpy(d, s, n);
+}
+
+void nvmf_copy_to_storage_done(void)
+{
 	/* Streaming stores are weakly ordered: they must land before the completion is posted. */
 	_mm_sfence();
 }
@@ -44,6 +48,10 @@ void nvmf_copy_to_storage(void *dst, const void *src, size_t n)
 void nvmf_copy_to_storage(void *dst, const void *src, size_t n)
 {
 	memcpy(dst, src, n);
+}
+
+void nvmf_copy_to_storage_done(void)
+{
 }
 
 #endif

@@ -431,7 +431,7 @@ static void seg_copy_in(void *arg, uint8_t *guest, size_t len)
 static void seg_copy_to_storage(void *arg, uint8_t *guest, size_t len)
 {
 	struct copy_in *ci = arg;
-	nvmf_copy_to_storage(ci->dst, guest, len);
+	nvmf_copy_to_storage(ci->dst, guest, len); /* the fence comes after the last segment */
 	ci->dst += len;
 }
 
@@ -452,6 +452,8 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 							 : flags & NVMF_RECEIVE_TO_STORAGE ? seg_copy_to_storage
 											   : seg_copy_in;
 		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg, &ci);
+		if (seg == seg_copy_to_storage)
+			nvmf_copy_to_storage_done();
 		if (st)
 			return NVME_STATUS_GET_SC(st) == NVME_SC_DATA_SGL_LENGTH_INVALID ? -EFAULT : -EIO;
 	}

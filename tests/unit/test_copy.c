@@ -25,6 +25,7 @@ int main(void)
 				memcpy(want, dst, sizeof(dst));
 				memcpy(want + GUARD + da, src + sa, n);
 				nvmf_copy_to_storage(dst + GUARD + da, src + sa, n);
+				nvmf_copy_to_storage_done();
 				if (memcmp(dst, want, sizeof(dst)) != 0) {
 					mismatched++;
 					fprintf(stderr, "FAIL: len %zu dst+%zu src+%zu\n", n, da, sa);
