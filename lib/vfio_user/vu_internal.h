@@ -154,9 +154,11 @@ int vu_qpair_poll(struct nvmf_qpair *qp);
 
 /*
  * Walk the data a command's PRP entries or SGL describe, for bytes
- * [offset, offset+len): fn gets each piece of guest memory in turn.
- * Returns 0, or an NVMe status (NVME_STATUS form) when the pointers are
- * malformed or reach outside the mapped memory.
+ * [offset, offset+len): fn gets each piece of guest memory in turn, pieces
+ * that follow each other in our address space merged into one.  A piece is
+ * checked before fn sees it: returns 0, or an NVMe status (NVME_STATUS
+ * form) when the pointers are malformed or reach outside the mapped memory,
+ * and then fn may have seen part of the data.
  */
 typedef void (*vu_seg_fn)(void *arg, uint8_t *guest, size_t len);
 uint16_t vu_walk_data(const struct vu_dma *d, const struct nvme_command *sqe, uint64_t offset, uint64_t len,
