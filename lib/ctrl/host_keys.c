@@ -61,6 +61,26 @@ static void prune(struct nvmf_subsystem *ss, const char *hostnqn)
 	}
 }
 
+/* Store dh or tls (the one not NULL) as hostnqn's; an entry left with no key goes.
+ * Returns 0, or -ENOMEM with err set. */
+static int store_keys(struct nvmf_subsystem *ss, const char *hostnqn, const struct nvmf_dhchap_keys *dh,
+		      const struct nvmf_tls_configured_psk *tls, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ss->lock);
+	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
+	if (h && dh)
+		h->keys = *dh;
+	if (h && tls)
+		h->tls = *tls;
+	prune(ss, hostnqn);
+	pthread_mutex_unlock(&ss->lock);
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnqn, const char *key,
 				   const char *ctrl_key, const char *hashes, const char *dhgroups, char *err,
 				   size_t errlen)
@@ -88,18 +108,9 @@ int nvmf_subsystem_set_host_dhchap(struct nvmf_subsystem *ss, const char *hostnq
 		snprintf(err, errlen, "%s", bad);
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
-	if (h)
-		h->keys = k;
-	prune(ss, hostnqn);
-	pthread_mutex_unlock(&ss->lock);
+	int rc = store_keys(ss, hostnqn, &k, NULL, err, errlen);
 	OPENSSL_cleanse(&k, sizeof(k));
-	if (!h) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
+	return rc;
 }
 
 int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostnqn, const char *key, char *err,
@@ -110,18 +121,9 @@ int nvmf_subsystem_set_host_tls_key(struct nvmf_subsystem *ss, const char *hostn
 		snprintf(err, errlen, "TLS key is not a valid NVMeTLSkey-1 PSK");
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&ss->lock);
-	struct nvmf_host_keys *h = entry_for(ss, hostnqn);
-	if (h)
-		h->tls = k;
-	prune(ss, hostnqn);
-	pthread_mutex_unlock(&ss->lock);
+	int rc = store_keys(ss, hostnqn, NULL, &k, err, errlen);
 	OPENSSL_cleanse(&k, sizeof(k));
-	if (!h) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
+	return rc;
 }
 
 bool nvmf_subsystem_host_has_dhchap(struct nvmf_subsystem *ss, const char *hostnqn)

@@ -501,8 +501,8 @@ const void *nvmf_capsule_incapsule_data(const struct nvmf_capsule *nc, size_t *l
 	return nc->qp->ops->incapsule_data(nc, len);
 }
 
-/* What receiving len bytes at offset of nc's data needs: 0 or a negative errno. */
-static int check_receive(struct nvmf_capsule *nc, uint32_t offset, size_t len)
+/* What moving len bytes at offset of nc's data needs: 0 or a negative errno. */
+static int check_transfer(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 {
 	struct nvmf_qpair *qp = nc->qp;
 
@@ -519,7 +519,7 @@ static int receive(struct nvmf_capsule *nc, uint32_t offset, void *buf, size_t l
 		   nvmf_data_done_cb cb, void *arg)
 {
 	struct nvmf_qpair *qp = nc->qp;
-	int rc = check_receive(nc, offset, len);
+	int rc = check_transfer(nc, offset, len);
 
 	if (rc < 0)
 		return rc;
@@ -549,17 +549,11 @@ bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc)
 /* What sending len bytes at offset of nc's data needs: 0 or a negative errno. */
 static int check_send(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 {
-	struct nvmf_qpair *qp = nc->qp;
+	int rc = check_transfer(nc, offset, len);
 
-	if (!qp->na->controller)
-		return -EINVAL;
-	if (qp->failed || qp->user_freed)
-		return -ENOTCONN;
-	if ((uint64_t)offset + len > nvmf_capsule_data_len(nc))
-		return -EFAULT;
-	if (!nc->pending)
-		return -EALREADY;
-	return 0;
+	if (rc < 0)
+		return rc;
+	return nc->pending ? 0 : -EALREADY;
 }
 
 int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt,
@@ -608,7 +602,7 @@ int nvmf_controller_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, si
 
 	if (!qp->ops->receive_nothing)
 		return -EOPNOTSUPP;
-	int rc = check_receive(nc, offset, len);
+	int rc = check_transfer(nc, offset, len);
 	if (rc < 0)
 		return rc;
 	nvmf_qpair_enter(qp);
