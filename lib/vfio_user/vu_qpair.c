@@ -448,9 +448,11 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 		if (!vc)
 			return -ENOTCONN;
 		struct copy_in ci = {.dst = buf};
-		void (*seg)(void *, uint8_t *, size_t) = !buf ? seg_skip
-							 : flags & NVMF_RECEIVE_TO_STORAGE ? seg_copy_to_storage
-											   : seg_copy_in;
+		vu_seg_fn seg = seg_copy_in;
+		if (!buf)
+			seg = seg_skip;
+		else if (flags & NVMF_RECEIVE_TO_STORAGE)
+			seg = seg_copy_to_storage;
 		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, false, seg, &ci);
 		if (seg == seg_copy_to_storage)
 			nvmf_copy_to_storage_done();
