@@ -658,7 +658,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 	FUZZ_CHECK(cl.mem != MAP_FAILED);
 
 	struct nvmf_conn_env env = {.thread = NULL, .post = fuzz_post, .on_close = on_close, .io = io};
-	cl.dev = nvmf_vu_dev_create(tgt, fds[0], PORTID, &env);
+	cl.dev = nvmf_vu_dev_create(tgt, fds[0], PORTID, &env, false);
 	FUZZ_CHECK(cl.dev);
 	turn();
 

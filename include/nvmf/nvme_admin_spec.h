@@ -169,6 +169,8 @@ static_assert(offsetof(struct nvme_id_ctrl, psd) == 2048, "PSD0 at 2048");
 #define NVME_CTRL_CMIC_MULTI_PORT 0x01
 #define NVME_CTRL_CMIC_MULTI_CTRL 0x02
 #define NVME_CTRL_CMIC_ANA 0x08
+/* OACS: Doorbell Buffer Config (for emulated controllers) */
+#define NVME_CTRL_OACS_DBBUF (1u << 8)
 /* OAES */
 #define NVME_CTRL_OAES_NS_ATTR (1u << 8)
 #define NVME_CTRL_OAES_FW_ACTIVATION (1u << 9)

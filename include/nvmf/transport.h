@@ -291,6 +291,11 @@ int nvmf_controller_send_datav(struct nvmf_capsule *nc, uint32_t offset, const s
  */
 bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc);
 
+struct nvme_id_ctrl;
+/* Controller: add the fields the transport of nc's queue pair owns to Identify Controller data
+ * (vfio-user with trapped doorbells offers Doorbell Buffer Config in OACS).  Nothing for others. */
+void nvmf_controller_identify_ctrl(const struct nvmf_capsule *nc, struct nvme_id_ctrl *id);
+
 /*
  * Controller: data of no defined value (a null namespace's), moved not at
  * all where the host owns the buffers (vfio-user): the transport checks the

@@ -94,6 +94,7 @@ static enum nvmf_exec identify_ctrl(struct nvmf_request *req)
 		id->ioccsz = (64 + NVMF_CTRL_IOCCSZ_BYTES) / 16;
 		id->ofcs = 0x1; /* Disconnect of I/O queues */
 	}
+	nvmf_controller_identify_ctrl(req->nc, id);
 	return send_identify(req);
 }
 

@@ -347,6 +347,8 @@ static int establish(struct nvmf_host_ctrl *c, bool first)
 		c->cntlid = c->id.cntlid; /* no Connect told it */
 	else if ((rc = check_identify(c)))
 		return rc;
+	if (pcie && (rc = host_vu_shadow_doorbells(c)))
+		return rc;
 	if (c->id.ioccsz >= 4)
 		nvmf_association_set_ioccsz(c->na, c->id.ioccsz * 16 - 64);
 	unsigned mps_min = 12 + (unsigned)((c->cap >> NVME_CAP_MPSMIN_SHIFT) & 0xf);

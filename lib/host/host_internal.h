@@ -90,6 +90,9 @@ int host_admin(struct nvmf_host_ctrl *c, const char *what, const struct nvme_com
 /* vfio-user (vfio_user.c): open the device, bring a queue up, registers. */
 int host_vu_open(struct nvmf_host_ctrl *c);
 int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq);
+/* After Identify Controller: Doorbell Buffer Config where OACS offers it, before the I/O
+ * queues are made.  0 or a negative errno (the controller's error is set). */
+int host_vu_shadow_doorbells(struct nvmf_host_ctrl *c);
 int host_vu_reg(struct nvmf_host_ctrl *c, bool set, uint32_t offset, bool eight, uint64_t *value);
 void host_vu_close(struct nvmf_host_ctrl *c);
 void *host_vu_io_buffer(struct nvmf_host_ctrl *c, size_t len);

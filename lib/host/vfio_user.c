@@ -1,11 +1,14 @@
 /*
  * The host library over vfio-user: the controller is a PCIe function, so
  * registers are read and written in BAR0, the admin queue comes from
- * AQA/ASQ/ACQ and I/O queues from Create I/O CQ/SQ, as a PCIe driver does.
+ * AQA/ASQ/ACQ and I/O queues from Create I/O CQ/SQ, as a PCIe driver does;
+ * shadow doorbells where the controller offers them (it traps BAR0's).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <nvmf/nvme_admin_spec.h>
 
 #include "host_internal.h"
 #include "vfio_user/vu_host.h"
@@ -81,6 +84,24 @@ static int create_io_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq,
 	return host_admin(c, what, &sq, NULL, 0, false, NULL);
 }
 
+int host_vu_shadow_doorbells(struct nvmf_host_ctrl *c)
+{
+	if (!(c->id.oacs & NVME_CTRL_OACS_DBBUF))
+		return 0;
+	uint64_t shadow, eventidx;
+	if (vu_client_shadow_buffers(c->vu, &shadow, &eventidx) < 0) {
+		host_set_error(c, "no shared memory left for shadow doorbells");
+		return -ENOMEM;
+	}
+	struct nvme_command cmd = {.opc = NVME_OPC_DOORBELL_BUFFER_CONFIG};
+	cmd.dptr.prp.prp1 = shadow;
+	cmd.dptr.prp.prp2 = eventidx;
+	int rc = host_admin(c, "Doorbell Buffer Config", &cmd, NULL, 0, false, NULL);
+	if (rc == 0)
+		vu_client_use_shadow(c->vu, true);
+	return rc;
+}
+
 int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 {
 	/* The admin queue takes MSI-X vector 0; I/O queue n vector n unless polled. */
@@ -94,6 +115,8 @@ int host_vu_connect_queue(struct nvmf_host_ctrl *c, struct nvmf_host_qpair *hq)
 	hq_attach(hq, qp);
 	int rc;
 	if (hq->qid == 0) {
+		/* A new controller (first connect or reset) has no shadow doorbells until told again. */
+		vu_client_use_shadow(c->vu, false);
 		uint64_t sq_iova, cq_iova;
 		vu_host_qpair_rings(qp, &sq_iova, &cq_iova);
 		uint64_t aqa = (uint64_t)(hq->qsize - 1) << 16 | (uint64_t)(hq->qsize - 1);

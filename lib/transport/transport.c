@@ -546,6 +546,12 @@ bool nvmf_controller_copies_at_once(const struct nvmf_capsule *nc)
 	return nc->qp->ops->copies_at_once;
 }
 
+void nvmf_controller_identify_ctrl(const struct nvmf_capsule *nc, struct nvme_id_ctrl *id)
+{
+	if (nc->qp->ops->identify_ctrl)
+		nc->qp->ops->identify_ctrl(nc->qp, id);
+}
+
 /* What sending len bytes at offset of nc's data needs: 0 or a negative errno. */
 static int check_send(struct nvmf_capsule *nc, uint32_t offset, size_t len)
 {

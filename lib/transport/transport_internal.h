@@ -53,6 +53,8 @@ struct nvmf_transport_ops {
 	int (*send_nothing)(struct nvmf_capsule *nc, uint32_t offset, size_t len, bool last, nvmf_data_done_cb cb,
 			    void *arg);
 	int (*receive_nothing)(struct nvmf_capsule *nc, uint32_t offset, size_t len, nvmf_data_done_cb cb, void *arg);
+	/* Optional: nvmf_controller_identify_ctrl. */
+	void (*identify_ctrl)(const struct nvmf_qpair *qp, struct nvme_id_ctrl *id);
 };
 
 struct nvmf_association {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <linux/memfd.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,16 @@ struct vu_client {
 	int memfd;
 	uint8_t *mem;
 	size_t mem_len, mem_used;
-	volatile uint32_t *doorbells;
+	volatile uint32_t *doorbells; /* NULL: trapped, written by message */
 	void *db_map;
 	size_t db_len;
+	/* Shadow doorbells and EventIdx entries (Doorbell Buffer Config), once set up. */
+	volatile uint32_t *shadow, *eventidx;
+	uint64_t shadow_iova, eventidx_iova;
+	bool shadow_on; /* the device took them: I/O queues made from now on ring there */
 	uint32_t class_code;
+	/* One message and its reply at a time: queues on several threads ring trapped doorbells. */
+	pthread_mutex_t lock;
 };
 
 /* Send a command and wait for its reply; the payload lands in rx.  0, or a negative errno (-EREMOTEIO: error reply, errno in *err_no). */
@@ -56,6 +63,7 @@ static int call(struct vu_client *c, uint16_t cmd, const void *p1, size_t l1, co
 int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len, const int *fds, unsigned nfds,
 		   void *reply_buf, size_t *reply_size, uint32_t *err_no)
 {
+	pthread_mutex_lock(&c->lock);
 	int rc = call(c, cmd, p, len, NULL, 0, fds, nfds, err_no);
 	if (rc == 0 && reply_buf && reply_size) {
 		size_t n = vu_rx_hdr(&c->rx)->msg_size - sizeof(struct vfio_user_header);
@@ -64,6 +72,7 @@ int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len,
 		memcpy(reply_buf, c->rx.buf + sizeof(struct vfio_user_header), n);
 		*reply_size = n;
 	}
+	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
@@ -91,16 +100,17 @@ static const uint8_t *reply_data(const struct vu_client *c)
 static int region_rw(struct vu_client *c, uint32_t region, uint64_t off, void *buf, uint32_t len, bool write)
 {
 	struct vfio_user_region_access a = {.offset = off, .region = region, .count = len};
+	pthread_mutex_lock(&c->lock);
 	int rc = call(c, write ? VFIO_USER_REGION_WRITE : VFIO_USER_REGION_READ, &a, sizeof(a), write ? buf : NULL,
 		      write ? len : 0, NULL, 0, NULL);
-	if (rc < 0)
-		return rc;
-	if (!write) {
+	if (rc == 0 && !write) {
 		if (reply_len(c) != sizeof(a) + len)
-			return -EPROTO;
-		memcpy(buf, reply_data(c) + sizeof(a), len);
+			rc = -EPROTO;
+		else
+			memcpy(buf, reply_data(c) + sizeof(a), len);
 	}
-	return 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }
 
 int vu_client_reg_read(struct vu_client *c, uint32_t off, unsigned len, uint64_t *v)
@@ -141,7 +151,59 @@ int vu_client_set_msix(struct vu_client *c, unsigned vector, int efd)
 				      .index = VFIO_PCI_MSIX_IRQ_INDEX,
 				      .start = vector,
 				      .count = 1};
-	return call(c, VFIO_USER_DEVICE_SET_IRQS, &s, sizeof(s), NULL, 0, efd >= 0 ? &efd : NULL, efd >= 0, NULL);
+	pthread_mutex_lock(&c->lock);
+	int rc = call(c, VFIO_USER_DEVICE_SET_IRQS, &s, sizeof(s), NULL, 0, efd >= 0 ? &efd : NULL, efd >= 0, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int vu_client_ring(struct vu_client *c, unsigned i, uint32_t value)
+{
+	if (c->doorbells) {
+		__atomic_store_n(&c->doorbells[i], value, __ATOMIC_RELEASE);
+		return 0;
+	}
+	/* A posted write (no reply): the queue does not wait a round trip for the device. */
+	struct vfio_user_region_access a = {.offset = VU_DOORBELL_OFF + 4ull * i, .region = VFIO_PCI_BAR0_REGION_INDEX,
+					     .count = 4};
+	pthread_mutex_lock(&c->lock);
+	struct vfio_user_header h = {.msg_id = c->next_id++, .cmd = VFIO_USER_REGION_WRITE,
+				     .flags = VFIO_USER_F_TYPE_COMMAND | VFIO_USER_F_NO_REPLY};
+	int rc = vu_send(c->sock, &h, &a, sizeof(a), &value, 4, NULL, 0, VU_CLIENT_TIMEOUT_MS);
+	pthread_mutex_unlock(&c->lock);
+	return rc < 0 ? rc : 0;
+}
+
+int vu_client_shadow_buffers(struct vu_client *c, uint64_t *shadow_iova, uint64_t *eventidx_iova)
+{
+	if (!c->shadow) {
+		uint64_t a, b;
+		void *s = vu_client_alloc(c, VU_PAGE, &a), *e = vu_client_alloc(c, VU_PAGE, &b);
+		if (!s || !e)
+			return -ENOMEM;
+		c->shadow = s;
+		c->eventidx = e;
+		c->shadow_iova = a;
+		c->eventidx_iova = b;
+	}
+	/* A controller reset forgets queues: every doorbell starts again at 0. */
+	for (unsigned i = 0; i < VU_PAGE / 4; i++)
+		c->shadow[i] = c->eventidx[i] = 0;
+	*shadow_iova = c->shadow_iova;
+	*eventidx_iova = c->eventidx_iova;
+	return 0;
+}
+
+void vu_client_use_shadow(struct vu_client *c, bool on)
+{
+	c->shadow_on = on;
+}
+
+bool vu_client_shadow(const struct vu_client *c, volatile uint32_t **shadow, volatile uint32_t **eventidx)
+{
+	*shadow = c->shadow_on ? c->shadow : NULL;
+	*eventidx = c->shadow_on ? c->eventidx : NULL;
+	return c->shadow_on;
 }
 
 uint32_t vu_client_class(const struct vu_client *c)
@@ -156,7 +218,7 @@ static int fail(struct vu_client *c, int rc, char *err, size_t errlen, const cha
 	return rc;
 }
 
-/* The doorbell page of BAR0, mmapped as its sparse area says. */
+/* The doorbell page of BAR0, mmapped as its sparse area says; none offered: trapped doorbells. */
 static int map_doorbells(struct vu_client *c)
 {
 	struct vfio_user_region_info ri = {.argsz = 256, .index = VFIO_PCI_BAR0_REGION_INDEX};
@@ -167,8 +229,10 @@ static int map_doorbells(struct vu_client *c)
 	if (len < sizeof(ri))
 		return -EPROTO;
 	memcpy(&ri, reply_data(c), sizeof(ri));
-	if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP) || c->rx.nfds != 1 || ri.size < VU_DOORBELL_OFF + VU_PAGE)
+	if (ri.size < VU_DOORBELL_OFF + VU_PAGE)
 		return -ENOTSUP;
+	if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP) || c->rx.nfds != 1)
+		return 0; /* trapped: doorbells go by message */
 	uint64_t area_off = VU_DOORBELL_OFF, area_len = VU_PAGE;
 	if ((ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.cap_offset >= sizeof(ri) &&
 	    ri.cap_offset + sizeof(struct vfio_region_info_cap_sparse_mmap) + sizeof(struct vfio_region_sparse_mmap_area) <= len) {
@@ -226,6 +290,7 @@ int vu_client_open(const char *path, size_t mem_bytes, struct vu_client **out, c
 	if (!c)
 		return -ENOMEM;
 	c->sock = c->memfd = -1;
+	pthread_mutex_init(&c->lock, NULL);
 	if (vu_rx_init(&c->rx, 64 * 1024) < 0)
 		return fail(c, -ENOMEM, err, errlen, "memory");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -296,5 +361,6 @@ void vu_client_close(struct vu_client *c)
 	if (c->sock >= 0)
 		close(c->sock);
 	vu_rx_free(&c->rx);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

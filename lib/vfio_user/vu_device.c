@@ -1,8 +1,8 @@
 /*
  * The vfio-user server: one client connection, its messages handled as
  * QEMU's docs/interop/vfio-user.rst specifies (version 0.1), the device's
- * regions (config space, BAR0 with its doorbells mmappable, BAR4/BAR5 for
- * MSI-X), its interrupts, and its life: polled by the reactor, ended when
+ * regions (config space, BAR0 with its doorbells mmappable unless they are
+ * trapped, BAR4/BAR5 for MSI-X), its interrupts, and its life: polled by the reactor, ended when
  * the client goes away.
  */
 #include <errno.h>
@@ -194,7 +194,7 @@ static int cmd_region_info(struct nvmf_vu_dev *dev, const struct vfio_user_heade
 	ri = (struct vfio_user_region_info){.argsz = sizeof(ri), .index = index, .size = region_size(index)};
 	if (ri.size)
 		ri.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-	if (index != VFIO_PCI_BAR0_REGION_INDEX)
+	if (index != VFIO_PCI_BAR0_REGION_INDEX || dev->vc.trapped)
 		return reply(dev, h, &ri, sizeof(ri), NULL, 0, NULL, 0);
 	/* BAR0: the doorbell page is mmappable (a sparse area); registers go by message. */
 	struct {
@@ -474,7 +474,7 @@ static bool socket_path_id(int fd, uint8_t id[16])
 }
 
 struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t portid,
-				       const struct nvmf_conn_env *env)
+				       const struct nvmf_conn_env *env, bool trapped_doorbells)
 {
 	vu_guard_install();
 	struct nvmf_vu_dev *dev = calloc(1, sizeof(*dev));
@@ -489,6 +489,7 @@ struct nvmf_vu_dev *nvmf_vu_dev_create(struct nvmf_tgt *tgt, int fd, uint16_t po
 	dev->sock = fd;
 	dev->bar0fd = memfd_create("nvmf-vfio-user-bar0", MFD_CLOEXEC);
 	vu_ctrl_init(&dev->vc);
+	dev->vc.trapped = trapped_doorbells;
 	dev->vc.hooks = &vu_nvme_hooks;
 	dev->vc.owner = dev;
 	vu_pci_init(&dev->pci, VU_BAR0_SIZE, VU_NR_VECTORS);
@@ -564,7 +565,13 @@ int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev)
 	/* Interrupts held back by coalescing keep the device polled until they go. */
 	if (work || vu_nvme_inflight(dev) || dev->vc.irqs_pending)
 		dev->last_work_ns = now;
-	dev->idle = now - dev->last_work_ns > VU_SPIN_NS;
+	bool idle = now - dev->last_work_ns > VU_SPIN_NS;
+	/* Trapped doorbells: before sleeping, the guest's next submission must send a message. */
+	if (idle && !dev->idle && dev->vc.trapped && !vu_arm_eventidx(&dev->vc)) {
+		idle = false;
+		dev->last_work_ns = now;
+	}
+	dev->idle = idle;
 	return work;
 }
 
@@ -573,8 +580,10 @@ bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev)
 	return dev->ending || !dev->idle;
 }
 
-unsigned nvmf_vu_dev_idle_poll_ms(const struct nvmf_vu_dev *dev, uint64_t now_ns)
+int nvmf_vu_dev_idle_poll_ms(const struct nvmf_vu_dev *dev, uint64_t now_ns)
 {
+	if (dev->vc.trapped)
+		return -1;
 	return now_ns - dev->last_work_ns > VU_DEEP_IDLE_NS ? VU_DEEP_IDLE_POLL_MS : VU_IDLE_POLL_MS;
 }
 

@@ -2,7 +2,7 @@
  * Host queue pairs over vfio-user: a userspace NVMe PCIe driver's queues.
  * Commands go into the SQ ring in shared memory with PRPs to a bounce
  * buffer of their own, the tail doorbell is written through the mmapped
- * BAR0; completions are found by their phase tag in the CQ ring.
+ * BAR0 (or its shadow, see ring()); completions are found by their phase tag in the CQ ring.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,7 +36,9 @@ struct vu_hqpair {
 	uint16_t *free_cids;
 	unsigned nfree;
 	unsigned outstanding;
-	volatile uint32_t *sq_db, *cq_db;
+	/* Shadow doorbells (I/O queues of a device that took them): the tail and head go there,
+	 * and to BAR0 only when the device's EventIdx asks. */
+	volatile uint32_t *sq_shadow, *cq_shadow, *sq_ei, *cq_ei;
 };
 
 static struct vu_hqpair *hqp(const struct nvmf_qpair *qp)
@@ -80,9 +82,13 @@ struct nvmf_qpair *vu_host_qpair_create(struct nvmf_association *na, struct vu_c
 		errno = ENOMEM;
 		return NULL;
 	}
-	volatile uint32_t *db = vu_client_doorbells(c);
-	q->sq_db = &db[2 * qid];
-	q->cq_db = &db[2 * qid + 1];
+	volatile uint32_t *shadow, *eventidx;
+	if (qid && vu_client_shadow(c, &shadow, &eventidx)) {
+		q->sq_shadow = &shadow[2 * qid];
+		q->cq_shadow = &shadow[2 * qid + 1];
+		q->sq_ei = &eventidx[2 * qid];
+		q->cq_ei = &eventidx[2 * qid + 1];
+	}
 	q->qp.ready = true;
 	q->qp.qid = qid;
 	q->qp.qsize = qsize;
@@ -95,6 +101,27 @@ void vu_host_qpair_rings(const struct nvmf_qpair *qp, uint64_t *sq_iova, uint64_
 {
 	*sq_iova = hqp(qp)->sq_iova;
 	*cq_iova = hqp(qp)->cq_iova;
+}
+
+/*
+ * Doorbell i moves from old to value: in the shadow buffer if the queue has
+ * one, then in BAR0 unless the device's EventIdx lies outside the entries
+ * just added (NVMe's rule for shadow doorbells; 16-bit wrapping arithmetic).
+ */
+static void ring(struct vu_hqpair *q, unsigned i, volatile uint32_t *shadow, volatile uint32_t *ei, uint16_t old,
+		 uint16_t value)
+{
+	if (shadow) {
+		__atomic_store_n(shadow, value, __ATOMIC_RELEASE);
+		/* Our store before the EventIdx load: the device stores EventIdx, then loads ours. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint16_t event = (uint16_t)__atomic_load_n(ei, __ATOMIC_RELAXED);
+		if ((uint16_t)(value - event - 1) >= (uint16_t)(value - old))
+			return;
+	}
+	int rc = vu_client_ring(q->cl, i, value);
+	if (rc < 0)
+		nvmf_qpair_report_error(&q->qp, rc, "doorbell write failed");
 }
 
 static void finish(struct vu_hqpair *q, uint16_t cid, const struct nvme_completion *cqe, int error)
@@ -139,6 +166,7 @@ int vu_host_process(struct nvmf_qpair *qp)
 		(void)n;
 	}
 	int done = 0;
+	uint16_t old_head = q->cq_head;
 	for (;;) {
 		struct nvme_completion *e = &q->cq[q->cq_head];
 		uint16_t status = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
@@ -159,7 +187,7 @@ int vu_host_process(struct nvmf_qpair *qp)
 		done++;
 	}
 	if (done)
-		__atomic_store_n(q->cq_db, q->cq_head, __ATOMIC_RELEASE);
+		ring(q, 2u * q->qid + 1, q->cq_shadow, q->cq_ei, old_head, q->cq_head);
 	return done;
 }
 
@@ -216,7 +244,8 @@ int vu_host_capsule_transmit(struct nvmf_capsule *nc)
 	}
 	nc->sqe.cid = cid;
 	memcpy(&q->sq[q->sq_tail], &sqe, sizeof(sqe));
+	uint16_t old_tail = q->sq_tail;
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->qsize);
-	__atomic_store_n(q->sq_db, q->sq_tail, __ATOMIC_RELEASE);
+	ring(q, 2u * q->qid, q->sq_shadow, q->sq_ei, old_tail, q->sq_tail);
 	return 0;
 }

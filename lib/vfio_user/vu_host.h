@@ -3,7 +3,9 @@
  * nvmfd, SPDK's target) and a userspace NVMe PCIe driver over it.  Guest
  * memory is a memfd shared with the device as one DMA region; queues and
  * data bounce buffers live in it; doorbells are written through the
- * mmapped BAR0; completions are polled or taken from MSI-X eventfds.
+ * mmapped BAR0 (or by message where the device traps them, then to shadow
+ * doorbells with EventIdx); completions are polled or taken from MSI-X
+ * eventfds.
  */
 #ifndef NVMF_VU_HOST_H
 #define NVMF_VU_HOST_H
@@ -34,8 +36,18 @@ void *vu_client_alloc(struct vu_client *c, size_t len, uint64_t *iova);
 bool vu_client_iova_of(const struct vu_client *c, const void *p, size_t len, uint64_t *iova);
 /* Route MSI-X vector to eventfd efd (-1: none).  0 or a negative errno. */
 int vu_client_set_msix(struct vu_client *c, unsigned vector, int efd);
-/* The doorbell registers (BAR0 at 0x1000), mmapped. */
+/* The doorbell registers (BAR0 at 0x1000), mmapped; NULL when the device traps them. */
 volatile uint32_t *vu_client_doorbells(struct vu_client *c);
+/* Write doorbell i (2 * qid: SQ tail, 2 * qid + 1: CQ head) in BAR0: a store where it is
+ * mmapped, else a region write message.  0 or a negative errno. */
+int vu_client_ring(struct vu_client *c, unsigned i, uint32_t value);
+/* The shadow doorbell and EventIdx pages for Doorbell Buffer Config (allocated once, zeroed on
+ * every call).  0 or -ENOMEM. */
+int vu_client_shadow_buffers(struct vu_client *c, uint64_t *shadow_iova, uint64_t *eventidx_iova);
+/* The device took them (on) or forgot them (off, a reset): I/O queues made afterwards ring there. */
+void vu_client_use_shadow(struct vu_client *c, bool on);
+/* The shadow pages in use, if any: true with both set, else false with both NULL. */
+bool vu_client_shadow(const struct vu_client *c, volatile uint32_t **shadow, volatile uint32_t **eventidx);
 /* Any message (tests): 0, or -EREMOTEIO with the errno of an error reply in *err_no; the reply payload in reply_buf. */
 int vu_client_call(struct vu_client *c, uint16_t cmd, const void *p, size_t len, const int *fds, unsigned nfds,
 		   void *reply_buf, size_t *reply_size, uint32_t *err_no);

@@ -100,6 +100,13 @@ struct vu_ctrl_hooks {
 struct vu_ctrl {
 	struct vu_dma dma;
 	volatile uint32_t *doorbells; /* in the BAR0 memory shared with the client */
+	/* Doorbell writes reach the device as messages (BAR0's doorbell page is not mmappable),
+	 * so an idle device sleeps until one comes; Doorbell Buffer Config is offered. */
+	bool trapped;
+	/* Doorbell Buffer Config: the guest's shadow doorbells and EventIdx entries, laid out as
+	 * BAR0's doorbells; I/O queues only (the admin queue stays on BAR0).  NULL: none. */
+	volatile uint32_t *shadow, *eventidx;
+	uint64_t shadow_iova, eventidx_iova;
 	struct vu_sq sq[VU_MAX_QID + 1];
 	struct vu_cq cq[VU_MAX_QID + 1];
 	int msix_fd[VU_NR_VECTORS];
@@ -125,10 +132,22 @@ void vu_complete(struct vu_ctrl *vc, uint16_t sqid, uint16_t cid, uint16_t statu
  * Coalescing Disable): irqs_pending then stays set.  Returns how many.
  */
 int vu_signal_irqs(struct vu_ctrl *vc);
-/* Resolve the rings of live queues again (after DMA changes); false when one lies outside guest memory. */
+/* Resolve the rings of live queues and the shadow doorbells again (after DMA changes); false
+ * when one lies outside guest memory. */
 bool vu_remap_queues(struct vu_ctrl *vc);
-/* Forget every queue and the interrupt coalescing settings (controller reset). */
+/* Forget every queue, the shadow doorbells and the interrupt coalescing settings (controller reset). */
 void vu_reset_queues(struct vu_ctrl *vc);
+/* Doorbell i (2 * qid: SQ tail, 2 * qid + 1: CQ head) starts at 0 for a new queue, in BAR0 and in
+ * the shadow buffer (Linux does not clear the latter when it deletes a queue, as SPDK notes). */
+void vu_zero_doorbell(struct vu_ctrl *vc, unsigned i);
+/*
+ * Before an idle device sleeps: set each I/O SQ's EventIdx to its head, so
+ * that the guest's next submission writes BAR0 (a message, trapped) and
+ * wakes the device.  Returns false when an SQ has commands waiting (the
+ * guest raced the update): poll instead of sleeping.  True with no shadow
+ * doorbells (every doorbell write is then a message).
+ */
+bool vu_arm_eventidx(struct vu_ctrl *vc);
 
 /* ---- Transport queue pairs (vu_qpair.c) ---- */
 

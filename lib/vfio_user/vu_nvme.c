@@ -7,6 +7,7 @@
  * becomes that controller's queue Connect.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <nvmf/nvme_admin_spec.h>
 
 #include "vu_dev.h"
+#include "vu_guard.h"
 
 #define SPECIFIC(sc) NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, (sc))
 #define GENERIC(sc) NVME_STATUS(NVME_SCT_GENERIC, (sc))
@@ -432,7 +434,7 @@ static uint16_t create_cq(struct nvmf_vu_dev *dev, const struct nvme_command *c)
 	memset(&vc->cq[qid], 0, sizeof(vc->cq[qid]));
 	vc->cq[qid] = (struct vu_cq){.live = true, .size = qsize, .iv = iv, .ien = ien, .phase = true,
 				     .iova = c->dptr.prp.prp1, .ring = ring};
-	vc->doorbells[2 * qid + 1] = 0;
+	vu_zero_doorbell(vc, 2u * qid + 1);
 	return 0;
 }
 
@@ -483,7 +485,7 @@ static bool create_sq(struct nvmf_vu_dev *dev, const struct nvme_command *c, uin
 	vc->sq[qid] = (struct vu_sq){.live = true, .size = qsize, .cqid = cqid, .iova = c->dptr.prp.prp1,
 				     .ring = ring, .vqp = conn_vqp(vcn)};
 	vc->cq[cqid].sqs++;
-	vc->doorbells[2 * qid] = 0;
+	vu_zero_doorbell(vc, 2u * qid);
 	vcn->create_pending = true;
 	vcn->cmd_cid = c->cid;
 	if (connect_queue(dev, vcn, qsize, io_connect_done) < 0) {
@@ -521,6 +523,44 @@ static bool delete_sq(struct nvmf_vu_dev *dev, const struct nvme_command *c, uin
 	memset(&vc->sq[qid], 0, sizeof(vc->sq[qid]));
 	vc->doorbells[2 * qid] = 0;
 	return false;
+}
+
+/*
+ * Doorbell Buffer Config (trapped doorbells only: the command is offered
+ * then).  PRP1: the shadow doorbells, PRP2: the EventIdx entries, a page
+ * each.  The guest's I/O queues then ring the shadow buffer and write BAR0
+ * only when EventIdx asks (when an idle device wants waking).
+ */
+static uint16_t doorbell_buffer_config(struct nvmf_vu_dev *dev, const struct nvme_command *c)
+{
+	struct vu_ctrl *vc = &dev->vc;
+	uint64_t dbs = c->dptr.prp.prp1, eis = c->dptr.prp.prp2;
+	if ((c->flags & NVME_CMD_PSDT_MASK) || ((dbs | eis) & (VU_PAGE - 1)) || dbs == eis)
+		return GENERIC(NVME_SC_INVALID_FIELD);
+	volatile uint32_t *shadow = vu_dma_ptr(&vc->dma, dbs, VU_PAGE, true);
+	volatile uint32_t *eventidx = vu_dma_ptr(&vc->dma, eis, VU_PAGE, true);
+	if (!shadow || !eventidx)
+		return GENERIC(NVME_SC_INVALID_FIELD);
+	bool fault = false;
+	VU_GUARDED(
+		{
+			for (unsigned q = 1; q <= VU_MAX_QID; q++) {
+				/* Queues made before: their doorbells so far, then the shadow takes over. */
+				shadow[2 * q] = vc->sq[q].live ? vc->doorbells[2 * q] : 0;
+				shadow[2 * q + 1] = vc->cq[q].live ? vc->doorbells[2 * q + 1] : 0;
+				/* Busy until the device idles: a BAR0 write only when a queue wraps past it. */
+				eventidx[2 * q] = eventidx[2 * q + 1] = UINT32_MAX;
+			}
+		},
+		fault = true);
+	if (fault)
+		return GENERIC(NVME_SC_DATA_TRANSFER_ERROR);
+	atomic_thread_fence(memory_order_seq_cst);
+	vc->shadow = shadow;
+	vc->eventidx = eventidx;
+	vc->shadow_iova = dbs;
+	vc->eventidx_iova = eis;
+	return 0;
 }
 
 /* ---- Interrupt features (PCIe only: Fabrics reserves them) ---- */
@@ -588,6 +628,11 @@ static bool admin_command(struct vu_ctrl *vc, const struct nvme_command *c)
 	case NVME_OPC_DELETE_IO_SQ:
 		if (delete_sq(dev, c, &st))
 			return true;
+		break;
+	case NVME_OPC_DOORBELL_BUFFER_CONFIG:
+		if (!vc->trapped)
+			return false; /* not offered: the core answers Invalid Opcode */
+		st = doorbell_buffer_config(dev, c);
 		break;
 	case NVME_OPC_FABRICS:
 		/* Fabrics commands do not exist on PCIe. */

@@ -1,8 +1,8 @@
 /*
  * The vfio-user transport's queue pairs, controller side: commands fetched
  * from submission queues in guest memory when the client rang the doorbell
- * (doorbells live in the BAR0 memory it mmapped, so the reactor polls
- * them), data moved by PRP entries or SGLs in guest memory, responses
+ * (in the BAR0 memory it mmapped, or in its shadow doorbell buffer: the
+ * reactor polls them while I/O flows), data moved by PRP entries or SGLs in guest memory, responses
  * posted with phase tags on completion queues and signalled through the
  * interrupt eventfds.  The generic layer (transport.c) sees ordinary
  * command capsules: Connect, CID and queue bookkeeping stay there.
@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <nvmf/nvme_admin_spec.h>
 
 #include "util/clock.h"
 #include "util/copy.h"
@@ -156,6 +158,13 @@ bool vu_remap_queues(struct vu_ctrl *vc)
 			ok = ok && cq->ring;
 		}
 	}
+	if (vc->shadow) {
+		vc->shadow = vu_dma_ptr(&vc->dma, vc->shadow_iova, VU_PAGE, true);
+		vc->eventidx = vu_dma_ptr(&vc->dma, vc->eventidx_iova, VU_PAGE, true);
+		ok = ok && vc->shadow && vc->eventidx;
+		if (!vc->shadow || !vc->eventidx)
+			vc->shadow = vc->eventidx = NULL;
+	}
 	return ok;
 }
 
@@ -172,8 +181,80 @@ void vu_reset_queues(struct vu_ctrl *vc)
 			vc->doorbells[2 * q + 1] = 0;
 		}
 	}
+	vc->shadow = vc->eventidx = NULL;
 	vc->irqs_pending = false;
 	vc->coalesce_thr = vc->coalesce_time = 0;
+}
+
+void vu_zero_doorbell(struct vu_ctrl *vc, unsigned i)
+{
+	vc->doorbells[i] = 0;
+	if (vc->shadow && i >= 2) {
+		volatile uint32_t *shadow = vc->shadow;
+		VU_GUARDED(shadow[i] = 0, vc->fatal = true);
+	}
+}
+
+bool vu_arm_eventidx(struct vu_ctrl *vc)
+{
+	if (!vc->shadow)
+		return true;
+	volatile uint32_t *shadow = vc->shadow, *eventidx = vc->eventidx;
+	volatile bool quiet = true; /* set between sigsetjmp and a possible fault */
+	VU_GUARDED(
+		{
+			for (unsigned q = 1; q <= VU_MAX_QID; q++)
+				if (vc->sq[q].live)
+					__atomic_store_n(&eventidx[2 * q], vc->sq[q].head, __ATOMIC_RELAXED);
+			/* The guest stores its tail, then reads EventIdx; we store EventIdx, then read the
+			 * tail: one of us sees the other's store. */
+			atomic_thread_fence(memory_order_seq_cst);
+			for (unsigned q = 1; q <= VU_MAX_QID; q++)
+				if (vc->sq[q].live && __atomic_load_n(&shadow[2 * q], __ATOMIC_RELAXED) != vc->sq[q].head)
+					quiet = false;
+		},
+		vc->fatal = true);
+	return quiet;
+}
+
+/*
+ * While the device polls: EventIdx one entry behind what the guest wrote,
+ * so that its next writes never cross it and it rings BAR0 (a message) for
+ * none of them, not even when its index wraps (the fixed value a polling
+ * device could leave there is crossed once per wrap).
+ */
+static void follow_eventidx(struct vu_ctrl *vc, uint16_t sqid, uint16_t cqid, uint32_t tail, uint32_t head)
+{
+	volatile uint32_t *eventidx = vc->eventidx;
+	uint32_t sq_ei = (tail ? tail : vc->sq[sqid].size) - 1, cq_ei = (head ? head : vc->cq[cqid].size) - 1;
+	VU_GUARDED(
+		{
+			__atomic_store_n(&eventidx[2 * sqid], sq_ei, __ATOMIC_RELAXED);
+			__atomic_store_n(&eventidx[2 * cqid + 1], cq_ei, __ATOMIC_RELAXED);
+		},
+		vc->fatal = true);
+}
+
+/* The SQ tail and CQ head doorbells of an I/O or admin queue: from the shadow buffer for I/O
+ * queues that have one.  False when its memory went away (the controller is then fatal). */
+static bool load_doorbells(struct vu_ctrl *vc, uint16_t sqid, uint16_t cqid, uint32_t *tail, uint32_t *head)
+{
+	volatile uint32_t *shadow = vc->shadow;
+	if (!shadow || sqid == 0) {
+		*tail = __atomic_load_n(&vc->doorbells[2 * sqid], __ATOMIC_ACQUIRE);
+		*head = __atomic_load_n(&vc->doorbells[2 * cqid + 1], __ATOMIC_ACQUIRE);
+		return true;
+	}
+	bool ok = true;
+	VU_GUARDED(
+		{
+			*tail = __atomic_load_n(&shadow[2 * sqid], __ATOMIC_ACQUIRE);
+			*head = __atomic_load_n(&shadow[2 * cqid + 1], __ATOMIC_ACQUIRE);
+		},
+		ok = false);
+	if (!ok)
+		vc->fatal = true;
+	return ok;
 }
 
 /* ---- Controller queue pairs ---- */
@@ -248,16 +329,19 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 	struct vu_cq *cq = &vc->cq[sq->cqid];
 	if (!cq->live || !cq->ring)
 		return 0;
-	uint32_t tail = __atomic_load_n(&vc->doorbells[2 * qid], __ATOMIC_ACQUIRE);
+	uint32_t tail, head;
+	if (!load_doorbells(vc, qid, sq->cqid, &tail, &head))
+		return 0;
 	if (tail >= sq->size) {
 		doorbell_error(q, tail, 0x01);
 		return 0;
 	}
-	uint32_t head = __atomic_load_n(&vc->doorbells[2 * sq->cqid + 1], __ATOMIC_ACQUIRE);
 	if (head >= cq->size) {
 		doorbell_error(q, head, 0x01);
 		return 0;
 	}
+	if (qid && vc->shadow && (tail != sq->head || head != cq->head))
+		follow_eventidx(vc, qid, sq->cqid, tail, head);
 	cq->head = (uint16_t)head;
 	int n = 0;
 	while (sq->head != tail && n < VU_FETCH_BUDGET) {
@@ -622,6 +706,14 @@ static struct nvmf_capsule *vu_capsule_alloc(struct nvmf_qpair *qp)
 	return qp->na->controller ? ctrl_capsule_alloc(qp) : vu_host_capsule_alloc(qp);
 }
 
+/* Trapped doorbells: shadow doorbells save the guest a message per doorbell while I/O flows. */
+static void ctrl_identify_ctrl(const struct nvmf_qpair *qp, struct nvme_id_ctrl *id)
+{
+	const struct vu_ctrl *vc = ((const struct vu_qpair *)qp)->vc;
+	if (vc && vc->trapped)
+		id->oacs |= NVME_CTRL_OACS_DBBUF;
+}
+
 const struct nvmf_transport_ops nvmf_vfio_user_ops = {
 	.trtype = NVMF_TRTYPE_VFIO_USER,
 	.name = "vfio-user",
@@ -644,4 +736,5 @@ const struct nvmf_transport_ops nvmf_vfio_user_ops = {
 	.send_response = ctrl_send_response,
 	.send_nothing = ctrl_send_nothing,
 	.receive_nothing = ctrl_receive_nothing,
+	.identify_ctrl = ctrl_identify_ctrl,
 };

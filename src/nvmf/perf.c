@@ -24,7 +24,7 @@
 
 enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW, W_RW };
 
-enum { OPT_NSID = CMD_OPT_BASE, OPT_VERIFY, OPT_QPT, OPT_WAIT };
+enum { OPT_NSID = CMD_OPT_BASE, OPT_VERIFY, OPT_QPT, OPT_WAIT, OPT_RATE };
 
 struct perf_args {
 	uint32_t depth, io_size, read_pct, seconds, threads, nsid, qpt;
@@ -33,6 +33,7 @@ struct perf_args {
 	enum workload w;
 	bool have_w, have_pct, verify;
 	bool wait; /* sleep in poll() when nothing completed, rather than spin */
+	uint32_t rate; /* I/Os started per second per thread (0: as fast as completions allow) */
 };
 
 struct perf;
@@ -45,6 +46,7 @@ struct task {
 	uint8_t *vbuf; /* verify: the pattern expected back */
 	uint64_t lba;
 	uint64_t start_ns;
+	uint64_t due_ns; /* --rate: when it may start */
 	unsigned slot; /* verify: this task's index among all tasks (disjoint LBAs) */
 	bool is_read;
 	bool verify_read; /* the read half of a verify pair */
@@ -59,6 +61,10 @@ struct worker {
 	struct task *tasks;
 	struct task **deferred; /* refused with -EBUSY: resubmitted after the next completions */
 	unsigned ndeferred;
+	/* --rate: tasks waiting for their start time, in start order (a ring of depth entries). */
+	struct task **paced;
+	unsigned paced_head, npaced;
+	uint64_t next_start_ns;
 	uint64_t polls, busy_polls;
 	struct hist hist;
 	_Atomic uint64_t ios;
@@ -188,7 +194,31 @@ static void task_next(struct task *t)
 		t->is_read = false;
 		fill_pattern(t->buf, t->lba, p->nlb, p->ns.block_size, p->seed);
 	}
+	if (a->rate) {
+		/* Start times a fixed interval apart: latency is measured from the start, so the
+		 * target sees the gaps (its idle wake-up) and the figures exclude the pacing. */
+		uint64_t now = nvmf_clock_ns();
+		t->due_ns = w->next_start_ns > now ? w->next_start_ns : now;
+		w->next_start_ns = t->due_ns + 1000000000ull / a->rate;
+		w->paced[(w->paced_head + w->npaced++) % a->depth] = t;
+		return;
+	}
 	task_submit(t);
+}
+
+/* --rate: start the tasks whose time has come.  Returns how many. */
+static unsigned start_paced(struct worker *w)
+{
+	unsigned n = 0;
+	uint64_t now = w->npaced ? nvmf_clock_ns() : 0;
+	while (w->npaced && w->paced[w->paced_head]->due_ns <= now) {
+		struct task *t = w->paced[w->paced_head];
+		w->paced_head = (w->paced_head + 1) % w->p->a.depth;
+		w->npaced--;
+		task_submit(t);
+		n++;
+	}
+	return n;
 }
 
 static void io_done(void *arg, const struct nvmf_host_completion *cpl)
@@ -304,6 +334,11 @@ static void *worker_main(void *arg)
 		if (rc < 0)
 			break;
 		w->polls++;
+		if (w->npaced && start_paced(w)) {
+			for (unsigned q = 0; q < w->nqp; q++)
+				nvmf_host_qpair_flush(w->qps[q]);
+			w->last_progress_ns = nvmf_clock_ns();
+		}
 		if (w->ndeferred) {
 			unsigned k = w->ndeferred;
 			w->ndeferred = 0;
@@ -387,6 +422,8 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 	case OPT_WAIT:
 		a->wait = true;
 		return 0;
+	case OPT_RATE:
+		return parse_u32(arg, &a->rate) && a->rate ? 0 : -1;
 	case 'P':
 	case OPT_QPT:
 		return parse_u32(arg, &a->qpt) && a->qpt && a->qpt <= 64 ? 0 : -1;
@@ -407,20 +444,24 @@ static const struct option perf_opts[] = {
 	{"nsid", required_argument, NULL, OPT_NSID},
 	{"verify", no_argument, NULL, OPT_VERIFY},
 	{"wait", no_argument, NULL, OPT_WAIT},
+	{"rate", required_argument, NULL, OPT_RATE},
 	{"queues-per-thread", required_argument, NULL, OPT_QPT},
 	{NULL, 0, NULL, 0},
 };
 
 static const char perf_usage[] =
 	"-q DEPTH -o IOSIZE -w read|write|randread|randwrite|randrw|rw [-M READPCT]\n"
-	"  [-t SECONDS | -n COUNT] [-j THREADS] [-P QUEUES] [-c COREMASK] [--nsid N] [--verify] [--wait] [--json]\n"
+	"  [-t SECONDS | -n COUNT] [-j THREADS] [-P QUEUES] [-c COREMASK] [--nsid N] [--verify] [--wait] [--rate IOPS]\n"
+	"  [--json]\n"
 	"  -q: outstanding I/Os per thread (default 32); -o: bytes per I/O (default 4096, k/m suffixes)\n"
 	"  -t: run time (default 10 s); -n/--count: total I/Os instead (verify: write+read pairs)\n"
 	"  -j: threads, each with its own I/O queues (-P per thread, default 1; -q is spread over them)\n"
 	"  -c: pin thread i to the i-th CPU of the mask\n"
 	"  --verify: write a pattern (LBA stamped in each block), read it back and compare\n"
 	"  --wait: when a poll finds nothing, sleep on the queues' descriptors instead of spinning\n"
-	"    (for a target that shares the client's CPUs, e.g. a Ceph gateway beside its OSDs)\n";
+	"    (for a target that shares the client's CPUs, e.g. a Ceph gateway beside its OSDs)\n"
+	"  --rate: start at most IOPS I/Os a second per thread, evenly spaced (latency at light load,\n"
+	"    a target waking from idle); latency counts from each I/O's start\n";
 
 static const char *workload_name(enum workload w)
 {
@@ -543,6 +584,7 @@ int cmd_perf(int argc, char **argv)
 		for (unsigned q = 0; q < a->qpt; q++)
 			w->qps[q] = nvmf_host_ctrl_io_qpair(c, i * a->qpt + q);
 		w->deferred = calloc(a->depth, sizeof(*w->deferred));
+		w->paced = calloc(a->depth, sizeof(*w->paced));
 		hist_init(&w->hist);
 		w->rng = p->seed + 0x9E3779B97F4A7C15ull * (i + 1);
 		w->quota = a->count ? a->count / a->threads + (i < a->count % a->threads) : UINT64_MAX;
@@ -727,6 +769,7 @@ int cmd_perf(int argc, char **argv)
 		free(p->workers[i].tasks);
 		free(p->workers[i].qps);
 		free(p->workers[i].deferred);
+		free(p->workers[i].paced);
 	}
 	free(p->workers);
 	free(p);

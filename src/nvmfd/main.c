@@ -62,6 +62,7 @@ struct options {
 	long cntlid_min, cntlid_max; /* 0: not given */
 	int ana_state;		     /* 0: not given */
 	long spin_us;		     /* -1: the reactor's default */
+	bool vu_trapped;	     /* --vfio-user-doorbells trapped */
 	/* Limit flags (name, value) in order; applied over the config file's. */
 	const char *limit_names[16];
 	const char *limit_values[16];
@@ -80,7 +81,7 @@ static void usage(FILE *f)
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "             [--cntlid-min N] [--cntlid-max N] [--ana-state optimized|non-optimized|inaccessible]\n"
-		   "             [--poll-spin-us N]\n"
+		   "             [--poll-spin-us N] [--vfio-user-doorbells mapped|trapped]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
 		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.  --tls-key gives\n"
@@ -96,7 +97,10 @@ static void usage(FILE *f)
 		   "(default optimized) for ANA group 1, which holds every namespace.\n"
 		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n"
 		   "--poll-spin-us: how long a reactor keeps polling after its last work before it sleeps\n"
-		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n",
+		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n"
+		   "--vfio-user-doorbells: mapped (default) lets clients write doorbells to shared memory,\n"
+		   "polled every 1-5 ms when idle; trapped makes them messages and offers shadow doorbells\n"
+		   "(Doorbell Buffer Config), so an idle device sleeps and wakes on the next command.\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
 		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
@@ -134,6 +138,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"cntlid-max", required_argument, NULL, 'I'},
 		{"ana-state", required_argument, NULL, 'A'},
 		{"poll-spin-us", required_argument, NULL, 'S'},
+		{"vfio-user-doorbells", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -227,6 +232,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->spin_us = n;
 			break;
 		}
+		case 'D':
+			if (strcmp(optarg, "mapped") && strcmp(optarg, "trapped")) {
+				fprintf(stderr, "nvmfd: --vfio-user-doorbells wants mapped or trapped\n");
+				return -1;
+			}
+			o->vu_trapped = optarg[0] == 't';
+			break;
 		case 'A':
 			o->ana_state = nvmf_ana_state_parse(optarg);
 			if (o->ana_state < 0 || o->ana_state == NVME_ANA_CHANGE) {
@@ -507,6 +519,7 @@ int main(int argc, char **argv)
 			reactor_configure(reactors[i], &qp_limits, admission);
 			if (o.spin_us >= 0)
 				reactor_set_spin(reactors[i], (uint64_t)o.spin_us * 1000);
+			reactor_set_vfio_user_doorbells(reactors[i], o.vu_trapped);
 		}
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);

@@ -49,6 +49,7 @@ struct reactor {
 	struct nvmf_tgt *tgt;
 	unsigned index;
 	uint64_t spin_ns;
+	bool vu_trapped_doorbells; /* vfio-user devices made here trap their doorbells */
 	pthread_t thread;
 	bool started;
 	int epfd;
@@ -93,6 +94,11 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns)
 {
 	r->spin_ns = spin_ns;
+}
+
+void reactor_set_vfio_user_doorbells(struct reactor *r, bool trapped)
+{
+	r->vu_trapped_doorbells = trapped;
 }
 
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission)
@@ -282,7 +288,7 @@ static void add_vfio_user_msg(void *arg)
 		return;
 	}
 	rc->r = r;
-	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env);
+	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env, r->vu_trapped_doorbells);
 	free(ns);
 	if (!rc->dev) {
 		perror("nvmfd: vfio-user device");
@@ -325,9 +331,16 @@ void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct
 	reactor_post(r, add_socket_msg, ns);
 }
 
+/* When an idle device wants its next look at the doorbells (UINT64_MAX: never). */
+static uint64_t next_look(const struct nvmf_vu_dev *dev, uint64_t now_ns)
+{
+	int ms = nvmf_vu_dev_idle_poll_ms(dev, now_ns);
+	return ms < 0 ? UINT64_MAX : now_ns + (uint64_t)ms * 1000000ull;
+}
+
 /*
- * A vfio-user device polls its doorbells: no fd says when the client rings
- * one.  True when one spins (looked at every turn); *look_ms: the soonest
+ * A vfio-user device with mapped doorbells polls them: no fd says when the
+ * client rings one.  True when one spins (looked at every turn); *look_ms: the soonest
  * look an idle one wants, which bounds the reactor's sleep (-1: none).
  */
 static bool devices_state(struct reactor *r, uint64_t now_ns, int *look_ms)
@@ -342,7 +355,9 @@ static bool devices_state(struct reactor *r, uint64_t now_ns, int *look_ms)
 			continue;
 		}
 		if (!rc->next_look_ns)
-			rc->next_look_ns = now_ns + nvmf_vu_dev_idle_poll_ms(rc->dev, now_ns) * 1000000ull;
+			rc->next_look_ns = next_look(rc->dev, now_ns);
+		if (rc->next_look_ns == UINT64_MAX)
+			continue; /* trapped doorbells: a message wakes it */
 		int ms = rc->next_look_ns > now_ns ? (int)((rc->next_look_ns - now_ns + 999999) / 1000000) : 0;
 		if (*look_ms < 0 || ms < *look_ms)
 			*look_ms = ms;
@@ -406,7 +421,7 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 			} else if (turn_ns >= rc->next_look_ns) {
 				/* Idle: a look at the doorbells when its time has come. */
 				work += process_dev(rc, false);
-				rc->next_look_ns = turn_ns + nvmf_vu_dev_idle_poll_ms(rc->dev, turn_ns) * 1000000ull;
+				rc->next_look_ns = next_look(rc->dev, turn_ns);
 			}
 			continue;
 		}

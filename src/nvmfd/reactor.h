@@ -8,6 +8,7 @@
 #ifndef NVMFD_REACTOR_H
 #define NVMFD_REACTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -26,6 +27,9 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index);
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission);
 /* How long the reactor keeps polling after its last work before it sleeps in epoll (before reactor_start). */
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns);
+/* vfio-user devices: doorbells trapped (messages wake an idle device) rather than mapped
+ * (polled, also when idle).  Before reactor_start. */
+void reactor_set_vfio_user_doorbells(struct reactor *r, bool trapped);
 int reactor_start(struct reactor *r);
 /* Close every connection, wait for them, end the thread. */
 void reactor_stop(struct reactor *r);

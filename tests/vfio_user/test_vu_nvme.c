@@ -38,7 +38,10 @@ struct ring {
 
 struct drv {
 	struct vu_client *c;
-	volatile uint32_t *db;
+	volatile uint32_t *db; /* NULL: trapped, rung by message */
+	volatile uint32_t *shadow, *eventidx; /* after Doorbell Buffer Config */
+	uint64_t shadow_iova, eventidx_iova;
+	unsigned bar0_rings; /* doorbell writes that went to BAR0 (I/O queues) */
 	struct ring q[NQ + 1];
 	uint8_t *buf; /* 1 MiB of data space */
 	uint64_t buf_iova;
@@ -111,14 +114,34 @@ static uint32_t drv_disable(struct drv *d)
 	return csts;
 }
 
+/* Doorbell i moves from old to value: the shadow for I/O queues once configured, BAR0 when
+ * EventIdx asks (as a driver must), and always without shadow doorbells. */
+static void drv_ring(struct drv *d, unsigned i, uint16_t old, uint16_t value)
+{
+	if (d->shadow && i >= 2) {
+		__atomic_store_n(&d->shadow[i], value, __ATOMIC_RELEASE);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint16_t event = (uint16_t)__atomic_load_n(&d->eventidx[i], __ATOMIC_RELAXED);
+		if ((uint16_t)(value - event - 1) >= (uint16_t)(value - old))
+			return;
+	}
+	if (i >= 2)
+		d->bar0_rings++;
+	if (d->db)
+		__atomic_store_n(&d->db[i], value, __ATOMIC_RELEASE);
+	else
+		vu_client_ring(d->c, i, value);
+}
+
 /* Put sqe on queue qid and ring its doorbell. */
 static uint16_t drv_submit(struct drv *d, uint16_t qid, struct nvme_command *sqe)
 {
 	struct ring *r = &d->q[qid];
 	sqe->cid = ++d->cid;
 	r->sq[r->tail] = *sqe;
+	uint16_t old = r->tail;
 	r->tail = (uint16_t)((r->tail + 1) % QS);
-	__atomic_store_n(&d->db[2 * qid], r->tail, __ATOMIC_RELEASE);
+	drv_ring(d, 2u * qid, old, r->tail);
 	return sqe->cid;
 }
 
@@ -133,11 +156,12 @@ static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion 
 			if (out)
 				*out = *e;
 			int st = e->status & 0xfffe;
+			uint16_t old = r->head;
 			if (++r->head == QS) {
 				r->head = 0;
 				r->phase = !r->phase;
 			}
-			__atomic_store_n(&d->db[2 * qid + 1], r->head, __ATOMIC_RELEASE);
+			drv_ring(d, 2u * qid + 1, old, r->head);
 			return st;
 		}
 		if (now_ms() > end)
@@ -307,6 +331,35 @@ static void test_queue_checks(struct drv *d)
 	      "delete an SQ that does not exist: Invalid Queue Identifier");
 	CHECK(delete_q(d, NVME_OPC_DELETE_IO_SQ, 1) == 0 && delete_q(d, NVME_OPC_DELETE_IO_CQ, 1) == 0,
 	      "delete SQ 1 then CQ 1");
+}
+
+/* OACS from Identify Controller (0xffff when it fails). */
+static uint16_t identify_oacs(struct drv *d)
+{
+	struct nvme_command c = {.opc = NVME_OPC_IDENTIFY, .cdw10 = NVME_CNS_CONTROLLER};
+	c.dptr.prp.prp1 = d->buf_iova;
+	memset(d->buf, 0xff, 4096);
+	if (drv_cmd(d, 0, c) != 0)
+		return 0xffff;
+	uint16_t oacs;
+	memcpy(&oacs, d->buf + 256, sizeof(oacs));
+	return oacs;
+}
+
+static int dbbuf_config(struct drv *d, uint64_t shadow, uint64_t eventidx, uint8_t flags)
+{
+	struct nvme_command c = {.opc = NVME_OPC_DOORBELL_BUFFER_CONFIG, .flags = flags};
+	c.dptr.prp.prp1 = shadow;
+	c.dptr.prp.prp2 = eventidx;
+	return drv_cmd(d, 0, c);
+}
+
+/* Mapped doorbells (the default): no shadow doorbells offered. */
+static void test_no_shadow_doorbells(struct drv *d)
+{
+	CHECK(!(identify_oacs(d) & NVME_CTRL_OACS_DBBUF), "mapped doorbells: OACS offers no Doorbell Buffer Config");
+	CHECK(NODNR(dbbuf_config(d, d->list_iova, d->buf_iova, 0)) == ST(0, NVME_SC_INVALID_OPCODE),
+	      "mapped doorbells: Doorbell Buffer Config is Invalid Command Opcode");
 }
 
 static void test_io(struct drv *d)
@@ -744,13 +797,115 @@ static void check_tcp(void)
 		nvmf_host_disconnect(c);
 }
 
+/*
+ * nvmfd --vfio-user-doorbells trapped: BAR0's doorbells by message, shadow
+ * doorbells with EventIdx (bad buffers refused), no BAR0 write needed while
+ * the device polls, one to wake it from idle, and none of it left after a
+ * controller reset.  The host library's driver over it, with verified data.
+ */
+static void test_trapped(const char *nvmfd)
+{
+	struct vu_target t2;
+	if (vu_target_start(nvmfd, &t2, "--vfio-user-doorbells", "trapped") < 0) {
+		CHECK(false, "nvmfd --vfio-user-doorbells trapped starts");
+		return;
+	}
+	struct drv d;
+	if (drv_open(&d, t2.sock) < 0) {
+		CHECK(false, "a client opens the trapped device");
+		vu_target_stop(&t2);
+		return;
+	}
+	CHECK(d.db == NULL, "trapped: BAR0 offers no mmappable doorbell page");
+	CHECK(drv_enable(&d) & NVME_CSTS_RDY, "trapped: enabled; admin doorbells go by message");
+	CHECK(identify_oacs(&d) & NVME_CTRL_OACS_DBBUF, "trapped: OACS offers Doorbell Buffer Config");
+	uint64_t sh_iova, ei_iova, iova, len;
+	volatile uint32_t *sh = vu_client_alloc(d.c, 4096, &sh_iova), *ei = vu_client_alloc(d.c, 4096, &ei_iova);
+	vu_client_memory(d.c, &iova, &len);
+	CHECK(NODNR(dbbuf_config(&d, sh_iova + 8, ei_iova, 0)) == ST(0, NVME_SC_INVALID_FIELD),
+	      "a shadow buffer not page aligned: Invalid Field");
+	CHECK(NODNR(dbbuf_config(&d, sh_iova, sh_iova, 0)) == ST(0, NVME_SC_INVALID_FIELD),
+	      "shadow and EventIdx on one page: Invalid Field");
+	CHECK(NODNR(dbbuf_config(&d, sh_iova, iova + len, 0)) == ST(0, NVME_SC_INVALID_FIELD),
+	      "an EventIdx page outside guest memory: Invalid Field");
+	CHECK(NODNR(dbbuf_config(&d, sh_iova, ei_iova, NVME_CMD_PSDT_SGL)) == ST(0, NVME_SC_INVALID_FIELD),
+	      "Doorbell Buffer Config with an SGL: Invalid Field");
+	CHECK(create_ioq(&d, 1) == 0, "I/O queue pair 1 before the shadow buffer");
+	fill(d.buf, 4096, 9);
+	CHECK(io_prp(&d, 1, NVME_OPC_WRITE, 100, 8) == 0, "a write rung by BAR0 message completes");
+	sh[2] = sh[3] = 0x5555;
+	CHECK(dbbuf_config(&d, sh_iova, ei_iova, 0) == 0, "Doorbell Buffer Config");
+	CHECK(sh[2] == d.q[1].tail && sh[3] == d.q[1].head && ei[2] == UINT32_MAX && ei[3] == UINT32_MAX,
+	      "queue 1's doorbells carried into the shadow buffer (%u %u), EventIdx at its no-write value", sh[2], sh[3]);
+	d.shadow = sh;
+	d.eventidx = ei;
+	d.bar0_rings = 0;
+	bool ok = true;
+	for (int i = 0; i < 3 * QS && ok; i++) {
+		memset(d.buf, 0, 4096);
+		ok = io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9);
+	}
+	CHECK(ok, "%d reads through shadow doorbells, three times round the queue, read the data back", 3 * QS);
+	CHECK(ei[2] == (d.q[1].tail + QS - 1u) % QS && ei[3] == (d.q[1].head + QS - 1u) % QS,
+	      "while the device polls, EventIdx trails the guest's writes by one (%u %u)", ei[2], ei[3]);
+	CHECK(d.bar0_rings < 3 * QS * 2, "fewer BAR0 writes than doorbells (%u of %d)", d.bar0_rings, 3 * QS * 2);
+	usleep(200 * 1000);
+	CHECK(ei[2] == d.q[1].tail, "idle: EventIdx of SQ 1 is its tail, so the next submission writes BAR0 (%u)", ei[2]);
+	unsigned before = d.bar0_rings;
+	memset(d.buf, 0, 4096);
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9),
+	      "a read after 0.2 s of idle wakes the device and reads the data");
+	CHECK(d.bar0_rings == before + 1, "it took one BAR0 write (%u)", d.bar0_rings - before);
+	/* A reset forgets the shadow buffer: stale values there must not count. */
+	CHECK(!(drv_disable(&d) & NVME_CSTS_RDY) && (drv_enable(&d) & NVME_CSTS_RDY), "controller reset");
+	d.shadow = d.eventidx = NULL;
+	sh[2] = 7;
+	CHECK(create_ioq(&d, 1) == 0, "queue pair 1 again after the reset");
+	memset(d.buf, 0, 4096);
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9) && sh[2] == 7,
+	      "after the reset the device follows BAR0, not the old shadow buffer");
+	vu_client_close(d.c);
+
+	/* The host library's driver takes the shadow doorbells on its own. */
+	struct nvmf_host_addr addr;
+	char err[512], uri[320];
+	snprintf(uri, sizeof(uri), "vfio-user:%s", t2.sock2);
+	nvmf_host_parse_address(uri, &addr, err, sizeof(err));
+	struct nvmf_host_opts o;
+	nvmf_host_opts_default(&o);
+	o.nr_io_queues = 2;
+	struct nvmf_host_ctrl *c = NULL;
+	int rc = nvmf_host_connect(&addr, &o, &c, err, sizeof(err));
+	CHECK(rc == 0 && (nvmf_host_ctrl_identify_data(c)->oacs & NVME_CTRL_OACS_DBBUF), "the host library connects (%s)",
+	      rc ? err : "");
+	static uint8_t wbuf[65536], rbuf[65536];
+	fill(wbuf, sizeof(wbuf), 33);
+	for (unsigned q = 0; rc == 0 && q < 2; q++) {
+		for (int i = 0; rc == 0 && i < 40; i++)
+			rc = nvmf_host_write_sync(nvmf_host_ctrl_io_qpair(c, q), 1, 4096 + 128u * (unsigned)i, 128, wbuf,
+						  sizeof(wbuf), NULL);
+		for (int i = 0; rc == 0 && i < 40; i++) {
+			memset(rbuf, 0, sizeof(rbuf));
+			rc = nvmf_host_read_sync(nvmf_host_ctrl_io_qpair(c, 1 - q), 1, 4096 + 128u * (unsigned)i, 128,
+						 rbuf, sizeof(rbuf), NULL);
+			if (rc == 0 && memcmp(rbuf, wbuf, sizeof(rbuf)))
+				rc = -EIO;
+		}
+	}
+	CHECK(rc == 0, "the host library: 64 KiB writes on one queue read back on the other, 80 each way (%d)", rc);
+	if (c)
+		nvmf_host_disconnect(c);
+	CHECK(vu_target_alive(&t2), "nvmfd with trapped doorbells runs");
+	CHECK(vu_target_stop(&t2) == 0, "nvmfd with trapped doorbells stops cleanly");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || access(argv[1], X_OK) != 0) {
 		printf("nvmfd not built: skip\n");
 		return 77;
 	}
-	if (vu_target_start(argv[1], &tgt) < 0)
+	if (vu_target_start(argv[1], &tgt, NULL, NULL) < 0)
 		return 1;
 	struct drv d;
 	if (drv_open(&d, tgt.sock) < 0) {
@@ -758,6 +913,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	test_enable_and_registers(&d);
+	test_no_shadow_doorbells(&d);
 	test_queue_checks(&d);
 	test_io(&d);
 	test_null_namespace(&d);
@@ -773,6 +929,7 @@ int main(int argc, char **argv)
 	check_tcp();
 	CHECK(vu_target_alive(&tgt), "nvmfd runs at the end");
 	CHECK(vu_target_stop(&tgt) == 0, "nvmfd stops cleanly");
+	test_trapped(argv[1]);
 	printf("%s: %d failure(s)\n", argv[0], failures);
 	return failures ? 1 : 0;
 }

@@ -460,7 +460,7 @@ int main(int argc, char **argv)
 		printf("nvmfd not built: skip\n");
 		return 77;
 	}
-	if (vu_target_start(argv[1], &tgt) < 0)
+	if (vu_target_start(argv[1], &tgt, NULL, NULL) < 0)
 		return 1;
 	vu_rx_init(&rx, 4u << 20);
 	check_alive("at the start");

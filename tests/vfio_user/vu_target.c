@@ -21,7 +21,7 @@ static void *drain(void *arg)
 	return NULL;
 }
 
-int vu_target_start(const char *nvmfd, struct vu_target *t)
+int vu_target_start(const char *nvmfd, struct vu_target *t, const char *extra_flag, const char *extra_value)
 {
 	memset(t, 0, sizeof(*t));
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -46,7 +46,7 @@ int vu_target_start(const char *nvmfd, struct vu_target *t)
 		close(pfd[0]);
 		close(pfd[1]);
 		execl(nvmfd, nvmfd, "--listen", l1, "--listen", l2, "--listen", "127.0.0.1:0", "--subsystem", VU_TEST_NQN,
-		      "--namespace", "ram:64M", "--rpc-socket", rpc, (char *)NULL);
+		      "--namespace", "ram:64M", "--rpc-socket", rpc, extra_flag, extra_value, (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);

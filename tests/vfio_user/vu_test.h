@@ -30,8 +30,9 @@ struct vu_target {
 	int tcp_port;
 };
 
-/* Start nvmfd (path) with two vfio-user sockets and a TCP listener on one 64 MiB RAM namespace. 0 or -1. */
-int vu_target_start(const char *nvmfd, struct vu_target *t);
+/* Start nvmfd (path) with two vfio-user sockets and a TCP listener on one 64 MiB RAM namespace,
+ * and one more flag with its value (NULL, NULL: none).  0 or -1. */
+int vu_target_start(const char *nvmfd, struct vu_target *t, const char *extra_flag, const char *extra_value);
 /* The process still runs. */
 bool vu_target_alive(struct vu_target *t);
 /* One JSON-RPC request (a whole object) to nvmfd's RPC socket: true when the answer has a "result". */
