@@ -560,6 +560,8 @@ static uint16_t doorbell_buffer_config(struct nvmf_vu_dev *dev, const struct nvm
 	vc->eventidx = eventidx;
 	vc->shadow_iova = dbs;
 	vc->eventidx_iova = eis;
+	fprintf(stderr, "nvmf: vfio-user: controller %u: shadow doorbells at guest address 0x%llx\n", dev->cntlid,
+		(unsigned long long)dbs);
 	return 0;
 }
 

@@ -6,11 +6,15 @@
 # id-ctrl, fio verify at QD 1/16/64, ext4 with files across an unbind and
 # rebind, and a function level reset with data kept; its power-off must end
 # the device cleanly while nvmfd carries on.
-# Usage: test-vfio-user-guest.sh WORKDIR NVMFD
+# With DOORBELLS trapped, nvmfd traps BAR0's doorbells and offers shadow
+# doorbells: the guest's driver must take them (Doorbell Buffer Config at
+# every enable) and all of the above must work as well.
+# Usage: test-vfio-user-guest.sh WORKDIR NVMFD [mapped|trapped]
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 workdir=${1:-${TMPDIR:-/tmp}/nvmf-interop-$(id -u)}
-nvmfd=${2:?usage: test-vfio-user-guest.sh WORKDIR NVMFD}
+nvmfd=${2:?usage: test-vfio-user-guest.sh WORKDIR NVMFD [mapped|trapped]}
+doorbells=${3:-mapped}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (chroot, mount namespace)"; exit 77; }
 [ -x "$nvmfd" ] || { echo "FAIL: no $nvmfd"; exit 1; }
 mkdir -p "$workdir/logs"
@@ -43,10 +47,10 @@ printf "NVMF_NQN='%s'\nNVMF_FIO_SIZE='%s'\nNVMF_JOB_TIMEOUT='%s'\n" "$nqn" "${NV
 cat "$workdir/base/base.cpio" "$run/job.cpio" >"$run/initrd"
 cp "$KERNEL" "$run/vmlinuz"
 
-log=$workdir/logs/vfio-user-guest.log
-nlog=$workdir/logs/vfio-user-guest-nvmfd.log
+log=$workdir/logs/vfio-user-guest-$doorbells.log
+nlog=$workdir/logs/vfio-user-guest-$doorbells-nvmfd.log
 "$nvmfd" --listen "vfio-user:$run/ctrl0.sock" --subsystem "$nqn" --namespace ram:128M \
-	--rpc-socket "$run/rpc.sock" >"$nlog" 2>&1 &
+	--rpc-socket "$run/rpc.sock" --vfio-user-doorbells "$doorbells" >"$nlog" 2>&1 &
 npid=$!
 for _ in $(seq 100); do grep -q ready "$nlog" && break; sleep 0.1; done
 grep -q ready "$nlog" || { cat "$nlog"; echo "FAIL: nvmfd did not start"; exit 1; }
@@ -85,6 +89,13 @@ check '^NVMF-VU-OK rebind' "files intact after unbinding and binding the driver"
 check '^NVMF-VU-OK flr' "data written before a function level reset reads back after it"
 check '^NVMF-VU-OK fio-after-flr' "fio verify after the reset"
 check '^NVMF-JOB-EXIT=0' "the guest job ended well and the guest powered off"
+if [ "$doorbells" = trapped ]; then
+	# Enables: the first bind, the rebind and the function level reset.
+	n=$(grep -c 'shadow doorbells at guest address' "$nlog")
+	if [ "$n" -ge 3 ]; then echo "ok - the guest's driver took shadow doorbells at each of $n enables"
+	else echo "FAIL - shadow doorbells configured $n times (3 enables expected)"; fails=$((fails + 1)); fi
+	check '^oacs *: 0x1[0-9a-f][0-9a-f]$' "id-ctrl shows Doorbell Buffer Config in OACS"
+fi
 if kill -0 "$npid" 2>/dev/null; then echo "ok - nvmfd runs after the guest went"; else echo "FAIL - nvmfd died"; fails=$((fails + 1)); fi
 kill "$npid"
 wait "$npid"

@@ -20,7 +20,7 @@ out=$(nvme list 2>&1)
 echo "$out"
 echo "$out" | grep -q '/dev/nvme0n1' && echo "$out" | grep -q 'nvmf userspace target' && ok "list" || fail "nvme list"
 out=$(nvme id-ctrl /dev/nvme0 2>&1)
-echo "$out" | grep -E '^(mn|subnqn|mdts|sgls) '
+echo "$out" | grep -E '^(mn|subnqn|mdts|sgls|oacs) '
 echo "$out" | grep -q "subnqn *: $NVMF_NQN" && ok "id-ctrl" || fail "nvme id-ctrl"
 
 for qd in 1 16 64; do
