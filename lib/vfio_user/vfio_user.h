@@ -35,7 +35,8 @@ int nvmf_vu_dev_fd(const struct nvmf_vu_dev *dev);
 int nvmf_vu_dev_process(struct nvmf_vu_dev *dev);
 /* Poll doorbells and signal interrupts, without looking for messages.  Returns work done (>= 0). */
 int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev);
-/* I/O flows: call process again without waiting. */
+/* I/O flows, or completions posted from outside a poll (an event) wait for their interrupt:
+ * call process again without waiting. */
 bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev);
 /*
  * Not busy: how often to look at the doorbells (nvmf_vu_dev_poll), in ms at

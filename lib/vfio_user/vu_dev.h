@@ -68,7 +68,7 @@ int vu_nvme_poll(struct nvmf_vu_dev *dev);
 void vu_nvme_close_all(struct nvmf_vu_dev *dev);
 /* A queue pair closed (its conn's on_close). */
 void vu_nvme_conn_closed(struct nvmf_vu_dev *dev, struct nvmf_conn *conn);
-/* Commands of the guest not yet answered (the device stays busy). */
+/* Commands of the guest not yet answered, less those held for an event (the device stays busy). */
 unsigned vu_nvme_inflight(const struct nvmf_vu_dev *dev);
 
 #endif

@@ -577,7 +577,8 @@ int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev)
 
 bool nvmf_vu_dev_busy(const struct nvmf_vu_dev *dev)
 {
-	return dev->ending || !dev->idle;
+	/* Entries posted from outside a poll (an event answered on a message) wait for their interrupt. */
+	return dev->ending || !dev->idle || dev->vc.irqs_pending;
 }
 
 int nvmf_vu_dev_idle_poll_ms(const struct nvmf_vu_dev *dev, uint64_t now_ns)

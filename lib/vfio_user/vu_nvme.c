@@ -749,8 +749,15 @@ unsigned vu_nvme_inflight(const struct nvmf_vu_dev *dev)
 	unsigned n = 0;
 	for (const struct vu_conn *c = dev->conns; c; c = c->next) {
 		struct nvmf_qpair *qp = c->closed ? NULL : nvmf_conn_qpair(c->conn);
-		if (qp)
-			n += ((struct vu_qpair *)qp)->inflight;
+		if (!qp)
+			continue;
+		/* Held commands (Asynchronous Event Requests, which a guest always keeps outstanding)
+		 * wait for an event, not for the device: they must not keep it polling. */
+		unsigned held = 0;
+		for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++)
+			held += qp->held[i] != NULL;
+		unsigned inflight = ((struct vu_qpair *)qp)->inflight;
+		n += inflight > held ? inflight - held : 0;
 	}
 	return n;
 }

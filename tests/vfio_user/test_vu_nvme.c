@@ -846,8 +846,9 @@ static void test_trapped(const char *nvmfd)
 		ok = io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9);
 	}
 	CHECK(ok, "%d reads through shadow doorbells, three times round the queue, read the data back", 3 * QS);
-	CHECK(ei[2] == (d.q[1].tail + QS - 1u) % QS && ei[3] == (d.q[1].head + QS - 1u) % QS,
-	      "while the device polls, EventIdx trails the guest's writes by one (%u %u)", ei[2], ei[3]);
+	/* One behind while the device polls; the tail itself if this thread was held up for 2 ms and it slept. */
+	CHECK((ei[2] == (d.q[1].tail + QS - 1u) % QS && ei[3] == (d.q[1].head + QS - 1u) % QS) || ei[2] == d.q[1].tail,
+	      "EventIdx trails the guest's writes by one (%u %u, tail %u)", ei[2], ei[3], d.q[1].tail);
 	CHECK(d.bar0_rings < 3 * QS * 2, "fewer BAR0 writes than doorbells (%u of %d)", d.bar0_rings, 3 * QS * 2);
 	usleep(200 * 1000);
 	CHECK(ei[2] == d.q[1].tail, "idle: EventIdx of SQ 1 is its tail, so the next submission writes BAR0 (%u)", ei[2]);
@@ -856,6 +857,33 @@ static void test_trapped(const char *nvmfd)
 	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9),
 	      "a read after 0.2 s of idle wakes the device and reads the data");
 	CHECK(d.bar0_rings == before + 1, "it took one BAR0 write (%u)", d.bar0_rings - before);
+	/* An event while the device sleeps: its completion and interrupt come at once, no doorbell needed. */
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(vu_client_set_msix(d.c, 0, efd) == 0, "an eventfd for MSI-X vector 0 (admin)");
+	struct nvme_command aec = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_ASYNC_EVENT, .cdw11 = NVME_AEC_NS_ATTR};
+	CHECK(drv_cmd(&d, 0, aec) == 0, "Namespace Attribute Notices enabled");
+	struct nvme_command aer = {.opc = NVME_OPC_ASYNC_EVENT_REQUEST};
+	drv_submit(&d, 0, &aer);
+	/* The read leaves EventIdx one behind the tail; only the device going to sleep sets it to the tail. */
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0, "a read after the event request");
+	usleep(200 * 1000);
+	CHECK(ei[2] == d.q[1].tail, "an outstanding Asynchronous Event Request does not keep the device polling");
+	uint64_t v;
+	while (read(efd, &v, 8) == 8)
+		;
+	CHECK(vu_target_rpc(&t2, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"bdev_null_create\",\"params\":"
+				 "{\"name\":\"null9\",\"num_blocks\":4096,\"block_size\":512}}") &&
+		      vu_target_rpc(&t2, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nvmf_subsystem_add_ns\",\"params\":"
+					 "{\"nqn\":\"" VU_TEST_NQN "\",\"namespace\":{\"bdev_name\":\"null9\",\"nsid\":9}}}"),
+	      "a namespace added while the device sleeps");
+	struct pollfd pfd = {.fd = efd, .events = POLLIN};
+	bool irq = poll(&pfd, 1, WAIT_MS) == 1;
+	struct nvme_completion e = {0};
+	int st = drv_reap(&d, 0, WAIT_MS, &e);
+	CHECK(irq && st == 0 && (e.cdw0 & 7) == 2 && ((e.cdw0 >> 8) & 0xff) == 0,
+	      "the sleeping device raises the Namespace Attribute Changed event and its interrupt (dw0 0x%x)", e.cdw0);
+	vu_client_set_msix(d.c, 0, -1);
+	close(efd);
 	/* A reset forgets the shadow buffer: stale values there must not count. */
 	CHECK(!(drv_disable(&d) & NVME_CSTS_RDY) && (drv_enable(&d) & NVME_CSTS_RDY), "controller reset");
 	d.shadow = d.eventidx = NULL;
