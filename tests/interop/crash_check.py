@@ -4,8 +4,8 @@
 usage: crash_check.py FILE CONSOLE_LOG blocks RUN_ID [--all-acked]
        crash_check.py FILE CONSOLE_LOG fio
 
-blocks: jobs/host-crash.sh wrote 4 KiB block i as the line
-"NVMF-CRASH run=RUN_ID blk=%08d" padded with spaces to 4096 bytes.  Every
+blocks: jobs/host-crash.sh wrote 4 KiB block i as
+"NVMF-CRASH run=RUN_ID blk=%08d " repeated to 4096 bytes.  Every
 block below the highest NVMF-CRASH-FLUSHED mark and every NVMF-CRASH-FUA
 block must be in the file as written; with --all-acked (volatile write
 cache off) every NVMF-CRASH-ACK block too.
@@ -30,8 +30,8 @@ def marks(text, name, key):
 
 
 def expected(run, i):
-    line = "NVMF-CRASH run=%s blk=%08d" % (run, i)
-    return (line.ljust(BLOCK - 1) + "\n").encode()
+    mark = "NVMF-CRASH run=%s blk=%08d " % (run, i)
+    return (mark * (BLOCK // len(mark) + 1))[:BLOCK].encode()
 
 
 def check_blocks(img, text, run, all_acked):

@@ -5,11 +5,11 @@
 # block), NVMF_CRASH_MODE (blocks | fio), NVMF_CRASH_VWC (1, or 0: turn the
 # volatile write cache off with Set Features first), NVMF_CRASH_BATCH (blocks
 # written in parallel, default 8), NVMF_CRASH_FUA_EVERY (every Nth block is
-# an `nvme write --force-unit-access`, default 5), NVMF_CRASH_FIO_SIZE.
+# a FUA write, default 5), NVMF_CRASH_FIO_SIZE.
 #
-# blocks: 4 KiB block i holds "NVMF-CRASH run=RUN blk=i" padded to one line.
+# blocks: 4 KiB block i holds "NVMF-CRASH run=RUN blk=i " (i in 8 digits) repeated.
 # Batches of NVMF_CRASH_BATCH blocks go out in parallel (dd oflag=direct, and
-# nvme write -f for the FUA ones); once a batch is all acknowledged, an
+# fio with O_DIRECT|O_DSYNC, a FUA write, for the FUA ones); once a batch is all acknowledged, an
 # `nvme flush` goes out alongside the next batch.  Console lines (parsed by
 # crash_check.py and the test):
 #   NVMF-CRASH-ACK blk=i       write of block i completed successfully
@@ -48,13 +48,27 @@ if [ "${NVMF_CRASH_VWC:-1}" = 0 ]; then
 	echo "NVMF-CRASH-VWC off"
 fi
 
+# blk_mark I: what block I holds, over and over (fio's buffer_pattern repeats it the same way).
+blk_mark() { printf 'NVMF-CRASH run=%s blk=%08d ' "$NVMF_CRASH_RUN" "$1"; }
 # blk_line I: the 4096 bytes of block I.
-blk_line() { printf '%-4095s\n' "NVMF-CRASH run=$NVMF_CRASH_RUN blk=$(printf %08d "$1")"; }
+blk_line() {
+	m=$(blk_mark "$1")
+	k=0
+	while [ $k -lt $((4096 / ${#m} + 1)) ]; do
+		printf '%s' "$m"
+		k=$((k + 1))
+	done | head -c 4096
+}
 
 write_one() {
 	blk_line "$1" >"/tmp/w.$1"
 	if [ $(($1 % fua_every)) -eq $((fua_every - 1)) ]; then
-		if nvme write "$dev" -s $(($1 * nlb)) -c $((nlb - 1)) -z 4096 -d "/tmp/w.$1" -f --force >/dev/null 2>&1; then
+		# O_DIRECT|O_DSYNC writes go out with FUA set (the block layer's dio_bio_write_op).  Not
+		# `nvme write -f`: at the kill, passthrough writes that never reached the target were
+		# seen to exit 0, and that cannot count as an acknowledgement.
+		if fio --name=fua --filename="$dev" --ioengine=psync --rw=write --bs=4096 --size=4096 \
+			--offset=$(($1 * 4096)) --direct=1 --sync=dsync --buffer_pattern="\"$(blk_mark "$1")\"" \
+			>/dev/null 2>&1; then
 			echo "NVMF-CRASH-FUA blk=$1"
 			touch "/tmp/acked/$1" "/tmp/fua/$1"
 		else
