@@ -58,3 +58,5 @@ cmp /tmp/pattern /tmp/back && ok "flr" || fail "data after the function level re
 run fio --name=after-flr --filename="$dev" --ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
 	--size=8M --verify=crc32c --verify_fatal=1 --do_verify=1 && ok "fio-after-flr" || fail "fio verify after the reset"
 echo NVMF-VU-GUEST-DONE
+# The driver's view of the run (timeouts and aborts would show here).
+dmesg | grep -i -E "nvme|timeout|abort|reset" | tail -n 40
