@@ -10,7 +10,8 @@
  *
  * Input: byte 0 is options: bit 0 the guest reaps completions after every
  * record; bit 1 the client closes its socket at the end (else the target
- * closes the device).  Then records, each a tag byte t; t & 7 is the type:
+ * closes the device); bit 2 the device traps its doorbells (Doorbell Buffer
+ * Config offered: SQEs can point shadow doorbells anywhere in guest memory).  Then records, each a tag byte t; t & 7 is the type:
  *   0 message: cmd, flags (the header's low byte), 2-byte LE length L, L
  *     payload bytes; id and size filled in.  t bits 3-4: fds passed (0..3),
  *     the memfd first when t bit 5, else eventfds only
@@ -658,7 +659,7 @@ int fuzz_one(const uint8_t *data, size_t len)
 	FUZZ_CHECK(cl.mem != MAP_FAILED);
 
 	struct nvmf_conn_env env = {.thread = NULL, .post = fuzz_post, .on_close = on_close, .io = io};
-	cl.dev = nvmf_vu_dev_create(tgt, fds[0], PORTID, &env, false);
+	cl.dev = nvmf_vu_dev_create(tgt, fds[0], PORTID, &env, opts & 4);
 	FUZZ_CHECK(cl.dev);
 	turn();
 

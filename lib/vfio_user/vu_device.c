@@ -2,8 +2,8 @@
  * The vfio-user server: one client connection, its messages handled as
  * QEMU's docs/interop/vfio-user.rst specifies (version 0.1), the device's
  * regions (config space, BAR0 with its doorbells mmappable unless they are
- * trapped, BAR4/BAR5 for MSI-X), its interrupts, and its life: polled by the reactor, ended when
- * the client goes away.
+ * trapped, BAR4/BAR5 for MSI-X), its interrupts, and its life: polled by
+ * the reactor, ended when the client goes away.
  */
 #include <errno.h>
 #include <json-c/json.h>

@@ -2,9 +2,9 @@
  * The vfio-user transport's queue pairs, controller side: commands fetched
  * from submission queues in guest memory when the client rang the doorbell
  * (in the BAR0 memory it mmapped, or in its shadow doorbell buffer: the
- * reactor polls them while I/O flows), data moved by PRP entries or SGLs in guest memory, responses
- * posted with phase tags on completion queues and signalled through the
- * interrupt eventfds.  The generic layer (transport.c) sees ordinary
+ * reactor polls them while I/O flows), data moved by PRP entries or SGLs
+ * in guest memory, responses posted with phase tags on completion queues
+ * and signalled through the interrupt eventfds.  The generic layer (transport.c) sees ordinary
  * command capsules: Connect, CID and queue bookkeeping stay there.
  */
 #include <errno.h>
@@ -209,9 +209,12 @@ bool vu_arm_eventidx(struct vu_ctrl *vc)
 			/* The guest stores its tail, then reads EventIdx; we store EventIdx, then read the
 			 * tail: one of us sees the other's store. */
 			atomic_thread_fence(memory_order_seq_cst);
-			for (unsigned q = 1; q <= VU_MAX_QID; q++)
-				if (vc->sq[q].live && __atomic_load_n(&shadow[2 * q], __ATOMIC_RELAXED) != vc->sq[q].head)
+			for (unsigned q = 1; q <= VU_MAX_QID; q++) {
+				uint32_t tail = vc->sq[q].live ? __atomic_load_n(&shadow[2 * q], __ATOMIC_RELAXED) : 0;
+				/* An invalid tail was reported and fetches nothing: it must not keep us polling. */
+				if (vc->sq[q].live && tail != vc->sq[q].head && tail < vc->sq[q].size)
 					quiet = false;
+			}
 		},
 		vc->fatal = true);
 	return quiet;
