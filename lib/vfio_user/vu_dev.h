@@ -40,6 +40,7 @@ struct nvmf_vu_dev {
 	/* NVMe registers the transport keeps (the core keeps CAP, VS, CC, CSTS). */
 	uint64_t cap;
 	uint32_t vs, cc, aqa, intms;
+	bool shadow_logged; /* Doorbell Buffer Config logged since the last reset */
 	uint64_t asq, acq;
 
 	/* The controller on the core: host identity and its queues. */

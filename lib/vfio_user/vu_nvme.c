@@ -286,6 +286,7 @@ void vu_nvme_reset(struct nvmf_vu_dev *dev)
 	struct vu_ctrl *vc = &dev->vc;
 	close_io_conns(dev);
 	vu_reset_queues(vc);
+	dev->shadow_logged = false;
 	/* Held AERs die with the reset; their answers find no queue and are dropped. */
 	if (dev->admin && !dev->admin->closed)
 		nvmf_conn_abort_events(dev->admin->conn);
@@ -560,8 +561,11 @@ static uint16_t doorbell_buffer_config(struct nvmf_vu_dev *dev, const struct nvm
 	vc->eventidx = eventidx;
 	vc->shadow_iova = dbs;
 	vc->eventidx_iova = eis;
-	fprintf(stderr, "nvmf: vfio-user: controller %u: shadow doorbells at guest address 0x%llx\n", dev->cntlid,
-		(unsigned long long)dbs);
+	/* Once per enable: a guest repeating the command cannot flood the log. */
+	if (!dev->shadow_logged)
+		fprintf(stderr, "nvmf: vfio-user: controller %u: shadow doorbells at guest address 0x%llx\n", dev->cntlid,
+			(unsigned long long)dbs);
+	dev->shadow_logged = true;
 	return 0;
 }
 
