@@ -320,6 +320,8 @@ int nvmf_controller_receive_nothing(struct nvmf_capsule *nc, uint32_t offset, si
  */
 #define NVMF_HELD_COMMANDS 8
 int nvmf_controller_hold_command(struct nvmf_capsule *nc);
+/* Controller: commands held on qp now (they wait for an event, not for the transport). */
+unsigned nvmf_controller_held_commands(const struct nvmf_qpair *qp);
 
 /*
  * Controller: queue the response to command nc.  The transport fills CID,

@@ -203,9 +203,12 @@ static bool cid_test_and_set(struct nvmf_qpair *qp, uint16_t cid)
 
 static void unhold(struct nvmf_qpair *qp, struct nvmf_capsule *nc)
 {
-	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++)
-		if (qp->held[i] == nc)
+	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++) {
+		if (qp->held[i] == nc) {
 			qp->held[i] = NULL;
+			qp->nheld--;
+		}
+	}
 }
 
 /* A command leaves the queue: its response went out or it was dropped. */
@@ -230,12 +233,18 @@ static void abandon_held(struct nvmf_qpair *qp, uint16_t cid)
 			command_retired(qp, qp->held[i]);
 }
 
+unsigned nvmf_controller_held_commands(const struct nvmf_qpair *qp)
+{
+	return qp->nheld;
+}
+
 int nvmf_controller_hold_command(struct nvmf_capsule *nc)
 {
 	struct nvmf_qpair *qp = nc->qp;
 	for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++) {
 		if (!qp->held[i]) {
 			qp->held[i] = nc;
+			qp->nheld++;
 			return 0;
 		}
 	}

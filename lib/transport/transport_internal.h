@@ -95,6 +95,7 @@ struct nvmf_qpair {
 	unsigned commands; /* received and not yet answered */
 	uint64_t *cid_busy; /* bitmap of CIDs in use: a reuse is a Command ID Conflict */
 	struct nvmf_capsule *held[NVMF_HELD_COMMANDS]; /* see nvmf_controller_hold_command */
+	unsigned nheld; /* non-NULL entries of held */
 
 	nvmf_receive_cb receive_cb;
 	nvmf_error_cb error_cb;

@@ -757,9 +757,7 @@ unsigned vu_nvme_inflight(const struct nvmf_vu_dev *dev)
 			continue;
 		/* Held commands (Asynchronous Event Requests, which a guest always keeps outstanding)
 		 * wait for an event, not for the device: they must not keep it polling. */
-		unsigned held = 0;
-		for (unsigned i = 0; i < NVMF_HELD_COMMANDS; i++)
-			held += qp->held[i] != NULL;
+		unsigned held = nvmf_controller_held_commands(qp);
 		unsigned inflight = ((struct vu_qpair *)qp)->inflight;
 		n += inflight > held ? inflight - held : 0;
 	}

@@ -210,7 +210,7 @@ static void task_next(struct task *t)
 static unsigned start_paced(struct worker *w)
 {
 	unsigned n = 0;
-	uint64_t now = w->npaced ? nvmf_clock_ns() : 0;
+	uint64_t now = nvmf_clock_ns();
 	while (w->npaced && w->paced[w->paced_head]->due_ns <= now) {
 		struct task *t = w->paced[w->paced_head];
 		w->paced_head = (w->paced_head + 1) % w->p->a.depth;
