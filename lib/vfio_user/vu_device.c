@@ -566,8 +566,9 @@ int nvmf_vu_dev_poll(struct nvmf_vu_dev *dev)
 	if (work || vu_nvme_inflight(dev) || dev->vc.irqs_pending)
 		dev->last_work_ns = now;
 	bool idle = now - dev->last_work_ns > VU_SPIN_NS;
-	/* Trapped doorbells: before sleeping, the guest's next submission must send a message. */
-	if (idle && !dev->idle && dev->vc.trapped && !vu_arm_eventidx(&dev->vc)) {
+	/* Trapped doorbells: before sleeping, the guest's next submission must send a message.  An
+	 * idle device polled again (a message) may have moved EventIdx: armed again then too. */
+	if (idle && (!dev->idle || dev->vc.eventidx_followed) && dev->vc.trapped && !vu_arm_eventidx(&dev->vc)) {
 		idle = false;
 		dev->last_work_ns = now;
 	}

@@ -107,6 +107,9 @@ struct vu_ctrl {
 	 * BAR0's doorbells; I/O queues only (the admin queue stays on BAR0).  NULL: none. */
 	volatile uint32_t *shadow, *eventidx;
 	uint64_t shadow_iova, eventidx_iova;
+	/* A poll moved some EventIdx behind the guest's writes since vu_arm_eventidx: an idle
+	 * device must arm again before it sleeps, or the guest's next submission sends nothing. */
+	bool eventidx_followed;
 	struct vu_sq sq[VU_MAX_QID + 1];
 	struct vu_cq cq[VU_MAX_QID + 1];
 	int msix_fd[VU_NR_VECTORS];
@@ -145,7 +148,10 @@ void vu_zero_doorbell(struct vu_ctrl *vc, unsigned i);
  * that the guest's next submission writes BAR0 (a message, trapped) and
  * wakes the device.  Returns false when an SQ has commands waiting (the
  * guest raced the update): poll instead of sleeping.  True with no shadow
- * doorbells (every doorbell write is then a message).
+ * doorbells (every doorbell write is then a message).  Call it after every
+ * poll that ends idle with vc->eventidx_followed set, not only on the way
+ * from busy to idle: a poll of an idle device (a message for another queue,
+ * a CQ head doorbell) moves EventIdx too.
  */
 bool vu_arm_eventidx(struct vu_ctrl *vc);
 

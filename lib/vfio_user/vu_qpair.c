@@ -182,6 +182,7 @@ void vu_reset_queues(struct vu_ctrl *vc)
 		}
 	}
 	vc->shadow = vc->eventidx = NULL;
+	vc->eventidx_followed = false;
 	vc->irqs_pending = false;
 	vc->coalesce_thr = vc->coalesce_time = 0;
 }
@@ -201,6 +202,7 @@ bool vu_arm_eventidx(struct vu_ctrl *vc)
 		return true;
 	volatile uint32_t *shadow = vc->shadow, *eventidx = vc->eventidx;
 	volatile bool quiet = true; /* set between sigsetjmp and a possible fault */
+	vc->eventidx_followed = false;
 	VU_GUARDED(
 		{
 			for (unsigned q = 1; q <= VU_MAX_QID; q++)
@@ -230,6 +232,7 @@ static void follow_eventidx(struct vu_ctrl *vc, uint16_t sqid, uint16_t cqid, ui
 {
 	volatile uint32_t *eventidx = vc->eventidx;
 	uint32_t sq_ei = (tail ? tail : vc->sq[sqid].size) - 1, cq_ei = (head ? head : vc->cq[cqid].size) - 1;
+	vc->eventidx_followed = true;
 	VU_GUARDED(
 		{
 			__atomic_store_n(&eventidx[2 * sqid], sq_ei, __ATOMIC_RELAXED);

@@ -42,6 +42,7 @@ struct drv {
 	volatile uint32_t *shadow, *eventidx; /* after Doorbell Buffer Config */
 	uint64_t shadow_iova, eventidx_iova;
 	unsigned bar0_rings; /* doorbell writes that went to BAR0 (I/O queues) */
+	bool hold_cq_head;   /* reap without writing the CQ head doorbell */
 	struct ring q[NQ + 1];
 	uint8_t *buf; /* 1 MiB of data space */
 	uint64_t buf_iova;
@@ -161,7 +162,8 @@ static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion 
 				r->head = 0;
 				r->phase = !r->phase;
 			}
-			drv_ring(d, 2u * qid + 1, old, r->head);
+			if (!d->hold_cq_head)
+				drv_ring(d, 2u * qid + 1, old, r->head);
 			return st;
 		}
 		if (now_ms() > end)
@@ -857,6 +859,21 @@ static void test_trapped(const char *nvmfd)
 	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9),
 	      "a read after 0.2 s of idle wakes the device and reads the data");
 	CHECK(d.bar0_rings == before + 1, "it took one BAR0 write (%u)", d.bar0_rings - before);
+	/* A CQ head doorbell (a guest may write BAR0 at any time) polls the sleeping device, which
+	 * moves EventIdx: it must arm SQ 1's again, or the next submission writes no BAR0. */
+	d.hold_cq_head = true;
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0, "a read whose CQ head the driver keeps back");
+	d.hold_cq_head = false;
+	usleep(200 * 1000);
+	sh[3] = d.q[1].head;
+	vu_client_ring(d.c, 3, d.q[1].head);
+	usleep(100 * 1000);
+	CHECK(ei[2] == d.q[1].tail, "a CQ head doorbell to the sleeping device leaves SQ 1's EventIdx at its tail (%u, tail %u)",
+	      ei[2], d.q[1].tail);
+	before = d.bar0_rings;
+	memset(d.buf, 0, 4096);
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 100, 8) == 0 && filled(d.buf, 4096, 9),
+	      "the next read wakes the device with one BAR0 write (%u)", d.bar0_rings - before);
 	/* An event while the device sleeps: its completion and interrupt come at once, no doorbell needed. */
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	CHECK(vu_client_set_msix(d.c, 0, efd) == 0, "an eventfd for MSI-X vector 0 (admin)");
