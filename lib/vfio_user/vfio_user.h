@@ -24,6 +24,10 @@
 
 struct nvmf_vu_dev;
 
+/* What the emulated controller offers: entries per queue (CAP.MQES + 1) and I/O queues. */
+#define NVMF_VU_MAX_QUEUE_ENTRIES 1024
+#define NVMF_VU_MAX_IO_QUEUES 64
+
 /* Take over an accepted Unix socket that arrived on portid.  trapped_doorbells: BAR0's doorbell
  * page is not offered for mmap (writes come as messages) and Doorbell Buffer Config is.  NULL
  * with errno. */

@@ -15,12 +15,13 @@
 #include <nvmf/nvme_spec.h>
 
 #include "transport/transport_internal.h"
+#include "vfio_user.h"
 
 #define VU_PAGE 4096u
 /* Queue IDs 0..VU_MAX_QID (the controller core grants 64 I/O queues). */
-#define VU_MAX_QID 64
+#define VU_MAX_QID NVMF_VU_MAX_IO_QUEUES
 #define VU_NR_VECTORS (VU_MAX_QID + 1)
-#define VU_MAX_QSIZE 1024 /* CAP.MQES + 1 */
+#define VU_MAX_QSIZE NVMF_VU_MAX_QUEUE_ENTRIES /* CAP.MQES + 1 */
 /* What a PRP-described command may move (the core bounds it by MDTS). */
 #define VU_PRP_MAX_XFER (1u << 20)
 /* BAR0: registers below 0x1000, doorbells from there (CAP.DSTRD 0). */

@@ -41,6 +41,7 @@ struct listener {
 	int fd;
 	uint16_t portid;
 	bool vfio_user; /* a Unix socket: each client is one vfio-user device */
+	bool trapped;	/* vfio-user: its devices trap their doorbells */
 };
 
 struct acceptor {
@@ -63,6 +64,7 @@ struct acceptor {
 	pthread_cond_t turned; /* signalled each time the poll set was rebuilt */
 	uint64_t turns;
 	int wakefd;
+	atomic_bool vu_trapped; /* the doorbell mode of new vfio-user listeners */
 };
 
 static void ratelog(struct ratelog *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -175,7 +177,8 @@ static void close_listener(int fd, bool vfio_user)
 	close(fd);
 }
 
-static int add_listener(struct acceptor *a, int fd, uint16_t portid, bool vfio_user, char *err, size_t errlen)
+static int add_listener(struct acceptor *a, int fd, uint16_t portid, bool vfio_user, bool trapped, char *err,
+			size_t errlen)
 {
 	pthread_mutex_lock(&a->lock);
 	if (a->nlisteners >= ACCEPTOR_MAX_LISTENERS) {
@@ -187,6 +190,7 @@ static int add_listener(struct acceptor *a, int fd, uint16_t portid, bool vfio_u
 	a->listeners[a->nlisteners].fd = fd;
 	a->listeners[a->nlisteners].portid = portid;
 	a->listeners[a->nlisteners].vfio_user = vfio_user;
+	a->listeners[a->nlisteners].trapped = trapped;
 	a->nlisteners++;
 	pthread_mutex_unlock(&a->lock);
 	uint64_t wake = 1;
@@ -196,7 +200,8 @@ static int add_listener(struct acceptor *a, int fd, uint16_t portid, bool vfio_u
 }
 
 /* A vfio-user socket: a stale socket file left by an earlier run is replaced, anything else is not. */
-static int listen_unix(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
+static int listen_unix(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, bool trapped, char *err,
+		       size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(addr->traddr) >= sizeof(sa.sun_path)) {
@@ -220,13 +225,13 @@ static int listen_unix(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t
 			close(fd);
 		return -e;
 	}
-	return add_listener(a, fd, portid, true, err, errlen);
+	return add_listener(a, fd, portid, true, trapped, err, errlen);
 }
 
 int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, char *err, size_t errlen)
 {
 	if (addr->trtype == NVMF_TRTYPE_VFIO_USER)
-		return listen_unix(a, addr, portid, err, errlen);
+		return listen_unix(a, addr, portid, atomic_load(&a->vu_trapped), err, errlen);
 	struct addrinfo hints = {.ai_family = addr->adrfam == NVMF_ADRFAM_IPV6 ? AF_INET6 : AF_INET,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -257,7 +262,39 @@ int acceptor_listen(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t po
 							 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%u", port);
 	}
-	return add_listener(a, fd, portid, false, err, errlen);
+	return add_listener(a, fd, portid, false, false, err, errlen);
+}
+
+int acceptor_listen_vfio_user(struct acceptor *a, struct nvmf_port_addr *addr, uint16_t portid, bool trapped,
+			      char *err, size_t errlen)
+{
+	if (addr->trtype != NVMF_TRTYPE_VFIO_USER) {
+		snprintf(err, errlen, "%s: not a vfio-user address", addr->traddr);
+		return -EINVAL;
+	}
+	return listen_unix(a, addr, portid, trapped, err, errlen);
+}
+
+void acceptor_set_vfio_user_doorbells(struct acceptor *a, bool trapped)
+{
+	atomic_store(&a->vu_trapped, trapped);
+}
+
+bool acceptor_vfio_user_doorbells(struct acceptor *a)
+{
+	return atomic_load(&a->vu_trapped);
+}
+
+int acceptor_listener_doorbells(struct acceptor *a, uint16_t portid)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < a->nlisteners; i++) {
+		if (a->listeners[i].portid == portid && a->listeners[i].vfio_user)
+			rc = a->listeners[i].trapped;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return rc;
 }
 
 int acceptor_unlisten(struct acceptor *a, uint16_t portid)
@@ -327,7 +364,7 @@ static void accept_some(struct acceptor *a, struct listener *l)
 		}
 		if (l->vfio_user) {
 			/* One client per controller socket, on the machine: no host address to count. */
-			reactor_add_vfio_user(a->reactors[a->next++ % a->nreactors], fd, l->portid);
+			reactor_add_vfio_user(a->reactors[a->next++ % a->nreactors], fd, l->portid, l->trapped);
 			continue;
 		}
 		enum admission adm = a->admission ? conn_limits_acquire(a->admission, &peer) : ADMITTED;

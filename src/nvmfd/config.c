@@ -204,7 +204,21 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 		return -1;
 	}
 	snprintf(pa.trsvcid, sizeof(pa.trsvcid), "%s", trsvcid ? trsvcid : "4420");
-	if (acceptor_listen(acc, &pa, portid, err, errlen) < 0)
+	/* "param": {"vfio_user_doorbells": "mapped"|"trapped"}; absent: the command line's. */
+	json_object *param = NULL;
+	json_object_object_get_ex(jp, "param", &param);
+	const char *doorbells = get_string(param, "vfio_user_doorbells");
+	bool trapped = acceptor_vfio_user_doorbells(acc);
+	if (doorbells) {
+		if (!vfio_user || (strcmp(doorbells, "mapped") != 0 && strcmp(doorbells, "trapped") != 0)) {
+			snprintf(err, errlen, "port %u: vfio_user_doorbells wants mapped or trapped, on a vfio-user port",
+				 portid);
+			return -1;
+		}
+		trapped = doorbells[0] == 't';
+	}
+	if ((vfio_user ? acceptor_listen_vfio_user(acc, &pa, portid, trapped, err, errlen)
+		       : acceptor_listen(acc, &pa, portid, err, errlen)) < 0)
 		return -1;
 	if (nvmf_tgt_add_port(tgt, portid, &pa, false) < 0) {
 		snprintf(err, errlen, "port %u defined twice", portid);
@@ -236,7 +250,8 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 		nvmf_tgt_port_link(tgt, portid, nqn);
 	}
 	if (vfio_user)
-		printf("nvmfd: listening on vfio-user %s (port %u)\n", pa.traddr, portid);
+		printf("nvmfd: listening on vfio-user %s (port %u, %s doorbells)\n", pa.traddr, portid,
+		       trapped ? "trapped" : "mapped");
 	else
 		printf("nvmfd: listening on tcp %s%s%s:%s (port %u)\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
 	       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid, portid);

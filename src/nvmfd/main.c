@@ -100,7 +100,8 @@ static void usage(FILE *f)
 		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n"
 		   "--vfio-user-doorbells: mapped (default) lets clients write doorbells to shared memory,\n"
 		   "polled every 1-5 ms when idle; trapped makes them messages and offers shadow doorbells\n"
-		   "(Doorbell Buffer Config), so an idle device sleeps and wakes on the next command.\n",
+		   "(Doorbell Buffer Config), so an idle device sleeps and wakes on the next command; the\n"
+		   "default of vfio-user listeners (a config port's param vfio_user_doorbells wins).\n",
 		NVMFD_DEFAULT_MAX_CONNECTIONS, NVMFD_DEFAULT_MAX_CONNECTIONS_PER_HOST, NVMFD_DEFAULT_TX_BACKLOG,
 		NVMFD_DEFAULT_READ_BUDGET, NVMFD_DEFAULT_COMMANDS_PER_PASS);
 }
@@ -519,7 +520,6 @@ int main(int argc, char **argv)
 			reactor_configure(reactors[i], &qp_limits, admission);
 			if (o.spin_us >= 0)
 				reactor_set_spin(reactors[i], (uint64_t)o.spin_us * 1000);
-			reactor_set_vfio_user_doorbells(reactors[i], o.vu_trapped);
 		}
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
@@ -529,6 +529,8 @@ int main(int argc, char **argv)
 	acc = acceptor_create(reactors, o.reactors, admission);
 	if (!acc)
 		goto out;
+	/* The default of every vfio-user listener; a config file's port may say otherwise. */
+	acceptor_set_vfio_user_doorbells(acc, o.vu_trapped);
 	char err[512];
 	rpc.tgt = tgt;
 	rpc.acc = acc;

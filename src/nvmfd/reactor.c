@@ -49,7 +49,6 @@ struct reactor {
 	struct nvmf_tgt *tgt;
 	unsigned index;
 	uint64_t spin_ns;
-	bool vu_trapped_doorbells; /* vfio-user devices made here trap their doorbells */
 	pthread_t thread;
 	bool started;
 	int epfd;
@@ -94,11 +93,6 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns)
 {
 	r->spin_ns = spin_ns;
-}
-
-void reactor_set_vfio_user_doorbells(struct reactor *r, bool trapped)
-{
-	r->vu_trapped_doorbells = trapped;
 }
 
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission)
@@ -216,6 +210,7 @@ struct new_socket {
 	int fd;
 	uint16_t portid;
 	struct sockaddr_storage peer;
+	bool trapped_doorbells; /* vfio-user */
 };
 
 static void add_socket_msg(void *arg)
@@ -288,7 +283,7 @@ static void add_vfio_user_msg(void *arg)
 		return;
 	}
 	rc->r = r;
-	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env, r->vu_trapped_doorbells);
+	rc->dev = nvmf_vu_dev_create(r->tgt, ns->fd, ns->portid, &env, ns->trapped_doorbells);
 	free(ns);
 	if (!rc->dev) {
 		perror("nvmfd: vfio-user device");
@@ -303,7 +298,7 @@ static void add_vfio_user_msg(void *arg)
 	process_dev(rc, true);
 }
 
-void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid)
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid, bool trapped_doorbells)
 {
 	struct new_socket *ns = malloc(sizeof(*ns));
 	if (!ns) {
@@ -313,6 +308,7 @@ void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid)
 	ns->r = r;
 	ns->fd = fd;
 	ns->portid = portid;
+	ns->trapped_doorbells = trapped_doorbells;
 	reactor_post(r, add_vfio_user_msg, ns);
 }
 

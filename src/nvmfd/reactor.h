@@ -27,9 +27,6 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index);
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission);
 /* How long the reactor keeps polling after its last work before it sleeps in epoll (before reactor_start). */
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns);
-/* vfio-user devices: doorbells trapped (messages wake an idle device) rather than mapped
- * (polled, also when idle).  Before reactor_start. */
-void reactor_set_vfio_user_doorbells(struct reactor *r, bool trapped);
 int reactor_start(struct reactor *r);
 /* Close every connection, wait for them, end the thread. */
 void reactor_stop(struct reactor *r);
@@ -40,7 +37,8 @@ void reactor_post(void *reactor, void (*fn)(void *arg), void *arg);
  * the reactor.  The connection is released from the admission counts when it closes. */
 void reactor_add_socket(struct reactor *r, int fd, uint16_t portid, const struct sockaddr_storage *peer);
 
-/* Take over an accepted vfio-user socket (thread-safe): one emulated NVMe PCIe controller. */
-void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid);
+/* Take over an accepted vfio-user socket (thread-safe): one emulated NVMe PCIe controller,
+ * whose doorbells are trapped (messages wake an idle device) or mapped (polled, also when idle). */
+void reactor_add_vfio_user(struct reactor *r, int fd, uint16_t portid, bool trapped_doorbells);
 
 #endif

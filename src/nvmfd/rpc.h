@@ -43,6 +43,7 @@ struct rpc_ctx {
 	struct acceptor *acc;
 	struct bdev_registry *bdevs;
 	bool transport_created; /* nvmf_create_transport ran */
+	bool vfio_user_transport_created; /* ... with trtype VFIOUSER */
 	uint16_t next_portid;	/* for listeners added at run time */
 	/* Ports taken off line by nvmf_listener_set_offline. */
 	uint16_t offline[64];

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acceptor.h"
 #include "bdev/bdev.h"
 #include "ctrl/target.h"
 #include "rpc.h"
+#include "rpc_nvmf.h"
 
 #ifndef NVMFD_VERSION
 #define NVMFD_VERSION "0.0.0"
@@ -186,7 +188,7 @@ static void subsystem_config(json_object *list, json_object *s)
 	}
 }
 
-static void listener_config(json_object *list, json_object *s, json_object *claimed)
+static void listener_config(struct rpc_ctx *ctx, json_object *list, json_object *s, json_object *claimed)
 {
 	const char *nqn = json_object_get_string(json_object_object_get(s, "nqn"));
 	bool discovery = strcmp(json_object_get_string(json_object_object_get(s, "subtype")), "Discovery") == 0;
@@ -202,6 +204,17 @@ static void listener_config(json_object *list, json_object *s, json_object *clai
 		json_object *p = json_object_new_object();
 		json_object_object_add(p, "nqn", json_object_new_string(nqn));
 		json_object_object_add(p, "listen_address", json_object_get(a));
+		/* A vfio-user listener's doorbell mode, so that the file starts the same. */
+		struct nvmf_port_addr pa;
+		struct rpc_error ignored;
+		uint16_t portid;
+		if (rpc_decode_address(a, &pa, &ignored) && pa.trtype == NVMF_TRTYPE_VFIO_USER &&
+		    nvmf_tgt_find_port(ctx->tgt, &pa, &portid) == 0) {
+			int trapped = acceptor_listener_doorbells(ctx->acc, portid);
+			if (trapped >= 0)
+				json_object_object_add(p, "vfio_user_doorbells",
+						       json_object_new_string(trapped ? "trapped" : "mapped"));
+		}
 		add_call(list, "nvmf_subsystem_add_listener", p);
 	}
 }
@@ -212,6 +225,13 @@ static json_object *nvmf_config(struct rpc_ctx *ctx, struct rpc_error *err)
 	json_object *t = json_object_new_object();
 	json_object_object_add(t, "trtype", json_object_new_string("TCP"));
 	add_call(list, "nvmf_create_transport", t);
+	if (ctx->vfio_user_transport_created) {
+		t = json_object_new_object();
+		json_object_object_add(t, "trtype", json_object_new_string("VFIOUSER"));
+		json_object_object_add(t, "disable_mappable_bar0",
+				       json_object_new_boolean(acceptor_vfio_user_doorbells(ctx->acc)));
+		add_call(list, "nvmf_create_transport", t);
+	}
 	json_object *subs = rpc_invoke(ctx, "nvmf_get_subsystems", NULL, err);
 	if (!subs) {
 		json_object_put(list);
@@ -223,7 +243,7 @@ static json_object *nvmf_config(struct rpc_ctx *ctx, struct rpc_error *err)
 		subsystem_config(list, json_object_array_get_idx(subs, i));
 	/* Listeners last, as SPDK saves them: hosts find a subsystem complete. */
 	for (size_t i = n; i-- > 0;)
-		listener_config(list, json_object_array_get_idx(subs, i), claimed);
+		listener_config(ctx, list, json_object_array_get_idx(subs, i), claimed);
 	json_object_put(claimed);
 	json_object_put(subs);
 	return list;

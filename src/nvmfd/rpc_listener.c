@@ -39,6 +39,8 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		{"ana_state", RPC_STRING, 0, 0, NULL},
 		{"sock_impl", RPC_STRING, RPC_DEFAULT_ONLY, 0, "posix"},
 		{"numa_id", RPC_INT, RPC_IGNORED, 0, NULL},
+		/* nvmfd's own: a VFIOUSER listener's doorbells, "mapped" or "trapped" (default: the transport's). */
+		{"vfio_user_doorbells", RPC_STRING, 0, 0, NULL},
 	};
 	json_object *v[COUNT(spec)];
 	if (!DECODE(params, spec, v, err))
@@ -51,11 +53,18 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		return NULL;
 	if (v[3] && json_object_get_boolean(v[3]))
 		pa.tls = NVMF_PORT_TLS_REQUIRED;
+	const char *doorbells = v[7] ? rpc_str(v[7], "") : NULL;
+	if (doorbells && (pa.trtype != NVMF_TRTYPE_VFIO_USER ||
+			  (strcmp(doorbells, "mapped") != 0 && strcmp(doorbells, "trapped") != 0)))
+		return rpc_invalid(err, "%s", "vfio_user_doorbells: mapped or trapped, on a VFIOUSER listener");
+	bool trapped = doorbells ? doorbells[0] == 't' : acceptor_vfio_user_doorbells(ctx->acc);
 	int ana = v[4] ? nvmf_ana_state_parse(rpc_str(v[4], "")) : 0;
 	if (ana < 0)
 		return rpc_invalid(err, "%s", "ana_state: optimized, non_optimized, inaccessible or change");
 	uint16_t portid;
 	if (nvmf_tgt_find_port(ctx->tgt, &pa, &portid) == 0) {
+		if (doorbells && acceptor_listener_doorbells(ctx->acc, portid) != trapped)
+			return rpc_invalid(err, "%s", "vfio_user_doorbells: the listener exists with the other mode");
 		if (ana)
 			nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana);
 		if (nvmf_tgt_port_exports(ctx->tgt, portid, nqn))
@@ -66,7 +75,8 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 	}
 	portid = free_portid(ctx);
 	char why[512];
-	if (acceptor_listen(ctx->acc, &pa, portid, why, sizeof(why)) < 0)
+	if ((pa.trtype == NVMF_TRTYPE_VFIO_USER ? acceptor_listen_vfio_user(ctx->acc, &pa, portid, trapped, why, sizeof(why))
+						: acceptor_listen(ctx->acc, &pa, portid, why, sizeof(why))) < 0)
 		return rpc_invalid(err, "%s", why);
 	if (nvmf_tgt_add_port(ctx->tgt, portid, &pa, false) < 0 ||
 	    (!rpc_is_discovery(nqn) && nvmf_tgt_port_link(ctx->tgt, portid, nqn) < 0)) {
@@ -77,7 +87,8 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 	if (ana)
 		nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana);
 	if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
-		printf("nvmfd: listening on vfio-user %s for %s\n", pa.traddr, nqn);
+		printf("nvmfd: listening on vfio-user %s for %s (%s doorbells)\n", pa.traddr, nqn,
+		       trapped ? "trapped" : "mapped");
 	else
 		printf("nvmfd: listening on tcp %s:%s for %s\n", pa.traddr, pa.trsvcid, nqn);
 	return json_object_new_boolean(1);

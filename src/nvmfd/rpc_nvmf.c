@@ -11,6 +11,7 @@
 
 #include "acceptor.h"
 #include "rpc_nvmf.h"
+#include "vfio_user/vfio_user.h"
 
 /* ---- Transport ---- */
 
@@ -30,6 +31,42 @@ static json_object *transport_object(struct nvmf_tgt *tgt)
 	json_object_object_add(o, "c2h_success", json_object_new_boolean(1));
 	json_object_object_add(o, "sock_priority", json_object_new_int(0));
 	return o;
+}
+
+/* SPDK's VFIOUSER transport object: what nvmfd's PCIe controller has (CAP.MQES + 1 entries, 64 I/O queues). */
+static json_object *vfio_user_transport_object(struct rpc_ctx *ctx)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "trtype", json_object_new_string("VFIOUSER"));
+	json_object_object_add(o, "max_queue_depth", json_object_new_int64(NVMF_VU_MAX_QUEUE_ENTRIES));
+	json_object_object_add(o, "max_io_qpairs_per_ctrlr", json_object_new_int64(NVMF_VU_MAX_IO_QUEUES));
+	json_object_object_add(o, "disable_mappable_bar0",
+			       json_object_new_boolean(acceptor_vfio_user_doorbells(ctx->acc)));
+	return o;
+}
+
+/*
+ * VFIOUSER: disable_mappable_bar0 sets the doorbell mode of the vfio-user
+ * listeners added after it (trapped when true); the queue limits are the
+ * PCIe controller's own and cannot be changed.  v: the decoded parameters,
+ * bar0: the index of disable_mappable_bar0 among them.
+ */
+static json_object *create_vfio_user_transport(struct rpc_ctx *ctx, json_object **v, unsigned bar0,
+					       struct rpc_error *err)
+{
+	if ((v[1] && rpc_int(v[1], 0) != NVMF_VU_MAX_QUEUE_ENTRIES) ||
+	    (v[2] && rpc_int(v[2], 0) != NVMF_VU_MAX_IO_QUEUES))
+		return rpc_fail(err, RPC_INVALID_PARAMS, "Invalid parameters",
+				"nvmfd's vfio-user controller has queues of %u entries and %u I/O queues",
+				NVMF_VU_MAX_QUEUE_ENTRIES, NVMF_VU_MAX_IO_QUEUES);
+	if (ctx->vfio_user_transport_created)
+		return rpc_fail(err, RPC_INTERNAL_ERROR, "Transport type 'VFIOUSER' already exists", NULL);
+	bool trapped = rpc_bool(v[bar0], false);
+	acceptor_set_vfio_user_doorbells(ctx->acc, trapped);
+	ctx->vfio_user_transport_created = true;
+	printf("nvmfd: vfio-user transport: %s doorbells for listeners added from now on\n",
+	       trapped ? "trapped" : "mapped");
+	return json_object_new_boolean(1);
 }
 
 static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *params, struct rpc_error *err)
@@ -63,7 +100,7 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 		{"abort_timeout_sec", RPC_INT, RPC_IGNORED, 0, NULL},
 		{"no_wr_batching", RPC_BOOL, RPC_IGNORED, 0, NULL},
 		{"control_msg_num", RPC_INT, RPC_IGNORED, 0, NULL},
-		{"disable_mappable_bar0", RPC_BOOL, RPC_IGNORED, 0, NULL},
+		{"disable_mappable_bar0", RPC_BOOL, 0, 0, NULL},
 		{"disable_adaptive_irq", RPC_BOOL, RPC_IGNORED, 0, NULL},
 		{"disable_shadow_doorbells", RPC_BOOL, RPC_IGNORED, 0, NULL},
 		{"acceptor_poll_rate", RPC_INT, RPC_IGNORED, 0, NULL},
@@ -75,10 +112,12 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 	if (!DECODE(params, spec, v, err))
 		return NULL;
 	const char *trtype = rpc_str(v[0], "");
+	if (strcasecmp(trtype, "vfiouser") == 0 || strcasecmp(trtype, "vfio-user") == 0)
+		return create_vfio_user_transport(ctx, v, 27, err);
 	if (strcasecmp(trtype, "tcp") != 0) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "Transport type '%.250s' create failed", trtype);
-		return rpc_fail(err, RPC_INTERNAL_ERROR, msg, "nvmfd speaks TCP only");
+		return rpc_fail(err, RPC_INTERNAL_ERROR, msg, "nvmfd speaks TCP and VFIOUSER");
 	}
 	/* Queue depth and I/O queues are the target's limits; in-capsule data and I/O size are fixed. */
 	struct nvmf_tgt_limits tl;
@@ -132,11 +171,17 @@ static json_object *rpc_nvmf_get_transports(struct rpc_ctx *ctx, json_object *pa
 	json_object *v[COUNT(spec)];
 	if (!DECODE(params, spec, v, err))
 		return NULL;
-	if (v[0] && strcasecmp(rpc_str(v[0], ""), "tcp") != 0)
-		return rpc_fail(err, -19, "No such device", "no transport '%s'", rpc_str(v[0], ""));
-	/* nvmfd always speaks TCP; listing it before nvmf_create_transport keeps listeners explicable. */
+	const char *want = v[0] ? rpc_str(v[0], "") : NULL;
+	bool vfio_user = want && (strcasecmp(want, "vfiouser") == 0 || strcasecmp(want, "vfio-user") == 0);
+	if (want && strcasecmp(want, "tcp") != 0 && !(vfio_user && ctx->vfio_user_transport_created))
+		return rpc_fail(err, -19, "No such device", "no transport '%s'", want);
+	/* nvmfd always speaks TCP; listing it before nvmf_create_transport keeps listeners explicable.
+	 * VFIOUSER is listed once created, as SPDK does. */
 	json_object *list = json_object_new_array();
-	json_object_array_add(list, transport_object(ctx->tgt));
+	if (!vfio_user)
+		json_object_array_add(list, transport_object(ctx->tgt));
+	if ((!want || vfio_user) && ctx->vfio_user_transport_created)
+		json_object_array_add(list, vfio_user_transport_object(ctx));
 	return list;
 }
 
