@@ -124,11 +124,14 @@ int tcp_connect(const char *port)
 }
 
 bool host_sq_flow_control = true;
+bool host_digests;
 
 static struct nvmf_association *host_assoc(void)
 {
 	struct nvmf_association_params p = {
 		.sq_flow_control = host_sq_flow_control,
+		.header_digests = host_digests,
+		.data_digests = host_digests,
 		.maxr2t = 0,
 	};
 	struct nvmf_association *na = nvmf_association_create(NVMF_TRTYPE_TCP, false, &p);

@@ -72,6 +72,8 @@ struct host {
 
 /* Hosts created from now on keep SQ flow control (false: they disable it in Connect). */
 extern bool host_sq_flow_control;
+/* Hosts created from now on ask for header and data digests. */
+extern bool host_digests;
 
 /* Connect the admin queue: 0, a negative errno, or a positive NVMe status (cqe filled). */
 int host_connect_admin(struct host *h, const char *port, const char *subnqn, const char *hostnqn, uint32_t kato_ms,
