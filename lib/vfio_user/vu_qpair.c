@@ -23,6 +23,8 @@
 
 /* Commands fetched from one SQ per poll: other queues get their turn. */
 #define VU_FETCH_BUDGET 64
+/* Cache lines of a held copy's source prefetched: enough to start the hardware's stream. */
+#define VU_PREFETCH_LINES 4
 
 struct vu_capsule {
 	struct nvmf_capsule nc;
@@ -38,6 +40,18 @@ struct vu_capsule {
 	nvmf_data_done_cb sent_cb;
 	void *sent_arg;
 	struct vu_capsule *sent_next;
+	/* Its read data waits in its queue's copies[copy - 1] (0: none). */
+	unsigned copy;
+	bool copy_failed; /* answered later: with Data Transfer Error */
+};
+
+/* A read's data copied at the end of the fetch pass, and the response held until then. */
+struct vu_copy {
+	struct vu_capsule *c;
+	uint32_t offset;
+	struct iovec src;
+	bool answered; /* the core answered: cqe goes out after the copy */
+	struct nvme_completion cqe;
 };
 
 struct vu_cqpair {
@@ -47,6 +61,15 @@ struct vu_cqpair {
 	struct vu_capsule *free_caps;
 	unsigned nfree;
 	uint32_t bad_tail; /* last invalid doorbell value reported (+1), to report each once */
+	/*
+	 * While a pass fetches commands, reads' copies into guest memory wait for
+	 * its end, their sources prefetched meanwhile: a copy from memory that is
+	 * not in cache then overlaps with the next commands' work instead of
+	 * stalling on its first lines.
+	 */
+	bool fetching;
+	unsigned ncopies;
+	struct vu_copy copies[VU_FETCH_BUDGET];
 };
 
 void vu_ctrl_init(struct vu_ctrl *vc)
@@ -307,6 +330,10 @@ static void ctrl_qpair_close(struct nvmf_qpair *qp)
 	if (vc && q->v.qid <= VU_MAX_QID && vc->sq[q->v.qid].vqp == &q->v)
 		vc->sq[q->v.qid].vqp = NULL;
 	q->v.vc = NULL;
+	/* Held copies and answers go with the queue. */
+	for (unsigned i = 0; i < q->ncopies; i++)
+		q->copies[i].c->copy = 0;
+	q->ncopies = 0;
 	run_sent(q, -ECONNABORTED);
 }
 
@@ -320,6 +347,8 @@ static void doorbell_error(struct vu_cqpair *q, uint32_t value, uint8_t info)
 	if (vc->hooks && vc->hooks->doorbell_error)
 		vc->hooks->doorbell_error(vc, info);
 }
+
+static void flush_copies(struct vu_cqpair *q);
 
 int vu_qpair_poll(struct nvmf_qpair *qp)
 {
@@ -350,6 +379,7 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 		follow_eventidx(vc, qid, sq->cqid, tail, head);
 	cq->head = (uint16_t)head;
 	int n = 0;
+	q->fetching = true;
 	while (sq->head != tail && n < VU_FETCH_BUDGET) {
 		unsigned used = (unsigned)((cq->tail + cq->size - cq->head) % cq->size);
 		if (used + cq->inflight + 1 >= cq->size)
@@ -383,6 +413,8 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 		if (q->v.vc != vc || !sq->live || sq->vqp != &q->v)
 			break;
 	}
+	q->fetching = false;
+	flush_copies(q);
 	return n;
 }
 
@@ -594,10 +626,19 @@ static int send_walk(struct nvmf_capsule *nc, uint32_t offset, const struct iove
 	int skip = 0;
 	while (iov && skip < iovcnt && iov[skip].iov_len == 0)
 		skip++;
-	struct copy_out co = {.iov = iov ? iov + skip : NULL};
-	uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, iov ? seg_copy_out : seg_skip, &co);
-	if (st)
-		return -EIO;
+	if (q->fetching && iov && cb && skip < iovcnt && iov[skip].iov_len == len && q->ncopies < VU_FETCH_BUDGET) {
+		/* One source (a RAM namespace's memory): copied at the end of the pass. */
+		struct vu_copy *j = &q->copies[q->ncopies++];
+		*j = (struct vu_copy){.c = c, .offset = offset, .src = iov[skip]};
+		c->copy = q->ncopies;
+		for (size_t l = 0; l < VU_PREFETCH_LINES * 64 && l < len; l += 64)
+			__builtin_prefetch((const uint8_t *)iov[skip].iov_base + l, 0, 3);
+	} else {
+		struct copy_out co = {.iov = iov ? iov + skip : NULL};
+		uint16_t st = walk_guarded(&vc->dma, &nc->sqe, offset, len, true, iov ? seg_copy_out : seg_skip, &co);
+		if (st)
+			return -EIO;
+	}
 	if (cb) {
 		c->sent_cb = cb;
 		c->sent_arg = arg;
@@ -609,6 +650,31 @@ static int send_walk(struct nvmf_capsule *nc, uint32_t offset, const struct iove
 		q->sent_tail = c;
 	}
 	return 0;
+}
+
+/* The copies held by the pass that ends, then their answers (an error if the copy failed). */
+static void flush_copies(struct vu_cqpair *q)
+{
+	struct vu_ctrl *vc = q->v.vc;
+	for (unsigned i = 0; i < q->ncopies && vc; i++) {
+		struct vu_copy *j = &q->copies[i];
+		j->c->copy = 0;
+		struct copy_out co = {.iov = &j->src};
+		uint16_t st = walk_guarded(&vc->dma, &j->c->nc.sqe, j->offset, j->src.iov_len, true, seg_copy_out, &co);
+		if (st)
+			j->c->copy_failed = true;
+		if (!j->answered)
+			continue;
+		struct nvme_completion r = j->cqe;
+		if (st)
+			r.status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR);
+		struct vu_sq *sq = &vc->sq[q->v.qid];
+		if (sq->live && sq->vqp == &q->v) {
+			r.sqhd = sq->head;
+			vu_post_cqe(vc, sq->cqid, &r);
+		}
+	}
+	q->ncopies = 0;
 }
 
 static int ctrl_send_data(struct nvmf_capsule *nc, uint32_t offset, const struct iovec *iov, int iovcnt, bool last,
@@ -642,11 +708,20 @@ static int ctrl_send_response(struct nvmf_capsule *nc, const struct nvme_complet
 		q->v.inflight--;
 	if (!vc)
 		return -ENOTCONN;
+	if (c->copy) {
+		/* Its data is not in guest memory yet: the answer follows the copy. */
+		struct vu_copy *j = &q->copies[c->copy - 1];
+		j->answered = true;
+		j->cqe = *cqe;
+		return 0;
+	}
 	struct vu_sq *sq = &vc->sq[q->v.qid];
 	if (!sq->live || sq->vqp != &q->v)
 		return 0; /* the queue went meanwhile */
 	struct nvme_completion r = *cqe;
 	r.sqhd = sq->head;
+	if (c->copy_failed)
+		r.status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR);
 	vu_post_cqe(vc, sq->cqid, &r);
 	return 0;
 }
