@@ -112,8 +112,12 @@ static json_object *rpc_nvmf_create_transport(struct rpc_ctx *ctx, json_object *
 	if (!DECODE(params, spec, v, err))
 		return NULL;
 	const char *trtype = rpc_str(v[0], "");
-	if (strcasecmp(trtype, "vfiouser") == 0 || strcasecmp(trtype, "vfio-user") == 0)
-		return create_vfio_user_transport(ctx, v, 27, err);
+	if (strcasecmp(trtype, "vfiouser") == 0 || strcasecmp(trtype, "vfio-user") == 0) {
+		unsigned bar0 = 0;
+		while (strcmp(spec[bar0].name, "disable_mappable_bar0") != 0)
+			bar0++;
+		return create_vfio_user_transport(ctx, v, bar0, err);
+	}
 	if (strcasecmp(trtype, "tcp") != 0) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "Transport type '%.250s' create failed", trtype);
