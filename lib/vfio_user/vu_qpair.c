@@ -45,13 +45,21 @@ struct vu_capsule {
 	bool copy_failed; /* answered later: with Data Transfer Error */
 };
 
-/* A read's data copied at the end of the fetch pass, and the response held until then. */
+/*
+ * A copy held to the end of the fetch pass: a read's data into guest memory
+ * (its answer held until then), or a write's from guest memory into storage
+ * (its callback run then).
+ */
 struct vu_copy {
 	struct vu_capsule *c;
 	uint32_t offset;
 	struct iovec src;
 	bool answered; /* the core answered: cqe goes out after the copy */
 	struct nvme_completion cqe;
+	/* A write: dst in storage, src.iov_len bytes; cb(cb_arg) once the pass's copies are fenced. */
+	void *dst;
+	nvmf_data_done_cb cb;
+	void *cb_arg;
 };
 
 struct vu_cqpair {
@@ -65,7 +73,10 @@ struct vu_cqpair {
 	 * While a pass fetches commands, reads' copies into guest memory wait for
 	 * its end, their sources prefetched meanwhile: a copy from memory that is
 	 * not in cache then overlaps with the next commands' work instead of
-	 * stalling on its first lines.
+	 * stalling on its first lines.  Writes into storage wait too: their
+	 * non-temporal stores are fenced once for the pass, and the next
+	 * command's locked instructions (counters, locks) no longer wait for
+	 * each write's stores to drain.
 	 */
 	bool fetching;
 	unsigned ncopies;
@@ -330,10 +341,15 @@ static void ctrl_qpair_close(struct nvmf_qpair *qp)
 	if (vc && q->v.qid <= VU_MAX_QID && vc->sq[q->v.qid].vqp == &q->v)
 		vc->sq[q->v.qid].vqp = NULL;
 	q->v.vc = NULL;
-	/* Held copies and answers go with the queue. */
-	for (unsigned i = 0; i < q->ncopies; i++)
-		q->copies[i].c->copy = 0;
+	/* Held copies and answers go with the queue; held writes are answered failed. */
+	unsigned n = q->ncopies;
 	q->ncopies = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct vu_copy *j = &q->copies[i];
+		j->c->copy = 0;
+		if (j->cb)
+			j->cb(j->cb_arg, &j->c->nc, -ECONNABORTED);
+	}
 	run_sent(q, -ECONNABORTED);
 }
 
@@ -569,6 +585,14 @@ static int ctrl_receive_data(struct nvmf_capsule *nc, uint32_t offset, void *buf
 	} else {
 		if (!vc)
 			return -ENOTCONN;
+		struct vu_cqpair *q = cqp(nc->qp);
+		if (buf && (flags & NVMF_RECEIVE_TO_STORAGE) && q->fetching && q->ncopies < VU_FETCH_BUDGET &&
+		    !(nc->sqe.flags & NVME_CMD_PSDT_SGL)) {
+			/* PRPs only: their failures are Data Transfer Error whenever they are found. */
+			q->copies[q->ncopies++] = (struct vu_copy){
+				.c = c, .offset = offset, .src = {.iov_len = len}, .dst = buf, .cb = cb, .cb_arg = arg};
+			return 0;
+		}
 		struct copy_in ci = {.dst = buf};
 		vu_seg_fn seg = seg_copy_in;
 		if (!buf)
@@ -652,21 +676,51 @@ static int send_walk(struct nvmf_capsule *nc, uint32_t offset, const struct iove
 	return 0;
 }
 
-/* The copies held by the pass that ends, then their answers (an error if the copy failed). */
+/*
+ * The copies held by the pass that ends, in order; one fence for the writes'
+ * stores; then the reads' answers (an error if the copy failed) and the
+ * writes' callbacks.  A callback may close the queue, which ends the rest.
+ */
 static void flush_copies(struct vu_cqpair *q)
 {
 	struct vu_ctrl *vc = q->v.vc;
-	for (unsigned i = 0; i < q->ncopies && vc; i++) {
+	if (!vc) {
+		q->ncopies = 0;
+		return;
+	}
+	bool wrote = false;
+	for (unsigned i = 0; i < q->ncopies; i++) {
 		struct vu_copy *j = &q->copies[i];
-		j->c->copy = 0;
-		struct copy_out co = {.iov = &j->src};
-		uint16_t st = walk_guarded(&vc->dma, &j->c->nc.sqe, j->offset, j->src.iov_len, true, seg_copy_out, &co);
+		uint16_t st;
+		if (j->cb) {
+			struct copy_in ci = {.dst = j->dst};
+			st = walk_guarded(&vc->dma, &j->c->nc.sqe, j->offset, j->src.iov_len, false, seg_copy_to_storage, &ci);
+			wrote = true;
+		} else {
+			struct copy_out co = {.iov = &j->src};
+			st = walk_guarded(&vc->dma, &j->c->nc.sqe, j->offset, j->src.iov_len, true, seg_copy_out, &co);
+		}
 		if (st)
 			j->c->copy_failed = true;
+	}
+	if (wrote)
+		nvmf_copy_to_storage_done();
+	for (unsigned i = 0; i < q->ncopies; i++) {
+		struct vu_copy *j = &q->copies[i];
+		struct vu_capsule *c = j->c;
+		bool failed = c->copy_failed;
+		c->copy = 0;
+		if (j->cb) {
+			nvmf_data_done_cb cb = j->cb;
+			j->cb = NULL; /* run once, even if it closes the queue */
+			c->copy_failed = false; /* the callback carries it */
+			cb(j->cb_arg, &c->nc, failed ? -EIO : 0);
+			continue;
+		}
 		if (!j->answered)
 			continue;
 		struct nvme_completion r = j->cqe;
-		if (st)
+		if (failed)
 			r.status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR);
 		struct vu_sq *sq = &vc->sq[q->v.qid];
 		if (sq->live && sq->vqp == &q->v) {

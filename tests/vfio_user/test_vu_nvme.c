@@ -491,6 +491,40 @@ static void test_io(struct drv *d)
 	      "three reads in one pass: ok, Data Transfer Error, ok (0x%x 0x%x 0x%x)", status[0], status[1], status[2]);
 	CHECK(filled(d->buf + 2 * 4096, 4096, 3) && filled(d->buf + 4 * 4096, 4096, 4),
 	      "the two good reads of the pass carry their own data");
+	/* Writes into a RAM namespace are held to the pass's end too: in one pass, a write, a
+	 * write with a bad pointer, a write, then a read of the first write's blocks. */
+	fill(d->buf, 4096, 11);
+	fill(d->buf + 4096, 4096, 12);
+	memset(d->buf + 2 * 4096, 0, 4096);
+	struct nvme_command wb[4] = {rw(NVME_OPC_WRITE, 3000, 8), rw(NVME_OPC_WRITE, 3100, 8), rw(NVME_OPC_WRITE, 3008, 8),
+				     rw(NVME_OPC_READ, 3000, 8)};
+	wb[0].dptr.prp.prp1 = d->buf_iova;
+	wb[1].dptr.prp.prp1 = 0x7000000000ull;
+	wb[2].dptr.prp.prp1 = d->buf_iova + 4096;
+	wb[3].dptr.prp.prp1 = d->buf_iova + 2 * 4096;
+	uint16_t wcids[4];
+	old = r->tail;
+	for (int i = 0; i < 4; i++) {
+		wb[i].cid = wcids[i] = ++d->cid;
+		r->sq[r->tail] = wb[i];
+		r->tail = (uint16_t)((r->tail + 1) % QS);
+	}
+	drv_ring(d, 2, old, r->tail);
+	int wst[4] = {-1, -1, -1, -1};
+	for (int i = 0; i < 4; i++) {
+		struct nvme_completion e;
+		int s = drv_reap(d, 1, WAIT_MS, &e);
+		for (int k = 0; k < 4 && s >= 0; k++)
+			if (e.cid == wcids[k])
+				wst[k] = NODNR(s);
+	}
+	CHECK(wst[0] == 0 && wst[1] == ST(0, NVME_SC_DATA_TRANSFER_ERROR) && wst[2] == 0 && wst[3] == 0,
+	      "write, bad write, write, read in one pass: ok, Data Transfer Error, ok, ok (0x%x 0x%x 0x%x 0x%x)", wst[0],
+	      wst[1], wst[2], wst[3]);
+	CHECK(filled(d->buf + 2 * 4096, 4096, 11), "the read after the write in the same pass reads what it wrote");
+	memset(d->buf, 0, 2 * 4096);
+	CHECK(io_prp(d, 1, NVME_OPC_READ, 3000, 16) == 0 && filled(d->buf, 4096, 11) && filled(d->buf + 4096, 4096, 12),
+	      "both good writes of the pass are in the namespace");
 }
 
 /*
