@@ -275,6 +275,16 @@ int acceptor_listen_vfio_user(struct acceptor *a, struct nvmf_port_addr *addr, u
 	return listen_unix(a, addr, portid, trapped, err, errlen);
 }
 
+int doorbells_parse(const char *s)
+{
+	return !s ? -1 : strcmp(s, "trapped") == 0 ? 1 : strcmp(s, "mapped") == 0 ? 0 : -1;
+}
+
+const char *doorbells_name(bool trapped)
+{
+	return trapped ? "trapped" : "mapped";
+}
+
 void acceptor_set_vfio_user_doorbells(struct acceptor *a, bool trapped)
 {
 	atomic_store(&a->vu_trapped, trapped);

@@ -40,6 +40,9 @@ bool acceptor_vfio_user_doorbells(struct acceptor *a);
 /* The doorbell mode of portid's listener: 1 trapped, 0 mapped, -ENOENT when no vfio-user
  * listener has that port. */
 int acceptor_listener_doorbells(struct acceptor *a, uint16_t portid);
+/* "mapped" 0, "trapped" 1, anything else -1; and the name of a mode. */
+int doorbells_parse(const char *s);
+const char *doorbells_name(bool trapped);
 /* Close the listening socket of portid (also while running).  0 or -ENOENT. */
 int acceptor_unlisten(struct acceptor *a, uint16_t portid);
 int acceptor_start(struct acceptor *a);

@@ -210,12 +210,12 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	const char *doorbells = get_string(param, "vfio_user_doorbells");
 	bool trapped = acceptor_vfio_user_doorbells(acc);
 	if (doorbells) {
-		if (!vfio_user || (strcmp(doorbells, "mapped") != 0 && strcmp(doorbells, "trapped") != 0)) {
+		if (!vfio_user || doorbells_parse(doorbells) < 0) {
 			snprintf(err, errlen, "port %u: vfio_user_doorbells wants mapped or trapped, on a vfio-user port",
 				 portid);
 			return -1;
 		}
-		trapped = doorbells[0] == 't';
+		trapped = doorbells_parse(doorbells) == 1;
 	}
 	if ((vfio_user ? acceptor_listen_vfio_user(acc, &pa, portid, trapped, err, errlen)
 		       : acceptor_listen(acc, &pa, portid, err, errlen)) < 0)
@@ -251,7 +251,7 @@ static int load_port(struct nvmf_tgt *tgt, struct acceptor *acc, json_object *jp
 	}
 	if (vfio_user)
 		printf("nvmfd: listening on vfio-user %s (port %u, %s doorbells)\n", pa.traddr, portid,
-		       trapped ? "trapped" : "mapped");
+		       doorbells_name(trapped));
 	else
 		printf("nvmfd: listening on tcp %s%s%s:%s (port %u)\n", pa.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", pa.traddr,
 	       pa.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", pa.trsvcid, portid);

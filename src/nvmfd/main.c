@@ -234,11 +234,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 'D':
-			if (strcmp(optarg, "mapped") && strcmp(optarg, "trapped")) {
+			if (doorbells_parse(optarg) < 0) {
 				fprintf(stderr, "nvmfd: --vfio-user-doorbells wants mapped or trapped\n");
 				return -1;
 			}
-			o->vu_trapped = optarg[0] == 't';
+			o->vu_trapped = doorbells_parse(optarg) == 1;
 			break;
 		case 'A':
 			o->ana_state = nvmf_ana_state_parse(optarg);

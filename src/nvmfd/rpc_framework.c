@@ -213,7 +213,7 @@ static void listener_config(struct rpc_ctx *ctx, json_object *list, json_object 
 			int trapped = acceptor_listener_doorbells(ctx->acc, portid);
 			if (trapped >= 0)
 				json_object_object_add(p, "vfio_user_doorbells",
-						       json_object_new_string(trapped ? "trapped" : "mapped"));
+						       json_object_new_string(doorbells_name(trapped)));
 		}
 		add_call(list, "nvmf_subsystem_add_listener", p);
 	}

@@ -54,10 +54,9 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 	if (v[3] && json_object_get_boolean(v[3]))
 		pa.tls = NVMF_PORT_TLS_REQUIRED;
 	const char *doorbells = v[7] ? rpc_str(v[7], "") : NULL;
-	if (doorbells && (pa.trtype != NVMF_TRTYPE_VFIO_USER ||
-			  (strcmp(doorbells, "mapped") != 0 && strcmp(doorbells, "trapped") != 0)))
+	if (doorbells && (pa.trtype != NVMF_TRTYPE_VFIO_USER || doorbells_parse(doorbells) < 0))
 		return rpc_invalid(err, "%s", "vfio_user_doorbells: mapped or trapped, on a VFIOUSER listener");
-	bool trapped = doorbells ? doorbells[0] == 't' : acceptor_vfio_user_doorbells(ctx->acc);
+	bool trapped = doorbells ? doorbells_parse(doorbells) == 1 : acceptor_vfio_user_doorbells(ctx->acc);
 	int ana = v[4] ? nvmf_ana_state_parse(rpc_str(v[4], "")) : 0;
 	if (ana < 0)
 		return rpc_invalid(err, "%s", "ana_state: optimized, non_optimized, inaccessible or change");
@@ -88,7 +87,7 @@ static json_object *rpc_nvmf_subsystem_add_listener(struct rpc_ctx *ctx, json_ob
 		nvmf_tgt_set_ana_state(ctx->tgt, portid, (uint8_t)ana);
 	if (pa.trtype == NVMF_TRTYPE_VFIO_USER)
 		printf("nvmfd: listening on vfio-user %s for %s (%s doorbells)\n", pa.traddr, nqn,
-		       trapped ? "trapped" : "mapped");
+		       doorbells_name(trapped));
 	else
 		printf("nvmfd: listening on tcp %s:%s for %s\n", pa.traddr, pa.trsvcid, nqn);
 	return json_object_new_boolean(1);

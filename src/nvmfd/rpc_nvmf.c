@@ -65,7 +65,7 @@ static json_object *create_vfio_user_transport(struct rpc_ctx *ctx, json_object 
 	acceptor_set_vfio_user_doorbells(ctx->acc, trapped);
 	ctx->vfio_user_transport_created = true;
 	printf("nvmfd: vfio-user transport: %s doorbells for listeners added from now on\n",
-	       trapped ? "trapped" : "mapped");
+	       doorbells_name(trapped));
 	return json_object_new_boolean(1);
 }
 

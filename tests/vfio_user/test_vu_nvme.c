@@ -172,6 +172,31 @@ static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion 
 	}
 }
 
+#define ST(sct, sc) ((uint16_t)((sct) << 9 | (sc) << 1))
+#define NODNR(st) ((st) & 0x7ffe)
+
+/* Put n commands on queue qid with one doorbell write (the device fetches them in one pass) and
+ * reap their completions: status[i] is command i's status without DNR, or -1 if none came. */
+static void drv_batch(struct drv *d, uint16_t qid, struct nvme_command *cmds, int n, int *status)
+{
+	struct ring *r = &d->q[qid];
+	uint16_t old = r->tail;
+	for (int i = 0; i < n; i++) {
+		cmds[i].cid = ++d->cid;
+		r->sq[r->tail] = cmds[i];
+		r->tail = (uint16_t)((r->tail + 1) % QS);
+		status[i] = -1;
+	}
+	drv_ring(d, 2u * qid, old, r->tail);
+	for (int i = 0; i < n; i++) {
+		struct nvme_completion e;
+		int s = drv_reap(d, qid, WAIT_MS, &e);
+		for (int k = 0; k < n && s >= 0; k++)
+			if (e.cid == cmds[k].cid)
+				status[k] = NODNR(s);
+	}
+}
+
 static int drv_cmd(struct drv *d, uint16_t qid, struct nvme_command sqe)
 {
 	uint16_t cid = drv_submit(d, qid, &sqe);
@@ -243,8 +268,6 @@ static int io_prp(struct drv *d, uint16_t qid, uint8_t opc, uint64_t slba, uint3
 	return io_prp_ns(d, qid, opc, 1, slba, nlb);
 }
 
-#define ST(sct, sc) ((uint16_t)((sct) << 9 | (sc) << 1))
-#define NODNR(st) ((st) & 0x7ffe)
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
 {
@@ -471,22 +494,8 @@ static void test_io(struct drv *d)
 	batch[0].dptr.prp.prp1 = d->buf_iova + 2 * 4096;
 	batch[1].dptr.prp.prp1 = 0x7000000000ull;
 	batch[2].dptr.prp.prp1 = d->buf_iova + 4 * 4096;
-	struct ring *r = &d->q[1];
-	uint16_t old = r->tail, cids[3];
-	for (int i = 0; i < 3; i++) {
-		batch[i].cid = cids[i] = ++d->cid;
-		r->sq[r->tail] = batch[i];
-		r->tail = (uint16_t)((r->tail + 1) % QS);
-	}
-	drv_ring(d, 2, old, r->tail);
-	int status[3] = {-1, -1, -1};
-	for (int i = 0; i < 3; i++) {
-		struct nvme_completion e;
-		int s = drv_reap(d, 1, WAIT_MS, &e);
-		for (int k = 0; k < 3 && s >= 0; k++)
-			if (e.cid == cids[k])
-				status[k] = NODNR(s);
-	}
+	int status[3];
+	drv_batch(d, 1, batch, 3, status);
 	CHECK(status[0] == 0 && status[1] == ST(0, NVME_SC_DATA_TRANSFER_ERROR) && status[2] == 0,
 	      "three reads in one pass: ok, Data Transfer Error, ok (0x%x 0x%x 0x%x)", status[0], status[1], status[2]);
 	CHECK(filled(d->buf + 2 * 4096, 4096, 3) && filled(d->buf + 4 * 4096, 4096, 4),
@@ -502,22 +511,8 @@ static void test_io(struct drv *d)
 	wb[1].dptr.prp.prp1 = 0x7000000000ull;
 	wb[2].dptr.prp.prp1 = d->buf_iova + 4096;
 	wb[3].dptr.prp.prp1 = d->buf_iova + 2 * 4096;
-	uint16_t wcids[4];
-	old = r->tail;
-	for (int i = 0; i < 4; i++) {
-		wb[i].cid = wcids[i] = ++d->cid;
-		r->sq[r->tail] = wb[i];
-		r->tail = (uint16_t)((r->tail + 1) % QS);
-	}
-	drv_ring(d, 2, old, r->tail);
-	int wst[4] = {-1, -1, -1, -1};
-	for (int i = 0; i < 4; i++) {
-		struct nvme_completion e;
-		int s = drv_reap(d, 1, WAIT_MS, &e);
-		for (int k = 0; k < 4 && s >= 0; k++)
-			if (e.cid == wcids[k])
-				wst[k] = NODNR(s);
-	}
+	int wst[4];
+	drv_batch(d, 1, wb, 4, wst);
 	CHECK(wst[0] == 0 && wst[1] == ST(0, NVME_SC_DATA_TRANSFER_ERROR) && wst[2] == 0 && wst[3] == 0,
 	      "write, bad write, write, read in one pass: ok, Data Transfer Error, ok, ok (0x%x 0x%x 0x%x 0x%x)", wst[0],
 	      wst[1], wst[2], wst[3]);
