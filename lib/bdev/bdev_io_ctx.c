@@ -306,7 +306,13 @@ void nvmf_bdev_req_complete_remote(struct nvmf_bdev_req *req, int result)
 		req->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&ctx->remote, &head, req, memory_order_release,
 						      memory_order_relaxed));
-	signal_self(ctx);
+	/*
+	 * A list that was not empty was signalled by whoever pushed its first
+	 * request, and the poll that takes it (after draining the eventfd) takes
+	 * this one too: no second write, no second wake.
+	 */
+	if (!head)
+		signal_self(ctx);
 	/* Last: once remote_out drops, destroy may free the context. */
 	atomic_fetch_sub_explicit(&ctx->remote_out, 1, memory_order_release);
 }
@@ -372,7 +378,11 @@ int nvmf_bdev_io_ctx_poll(struct nvmf_bdev_io_ctx *ctx)
 		return 0;
 	if (ctx->cb_depth > 0)
 		return 0; /* called from a callback: the outer poll carries on */
-	/* Drain before reaping: a completion posted after this read signals again. */
+	/*
+	 * Drain before reaping: a completion posted after this read signals again,
+	 * and a remote one pushed before the exchange below, unsignalled because
+	 * the list was not empty, is taken by it.
+	 */
 	if (read(ctx->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return -errno;
 	int n = 0;
