@@ -18,10 +18,10 @@
 # steady drift.  Before the write rounds, one librbd write run (not counted)
 # takes the OSD past its fastest, fresh first minute.
 #
-# nvmfd runs with one reactor that sleeps as soon as it has no work
-# (--reactors 1 --poll-spin-us 0: the machine's two CPUs also run the mon,
-# the OSD, librbd's threads and nvmf perf); flags after --
-# replace these.
+# nvmfd runs with one reactor, pinned to CPU 0 as SPDK's reactors are,
+# that sleeps as soon as it has no work (--reactor-cpus 0 --poll-spin-us 0:
+# the machine's two CPUs also run the mon, the OSD, librbd's threads and
+# nvmf perf, all unpinned); flags after -- replace these.
 #
 # The cluster comes from scripts/ceph-cluster.sh (memstore OSDs: keep --size
 # small; it is written in full before the read cases).  Prints; asserts nothing.
@@ -29,7 +29,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 secs=10 rounds=2 osds=1 size=256M build=$top/build port=15750
-gw_flags=(--reactors 1 --poll-spin-us 0)
+gw_flags=(--reactor-cpus 0 --poll-spin-us 0)
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) secs=$2; shift 2 ;;

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "conn_limits.h"
+#include "cpu_list.h"
 #include "ctrl/target.h"
 #include "resource_limits.h"
 #include "reactor.h"
@@ -56,6 +57,7 @@ struct options {
 	unsigned nsubsystems;
 	const char *config;
 	unsigned reactors;
+	const char *reactor_cpus; /* --reactor-cpus LIST, or NULL */
 	const char *rpc_socket; /* NULL: the default, where failing is not fatal */
 	const char *metrics;	/* ADDR:PORT for Prometheus, or NULL */
 	/* Several gateways of one subsystem: distinct controller ID ranges, this gateway's ANA state. */
@@ -81,7 +83,7 @@ static void usage(FILE *f)
 		   "             [--max-connections N] [--max-connections-per-host N] [--tx-backlog BYTES]\n"
 		   "             [--read-budget BYTES] [--commands-per-pass N]\n"
 		   "             [--cntlid-min N] [--cntlid-max N] [--ana-state optimized|non-optimized|inaccessible]\n"
-		   "             [--poll-spin-us N] [--vfio-user-doorbells mapped|trapped]\n"
+		   "             [--reactor-cpus LIST] [--poll-spin-us N] [--vfio-user-doorbells mapped|trapped]\n"
 		   "With no flags: a 1 GiB RAM namespace in " DEFAULT_NQN " on " DEFAULT_LISTEN ".\n"
 		   "A subsystem with no --allow-host accepts any host.  The --dhchap-* flags apply to the\n"
 		   "--allow-host before them: that host must pass DH-HMAC-CHAP on every queue.  --tls-key gives\n"
@@ -96,6 +98,9 @@ static void usage(FILE *f)
 		   "1..65519 (--cntlid-min/--cntlid-max, every subsystem) and reports its ANA state\n"
 		   "(default optimized) for ANA group 1, which holds every namespace.\n"
 		   "Namespaces: FILE, ram:SIZE, null:SIZE or rbd:POOL/IMAGE[@CEPH_CONF][:id=CLIENT].\n"
+		   "--reactor-cpus: one reactor on each CPU of LIST (such as 0,2 or 0-3), pinned there;\n"
+		   "--reactors, if given, must count as many.  Without it reactors run where the kernel\n"
+		   "puts them.\n"
 		   "--poll-spin-us: how long a reactor keeps polling after its last work before it sleeps\n"
 		   "(default 300; 0 leaves the CPU to librbd's threads and Ceph daemons on small machines).\n"
 		   "--vfio-user-doorbells: mapped (default) lets clients write doorbells to shared memory,\n"
@@ -139,6 +144,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"cntlid-max", required_argument, NULL, 'I'},
 		{"ana-state", required_argument, NULL, 'A'},
 		{"poll-spin-us", required_argument, NULL, 'S'},
+		{"reactor-cpus", required_argument, NULL, 'U'},
 		{"vfio-user-doorbells", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -211,6 +217,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case 'R':
 			o->rpc_socket = optarg;
+			break;
+		case 'U':
+			o->reactor_cpus = optarg;
 			break;
 		case 'i':
 		case 'I': {
@@ -472,6 +481,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	raise_fd_limit(&limits);
+	int cpus[MAX_REACTORS];
+	if (o.reactor_cpus) {
+		char cerr[128];
+		int n = cpu_list_parse(o.reactor_cpus, cpus, MAX_REACTORS, cerr, sizeof(cerr));
+		if (n < 0 || (o.reactors && o.reactors != (unsigned)n)) {
+			if (n < 0)
+				fprintf(stderr, "nvmfd: --reactor-cpus: %s\n", cerr);
+			else
+				fprintf(stderr, "nvmfd: --reactors %u but --reactor-cpus lists %d CPU%s\n", o.reactors, n,
+					n == 1 ? "" : "s");
+			free_options(&o, embedded);
+			return 2;
+		}
+		o.reactors = (unsigned)n;
+	}
 	if (o.reactors == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.reactors = n < 1 ? 1 : n > MAX_REACTORS ? MAX_REACTORS : (unsigned)n;
@@ -520,6 +544,8 @@ int main(int argc, char **argv)
 			reactor_configure(reactors[i], &qp_limits, admission);
 			if (o.spin_us >= 0)
 				reactor_set_spin(reactors[i], (uint64_t)o.spin_us * 1000);
+			if (o.reactor_cpus)
+				reactor_set_cpu(reactors[i], cpus[i]);
 		}
 		if (!reactors[i] || reactor_start(reactors[i]) < 0) {
 			fprintf(stderr, "nvmfd: cannot start reactor %u\n", i);
@@ -571,7 +597,8 @@ int main(int argc, char **argv)
 		printf("nvmfd: metrics on http://%s%s%s:%s/metrics\n", ma.adrfam == NVMF_ADRFAM_IPV6 ? "[" : "", ma.traddr,
 		       ma.adrfam == NVMF_ADRFAM_IPV6 ? "]" : "", ma.trsvcid);
 	}
-	printf("nvmfd: %u reactor%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s", NVME_DISCOVERY_NQN);
+	printf("nvmfd: %u reactor%s%s%s; discovery: %s\n", o.reactors, o.reactors == 1 ? "" : "s",
+	       o.reactor_cpus ? " on CPUs " : "", o.reactor_cpus ? o.reactor_cpus : "", NVME_DISCOVERY_NQN);
 	nvmfd_limits_describe(&limits, err, sizeof(err));
 	printf("nvmfd: limits: %s\n", err);
 	if (embedded && first_listener.trtype == NVMF_TRTYPE_TCP) {

@@ -1,6 +1,7 @@
 /* A reactor thread: epoll over its queue pairs, bdev completions and messages. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct reactor {
 	struct nvmf_tgt *tgt;
 	unsigned index;
 	uint64_t spin_ns;
+	int cpu; /* -1: not pinned */
 	pthread_t thread;
 	bool started;
 	int epfd;
@@ -75,6 +77,7 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 	r->tgt = tgt;
 	r->index = index;
 	r->spin_ns = REACTOR_SPIN_NS;
+	r->cpu = -1;
 	pthread_mutex_init(&r->msg_lock, NULL);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->msgfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -93,6 +96,11 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index)
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns)
 {
 	r->spin_ns = spin_ns;
+}
+
+void reactor_set_cpu(struct reactor *r, int cpu)
+{
+	r->cpu = cpu;
 }
 
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission)
@@ -474,7 +482,21 @@ static void *reactor_main(void *arg)
 
 int reactor_start(struct reactor *r)
 {
-	int rc = pthread_create(&r->thread, NULL, reactor_main, r);
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+	if (rc)
+		return -rc;
+	if (r->cpu >= 0) {
+		/* Pinned from its first instruction: a polling thread that the scheduler moves
+		 * between CPUs finds its caches cold and wakes other threads across CPUs. */
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(r->cpu, &set);
+		rc = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	if (!rc)
+		rc = pthread_create(&r->thread, &attr, reactor_main, r);
+	pthread_attr_destroy(&attr);
 	if (rc)
 		return -rc;
 	r->started = true;

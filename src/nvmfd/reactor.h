@@ -27,6 +27,9 @@ struct reactor *reactor_create(struct nvmf_tgt *tgt, unsigned index);
 void reactor_configure(struct reactor *r, const struct nvmf_qpair_limits *limits, struct conn_limits *admission);
 /* How long the reactor keeps polling after its last work before it sleeps in epoll (before reactor_start). */
 void reactor_set_spin(struct reactor *r, uint64_t spin_ns);
+/* Run the reactor's thread on this CPU alone (before reactor_start; -1, the default: wherever the kernel puts it). */
+void reactor_set_cpu(struct reactor *r, int cpu);
+/* Start the thread: 0 or a negative errno (a CPU it may not run on: -EINVAL). */
 int reactor_start(struct reactor *r);
 /* Close every connection, wait for them, end the thread. */
 void reactor_stop(struct reactor *r);

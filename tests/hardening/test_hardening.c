@@ -547,26 +547,6 @@ static int admitted_per_host(const char *port)
 	return n;
 }
 
-/* nvmfd refuses to start: exit status 2. */
-static void check_refused(const char *const *args)
-{
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		const char *argv[16] = {nvmfd_path, "--listen", "127.0.0.1:0"};
-		for (int i = 0; args[i] && i < 12; i++)
-			argv[3 + i] = args[i];
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execv(nvmfd_path, (char *const *)argv);
-		_exit(127);
-	}
-	int status = 0;
-	CHECK(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
-}
-
 static void case_config(void)
 {
 	char path[] = "/tmp/nvmfd-limits-XXXXXX";
@@ -588,14 +568,14 @@ static void case_config(void)
 		{"--max-connections", "x", NULL}, {"--max-connections", "2M", NULL},
 	};
 	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++)
-		check_refused(bad_flags[i]);
+		target_check_refused(nvmfd_path, bad_flags[i]);
 	const char *bad_limits[] = {"{\"read_budget\":\"1K\"}", "{\"max_conections\":4}", "[1]",
 				    "{\"commands_per_pass\":-1}"};
 	for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
 		char bad[] = "/tmp/nvmfd-limits-XXXXXX";
 		write_config(bad, bad_limits[i]);
 		const char *args[] = {"--config", bad, NULL};
-		check_refused(args);
+		target_check_refused(nvmfd_path, args);
 		unlink(bad);
 	}
 }

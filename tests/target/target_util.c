@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -101,6 +102,25 @@ void target_stop(struct target *t)
 	CHECK(waitpid(t->pid, &status, 0) == t->pid);
 	running_target = 0;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+void target_check_refused(const char *nvmfd, const char *const *args)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		const char *argv[16] = {nvmfd, "--listen", "127.0.0.1:0"};
+		for (int i = 0; args[i] && i < 12; i++)
+			argv[3 + i] = args[i];
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execv(nvmfd, (char *const *)argv);
+		_exit(127);
+	}
+	int status = 0;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 
 const char *tcp_source_addr;

@@ -54,6 +54,8 @@ void target_start(struct target *t, const char *nvmfd, const char *const *args);
 void target_start_ex(struct target *t, const char *nvmfd, const char *const *args, int stderr_fd, long nofile);
 /* SIGTERM it; check a clean exit. */
 void target_stop(struct target *t);
+/* nvmfd (path) with args (at most 12) plus --listen 127.0.0.1:0 must refuse to start: exit status 2. */
+void target_check_refused(const char *nvmfd, const char *const *args);
 
 /* Connect to 127.0.0.1:port from tcp_source_addr (NULL: the kernel's choice); hosts use it too. */
 int tcp_connect(const char *port);

@@ -2,9 +2,11 @@
  * nvmfd over real sockets on 127.0.0.1: usage: test_target NVMFD CASE.
  * Each case starts its own nvmfd on an ephemeral port.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1027,6 +1029,98 @@ static void case_config(const char *nvmfd)
 	target_stop(&t);
 }
 
+/* ---- Reactors pinned to CPUs ---- */
+
+/* The CPUs thread tid of pid may run on. */
+static cpu_set_t thread_cpus(pid_t tid)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CHECK(sched_getaffinity(tid, sizeof(set), &set) == 0);
+	return set;
+}
+
+/* --reactor-cpus: one reactor per CPU, in the order listed, each on its CPU alone; nvmfd's other threads
+ * (and librbd's, which it starts) keep every CPU; bad lists refuse to start. */
+static void case_reactor_cpus(const char *nvmfd)
+{
+	cpu_set_t allowed;
+	CHECK(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
+	int first = -1, last = -1, absent = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &allowed)) {
+			if (first < 0)
+				first = c;
+			last = c;
+		} else if (absent < 0) {
+			absent = c;
+		}
+	}
+	CHECK(first >= 0 && absent >= 0);
+	/* Listed last first: reactor 0 takes the first CPU of the list, not the lowest. */
+	const int want[2] = {last, first};
+	const int n = first == last ? 1 : 2;
+	char list[32];
+	if (n == 2)
+		snprintf(list, sizeof(list), "%d,%d", last, first);
+	else
+		snprintf(list, sizeof(list), "%d", first);
+	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", "ram:16M", "--reactor-cpus", list, NULL};
+	struct target t;
+	target_start(&t, nvmfd, args);
+
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)t.pid);
+	DIR *d = opendir(dir);
+	CHECK(d);
+	int reactors = 0, others = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384], comm[32] = "";
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		CHECK(f);
+		CHECK(fgets(comm, sizeof(comm), f));
+		fclose(f);
+		cpu_set_t got = thread_cpus((pid_t)atoi(e->d_name));
+		unsigned index;
+		if (sscanf(comm, "reactor%u", &index) == 1) {
+			CHECK(index < (unsigned)n);
+			CHECK(CPU_COUNT(&got) == 1 && CPU_ISSET(want[index], &got));
+			reactors++;
+		} else {
+			CHECK(CPU_EQUAL(&got, &allowed));
+			others++;
+		}
+	}
+	closedir(d);
+	CHECK(reactors == n && others >= 1);
+	/* Connections land on each reactor in turn: two hosts cover both. */
+	struct host h[2];
+	for (int i = 0; i < 2; i++)
+		host_setup(&h[i], t.port, TEST_NQN, TEST_HOSTNQN);
+	for (int i = 0; i < 2; i++)
+		round_trip(&h[i], (uint64_t)i * 64, 16, 40u + (unsigned)i);
+	for (int i = 0; i < 2; i++)
+		host_close(&h[i]);
+	target_stop(&t);
+
+	char absent_cpu[16], twice[32], reversed[32], count[16];
+	snprintf(absent_cpu, sizeof(absent_cpu), "%d", absent);
+	snprintf(twice, sizeof(twice), "%d,%d", first, first);
+	snprintf(reversed, sizeof(reversed), "%d-%d", first + 1, first);
+	snprintf(count, sizeof(count), "%d", n + 1);
+	const char *bad[][5] = {
+		{"--reactor-cpus", absent_cpu, NULL}, {"--reactor-cpus", twice, NULL},
+		{"--reactor-cpus", reversed, NULL},   {"--reactor-cpus", "x", NULL},
+		{"--reactor-cpus", "", NULL},	      {"--reactor-cpus", list, "--reactors", count, NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		target_check_refused(nvmfd, bad[i]);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[2], "cas_gateways") == 0) {
@@ -1062,6 +1156,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[2], "config") == 0) {
 		case_config(argv[1]);
+		return 0;
+	}
+	if (strcmp(argv[2], "reactor_cpus") == 0) {
+		case_reactor_cpus(argv[1]);
 		return 0;
 	}
 	if (strcmp(argv[2], "null_zeros") == 0) {
