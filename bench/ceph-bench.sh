@@ -15,7 +15,7 @@
 # minute), so whichever runs first would win.  Each round therefore runs
 # librbd, gateway, gateway, librbd (ABBA; -t seconds each) and the table shows
 # the mean of each side over all rounds (-r, default 2), which cancels a
-# steady drift.  Before the write rounds, one librbd write run (not counted)
+# steady drift, and (paired) the median of each round's own ratio.  Before the write rounds, one librbd write run (not counted)
 # takes the OSD past its fastest, fresh first minute.
 #
 # nvmfd runs with one reactor, pinned to CPU 0 as SPDK's reactors are,
@@ -105,10 +105,10 @@ per_io() {
 		     if (side == "gw") printf ", nvmfd %.1f us", g * f}' "$work/cpu.$1"
 }
 
-printf '%-10s %12s %12s %8s   %s\n' case librbd gateway ratio "runs in order (librbd/gateway)"
+printf '%-10s %12s %12s %8s %7s   %s\n' case librbd gateway ratio paired "runs in order (librbd/gateway)"
 for w in randread randwrite; do
 	t=${w#rand}
-	libs=() gws=() order=""
+	libs=() gws=() pairs=() order=""
 	: >"$work/cpu.lib"
 	: >"$work/cpu.gw"
 	[ "$t" = write ] && rbd_iops write >/dev/null
@@ -116,10 +116,14 @@ for w in randread randwrite; do
 		a=$(measure lib rbd_iops "$t"); b=$(measure gw gw_iops "$w")
 		c=$(measure gw gw_iops "$w"); d=$(measure lib rbd_iops "$t")
 		libs+=("$a" "$d"); gws+=("$b" "$c"); order+="$a/$b/$c/$d "
+		pairs+=("$(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN {printf "%.4f", (b + c) / (a + d)}')")
 	done
 	lib=$(printf '%s\n' "${libs[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}')
 	g=$(printf '%s\n' "${gws[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}')
-	printf '%-10s %12s %12s %8s   %s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')" "$order"
+	# paired: the median over rounds of each round's own ratio, which a slow spell of
+	# the machine during one round moves less than the means.
+	paired=$(printf '%s\n' "${pairs[@]}" | sort -g | awk '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2fx", m}')
+	printf '%-10s %12s %12s %8s %7s   %s\n' "$w" "$lib" "$g" "$(awk -v a="$g" -v b="$lib" 'BEGIN {printf "%.2fx", a / b}')" "$paired" "$order"
 	echo "  CPU per I/O: librbd $(per_io lib); gateway $(per_io gw)"
 done
 echo "(4 KiB, QD32, $osds memstore OSD(s), ${rounds} ABBA round(s) of ${secs} s runs, nvmfd ${gw_flags[*]}; goal: gateway >= 0.9x librbd)"
