@@ -24,7 +24,9 @@ sed "s/^mon_host = .*/mon_host = [v2:127.0.0.1:15898,v1:127.0.0.1:15899]/" "$con
 start_error "the cluster did not answer" "rbd:rbd/img@$work/down.conf"
 
 gw_start a 15710 --cntlid-min 1 --cntlid-max 1000
-gw_start b 15711 --cntlid-min 1001 --cntlid-max 2000
+# Gateway b's two reactors pinned (where this process may use two CPUs): librbd's threads stay free.
+pin=$(python3 -c 'import os; c = sorted(os.sched_getaffinity(0)); print("%d,%d" % (c[0], c[1]) if len(c) > 1 else "")')
+gw_start b 15711 --cntlid-min 1001 --cntlid-max 2000 ${pin:+--reactor-cpus "$pin"}
 
 # The same namespace identity on both gateways.
 ida=$("$nvmf" identify "$(addr 15710)" --json)
@@ -49,6 +51,33 @@ for p in 15710 15711; do
 		bad "perf --verify through :$p: $(tail -3 <<<"$out")"
 	fi
 done
+
+if [ -n "$pin" ]; then
+	# After I/O: librbd starts no thread of its own on a reactor's CPU alone.
+	if out=$(python3 - "${gw_pid[b]}" "$pin" <<'PY'
+import os, sys
+pid, pin = int(sys.argv[1]), [int(c) for c in sys.argv[2].split(",")]
+allowed, bad, names = os.sched_getaffinity(0), [], set()
+for tid in os.listdir("/proc/%d/task" % pid):
+    comm = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip()
+    cpus = os.sched_getaffinity(int(tid))
+    if comm.startswith("reactor"):
+        if cpus != {pin[int(comm[7:])]}:
+            bad.append("%s on %s" % (comm, sorted(cpus)))
+    else:
+        names.add(comm)
+        if cpus != allowed:
+            bad.append("%s on %s" % (comm, sorted(cpus)))
+if bad or "io_context_pool" not in names or "msgr-worker-0" not in names:
+    sys.exit("threads: %s; seen: %s" % (bad, sorted(names)))
+print("reactors on CPUs %s; %d other threads (librbd's among them) on every CPU" % (sys.argv[2], len(names)))
+PY
+	); then
+		ok "--reactor-cpus $pin: $out"
+	else
+		bad "--reactor-cpus $pin: $out"
+	fi
+fi
 
 # Written through a, read through b (and the other way).
 head -c 65536 /dev/urandom >"$work/w1"
