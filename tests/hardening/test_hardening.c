@@ -444,7 +444,7 @@ static void case_fairness(unsigned budget_kib, unsigned per_pass)
 			      "--read-budget", budget, "--commands-per-pass", commands, NULL};
 	struct target t;
 	target_start(&t, nvmfd_path, args);
-	struct host fh;
+	struct host fh = {0};
 	CHECK(host_connect_admin(&fh, t.port, TEST_NQN, TEST_HOSTNQN, 0, 32, NULL) == 0);
 	host_enable(&fh);
 	struct flooder f = {.fd = nvmf_qpair_fd(fh.admin)};
