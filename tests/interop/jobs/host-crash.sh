@@ -160,7 +160,17 @@ while ! nvme connect -t tcp -a "$NVMF_TRADDR" -s "$NVMF_TRSVCID" -n "$NVMF_NQN" 
 	[ $n -gt 0 ] || { fail "no reconnect within 120 s"; exit 1; }
 	sleep 1
 done
-dev=$(host_wait_ns "$NVMF_NQN") || exit 1
+# host_wait_ns says why it failed on its stdout, which $(...) takes: print it, and what the
+# kernel shows of the new controller, so that a namespace that never came can be told apart.
+if ! dev=$(host_wait_ns "$NVMF_NQN" 60); then
+	echo "$dev"
+	fail "no namespace after the reconnect"
+	for _f in /sys/class/nvme/nvme* /sys/class/nvme-subsystem/nvme-subsys*; do
+		[ -e "$_f" ] && echo "NVMF-CRASH-SYSFS $_f: $(ls "$_f" | tr '\n' ' ')"
+	done
+	dmesg | grep -E 'nvme' | tail -n 12
+	exit 1
+fi
 echo "NVMF-CRASH-RECONNECTED dev=$dev"
 
 if [ "$mode" = fio ]; then
