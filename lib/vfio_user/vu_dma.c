@@ -1,12 +1,14 @@
-/* Guest memory the client shared with DMA_MAP: a sorted table of mmapped regions. */
+/* Guest memory the client shared with DMA_MAP: a sorted table of mmapped regions, and which of them were lost. */
 #include <errno.h>
 #include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "vu_guard.h"
 #include "vu_internal.h"
 
 int vu_dma_add(struct vu_dma *d, uint64_t iova, uint64_t len, int fd, uint64_t offset, bool readable,
@@ -94,10 +96,35 @@ void *vu_dma_ptr(const struct vu_dma *d, uint64_t iova, uint64_t len, bool write
 		} else if (iova - r->iova >= r->len) {
 			lo = mid + 1;
 		} else {
-			if (len > r->len - (iova - r->iova) || !r->vaddr || !(write ? r->writable : r->readable))
+			if (len > r->len - (iova - r->iova) || !r->vaddr || r->lost ||
+			    !(write ? r->writable : r->readable))
 				return NULL;
 			return r->vaddr + (iova - r->iova);
 		}
 	}
 	return NULL;
+}
+
+void vu_dma_lost(struct vu_dma *d, unsigned faults0, unsigned kept0)
+{
+	unsigned kept = vu_guard.kept;
+	bool all = vu_guard.faults - faults0 > kept - kept0; /* more faults than addresses kept */
+	for (unsigned k = kept0; k < kept; k++) {
+		uint8_t *a = (uint8_t *)vu_guard.addr[k];
+		bool ours = false;
+		for (unsigned i = 0; i < d->n && !ours; i++) {
+			struct vu_dma_region *r = &d->r[i];
+			if (r->vaddr && a >= r->vaddr && a < r->vaddr + r->len)
+				r->lost = ours = true;
+		}
+		if (!ours) {
+			/* Not guest memory: a fault the guard must not hide. */
+			fprintf(stderr, "nvmfd: SIGBUS at %p, outside guest memory\n", (void *)a);
+			abort();
+		}
+	}
+	for (unsigned i = 0; all && i < d->n; i++)
+		d->r[i].lost = true;
+	vu_guard.kept = kept0;
+	vu_guard.faults = faults0;
 }

@@ -34,6 +34,7 @@ struct vu_dma_region {
 	uint64_t iova, len;
 	uint8_t *vaddr; /* NULL: not mappable (no fd) */
 	bool readable, writable;
+	bool lost; /* its memory vanished under the mapping (vu_guard.h): never reached again */
 };
 
 struct vu_dma {
@@ -48,7 +49,8 @@ int vu_dma_add(struct vu_dma *d, uint64_t iova, uint64_t len, int fd, uint64_t o
 /* Unmap exactly [iova, iova+len).  0 or -ENOENT. */
 int vu_dma_remove(struct vu_dma *d, uint64_t iova, uint64_t len);
 void vu_dma_clear(struct vu_dma *d);
-/* Host pointer for [iova, iova+len) inside one mapped region (writable if asked), or NULL. */
+/* Host pointer for [iova, iova+len) inside one mapped region (writable if asked), or NULL
+ * (also when the region's memory was lost). */
 void *vu_dma_ptr(const struct vu_dma *d, uint64_t iova, uint64_t len, bool write);
 /* The region [iova, iova+len) overlaps [a, a+alen). */
 static inline bool vu_overlaps(uint64_t iova, uint64_t len, uint64_t a, uint64_t alen)

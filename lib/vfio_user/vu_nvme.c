@@ -544,6 +544,7 @@ static uint16_t doorbell_buffer_config(struct nvmf_vu_dev *dev, const struct nvm
 		return GENERIC(NVME_SC_INVALID_FIELD);
 	bool fault = false;
 	VU_GUARDED(
+		&vc->dma,
 		{
 			for (unsigned q = 1; q <= VU_MAX_QID; q++) {
 				/* Queues made before: their doorbells so far, then the shadow takes over. */

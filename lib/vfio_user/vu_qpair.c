@@ -103,6 +103,7 @@ void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion
 	c.status = (uint16_t)((c.status & ~1u) | (cq->phase ? 1u : 0u));
 	bool fault = false;
 	VU_GUARDED(
+		&vc->dma,
 		{
 			memcpy(slot, &c, 12);
 			/* The status word (with the phase tag) last: the guest sees a whole entry. */
@@ -226,7 +227,7 @@ void vu_zero_doorbell(struct vu_ctrl *vc, unsigned i)
 	vc->doorbells[i] = 0;
 	if (vc->shadow && i >= 2) {
 		volatile uint32_t *shadow = vc->shadow;
-		VU_GUARDED(shadow[i] = 0, vc->fatal = true);
+		VU_GUARDED(&vc->dma, shadow[i] = 0, vc->fatal = true);
 	}
 }
 
@@ -235,9 +236,10 @@ bool vu_arm_eventidx(struct vu_ctrl *vc)
 	if (!vc->shadow)
 		return true;
 	volatile uint32_t *shadow = vc->shadow, *eventidx = vc->eventidx;
-	volatile bool quiet = true; /* set between sigsetjmp and a possible fault */
+	bool quiet = true;
 	vc->eventidx_followed = false;
 	VU_GUARDED(
+		&vc->dma,
 		{
 			for (unsigned q = 1; q <= VU_MAX_QID; q++)
 				if (vc->sq[q].live)
@@ -268,6 +270,7 @@ static void follow_eventidx(struct vu_ctrl *vc, uint16_t sqid, uint16_t cqid, ui
 	uint32_t sq_ei = (tail ? tail : vc->sq[sqid].size) - 1, cq_ei = (head ? head : vc->cq[cqid].size) - 1;
 	vc->eventidx_followed = true;
 	VU_GUARDED(
+		&vc->dma,
 		{
 			__atomic_store_n(&eventidx[2 * sqid], sq_ei, __ATOMIC_RELAXED);
 			__atomic_store_n(&eventidx[2 * cqid + 1], cq_ei, __ATOMIC_RELAXED);
@@ -287,6 +290,7 @@ static bool load_doorbells(struct vu_ctrl *vc, uint16_t sqid, uint16_t cqid, uin
 	}
 	bool ok = true;
 	VU_GUARDED(
+		&vc->dma,
 		{
 			*tail = __atomic_load_n(&shadow[2 * sqid], __ATOMIC_ACQUIRE);
 			*head = __atomic_load_n(&shadow[2 * cqid + 1], __ATOMIC_ACQUIRE);
@@ -402,7 +406,7 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 			break; /* no room for its completion yet */
 		struct nvme_command sqe;
 		bool fault = false;
-		VU_GUARDED(memcpy(&sqe, &sq->ring[sq->head], sizeof(sqe)), fault = true);
+		VU_GUARDED(&vc->dma, memcpy(&sqe, &sq->ring[sq->head], sizeof(sqe)), fault = true);
 		if (fault) {
 			vc->fatal = true;
 			break;
@@ -537,12 +541,13 @@ static const void *ctrl_incapsule_data(const struct nvmf_capsule *nc, size_t *le
 	return c->internal ? c->idata : NULL;
 }
 
-/* vu_walk_data with guest memory that may fault: a fault is a Data Transfer Error. */
-static uint16_t walk_guarded(const struct vu_dma *d, const struct nvme_command *sqe, uint64_t offset, uint64_t len,
+/* vu_walk_data with guest memory that may fault: a fault is a Data Transfer Error (what the walk
+ * stored meanwhile is undefined, as for any write that fails). */
+static uint16_t walk_guarded(struct vu_dma *d, const struct nvme_command *sqe, uint64_t offset, uint64_t len,
 			     bool write, vu_seg_fn fn, void *arg)
 {
-	volatile uint16_t st = 0;
-	VU_GUARDED(st = vu_walk_data(d, sqe, offset, len, write, fn, arg),
+	uint16_t st = 0;
+	VU_GUARDED(d, st = vu_walk_data(d, sqe, offset, len, write, fn, arg),
 		   st = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_TRANSFER_ERROR));
 	return st;
 }

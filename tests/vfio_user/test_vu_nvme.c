@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -833,6 +834,45 @@ static void test_memory_shrunk(void)
 	vu_client_close(d.c);
 }
 
+/*
+ * A client that shrinks the file of a data region only: the command whose data lies there gets
+ * Data Transfer Error, and so does every later one there (the region is lost: a write does not
+ * take the zeros of the page that stood in for the vanished one); its queues and its other
+ * memory go on working.
+ */
+static void test_data_memory_shrunk(void)
+{
+	const uint64_t DTE = ST(0, NVME_SC_DATA_TRANSFER_ERROR), region = 64u << 10;
+	struct drv d;
+	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	CHECK(create_ioq(&d, 1) == 0, "I/O queue 1");
+	uint64_t iova, len;
+	vu_client_memory(d.c, &iova, &len);
+	const uint64_t data_iova = (iova + len + (1u << 30)) & ~((1ull << 30) - 1);
+	int mfd = memfd_create("nvmf-test-data", MFD_CLOEXEC);
+	CHECK(mfd >= 0 && ftruncate(mfd, (off_t)region) == 0, "a second memory file");
+	struct vfio_user_dma_map m = {.argsz = sizeof(m), .flags = 3, .addr = data_iova, .size = region};
+	CHECK(vu_client_call(d.c, VFIO_USER_DMA_MAP, &m, sizeof(m), &mfd, 1, NULL, NULL, NULL) == 0,
+	      "the file mapped as a second region");
+	fill(d.buf, 4096, 9);
+	fill(d.buf + 4096, 4096, 10); /* unlike blocks 64-71, which the stand-in page may hold */
+	CHECK(io_prp(&d, 1, NVME_OPC_WRITE, 64, 16) == 0, "blocks 64-79 written from the client's own memory");
+	struct nvme_command rd = rw(NVME_OPC_READ, 64, 8), wr = rw(NVME_OPC_WRITE, 72, 8);
+	rd.dptr.prp.prp1 = wr.dptr.prp.prp1 = data_iova;
+	CHECK(drv_cmd(&d, 1, rd) == 0, "a read into the second region");
+	CHECK(ftruncate(mfd, 0) == 0, "the client truncates the second region's file");
+	CHECK(NODNR(drv_cmd(&d, 1, rd)) == DTE, "a read into it now: Data Transfer Error");
+	CHECK(NODNR(drv_cmd(&d, 1, wr)) == DTE, "a write from it: Data Transfer Error");
+	CHECK(NODNR(drv_cmd(&d, 1, rd)) == DTE, "a read into it again: Data Transfer Error");
+	memset(d.buf, 0, 8192);
+	CHECK(io_prp(&d, 1, NVME_OPC_READ, 64, 16) == 0 && filled(d.buf, 4096, 9) && filled(d.buf + 4096, 4096, 10),
+	      "blocks 64-79 read back whole into the client's own memory: the failed write wrote nothing");
+	CHECK(!(reg(&d, NVME_REG_CSTS) & NVME_CSTS_CFS), "the controller has not failed");
+	CHECK(vu_target_alive(&tgt), "nvmfd runs");
+	close(mfd);
+	vu_client_close(d.c);
+}
+
 static void check_tcp(void)
 {
 	struct nvmf_host_addr addr;
@@ -1041,6 +1081,7 @@ int main(int argc, char **argv)
 	vu_client_close(d.c);
 	test_gone_mid_command();
 	test_memory_shrunk();
+	test_data_memory_shrunk();
 	check_tcp();
 	CHECK(vu_target_alive(&tgt), "nvmfd runs at the end");
 	CHECK(vu_target_stop(&tgt) == 0, "nvmfd stops cleanly");
