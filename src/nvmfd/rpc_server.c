@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "rpc.h"
+#include "util/clock.h"
 
 #define RPC_MAX_CLIENTS 64 /* as SPDK */
 #define RPC_MAX_PENDING_OUT (64u << 20) /* a client that never reads is dropped */
@@ -41,7 +42,13 @@ struct rpc_server {
 	struct rpc_client clients[RPC_MAX_CLIENTS];
 	unsigned nclients;
 	json_tokener *tok;
+	/* Out of descriptors: the listener is left out of poll() until then (0: not paused). */
+	uint64_t listen_paused_until_ms;
+	uint64_t out_of_fds_logged_ms;
 };
+
+/* How long the listener rests after accept() ran out of descriptors or memory. */
+#define RPC_ACCEPT_PAUSE_MS 100
 
 /* ---- Methods ---- */
 
@@ -319,6 +326,18 @@ static int serve_clients(struct rpc_server *s, int timeout_ms)
 	struct pollfd pfds[RPC_MAX_CLIENTS + 2];
 	pfds[0] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
 	pfds[1] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+	if (s->listen_paused_until_ms) {
+		uint64_t now = nvmf_clock_ms();
+		if (now < s->listen_paused_until_ms) {
+			/* A pending connection would wake every poll while accept() cannot take it. */
+			pfds[1].fd = -1;
+			int rest = (int)(s->listen_paused_until_ms - now);
+			if (timeout_ms < 0 || rest < timeout_ms)
+				timeout_ms = rest;
+		} else {
+			s->listen_paused_until_ms = 0;
+		}
+	}
 	for (unsigned i = 0; i < s->nclients; i++) {
 		struct rpc_client *c = &s->clients[i];
 		short ev = c->closing ? 0 : POLLIN;
@@ -359,8 +378,19 @@ static bool accept_clients(struct rpc_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
+		if (fd < 0) {
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				/* The connection stays in the backlog until there is room; meanwhile, no spin. */
+				uint64_t now = nvmf_clock_ms();
+				s->listen_paused_until_ms = now + RPC_ACCEPT_PAUSE_MS;
+				if (!s->out_of_fds_logged_ms || now - s->out_of_fds_logged_ms >= 10000) {
+					s->out_of_fds_logged_ms = now;
+					fprintf(stderr, "nvmfd: rpc accept: %s: RPC clients wait\n", strerror(e));
+				}
+			}
 			return true;
+		}
 		/*
 		 * At the limit, first reap clients that have gone since the last poll: a script
 		 * that closes one connection and opens the next (as rpc.py does per call) must

@@ -12,6 +12,7 @@
  *   config    the limits from the config file's "limits" object and flags (flags win); bad values refused
  * Every assertion is a count or a size; waits only bound how long the test may take.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -23,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,11 +62,10 @@ static long long rss_bytes(pid_t pid)
 	return proc_status_kb(pid, "VmRSS");
 }
 
-/* User plus system CPU time, in clock ticks. */
-static long long cpu_ticks(pid_t pid)
+/* User plus system CPU time of a stat file, in clock ticks. */
+static long long stat_ticks(const char *path)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	char buf[1024];
 	FILE *f = fopen(path, "r");
 	CHECK(f);
 	CHECK(fgets(buf, sizeof(buf), f));
@@ -75,6 +76,41 @@ static long long cpu_ticks(pid_t pid)
 	unsigned long long utime = 0, stime = 0;
 	CHECK(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2);
 	return (long long)(utime + stime);
+}
+
+/* User plus system CPU time of process pid, in clock ticks. */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_ticks(path);
+}
+
+/* The same for its thread named comm (the first found); -1 if none. */
+static long long thread_ticks(pid_t pid, const char *comm)
+{
+	char path[320], name[32];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	CHECK(d);
+	long long ticks = -1;
+	for (struct dirent *e; ticks < 0 && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		bool match = fgets(name, sizeof(name), f) && strcspn(name, "\n") == strlen(comm) &&
+			     strncmp(name, comm, strlen(comm)) == 0;
+		fclose(f);
+		if (match) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+			ticks = stat_ticks(path);
+		}
+	}
+	closedir(d);
+	return ticks;
 }
 
 /* Read system calls (read, readv, ...) made so far, successful or not. */
@@ -190,7 +226,10 @@ static void case_emfile(void)
 	int errfd = mkstemp(errpath);
 	CHECK(errfd >= 0);
 	unlink(errpath);
-	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", "null:1G", "--reactors", "1", NULL};
+	struct sockaddr_un rpc_sa = {.sun_family = AF_UNIX};
+	snprintf(rpc_sa.sun_path, sizeof(rpc_sa.sun_path), "/tmp/nvmfd-hardening-rpc-%d.sock", (int)getpid());
+	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", "null:1G", "--reactors", "1",
+			      "--rpc-socket", rpc_sa.sun_path, NULL};
 	struct target t;
 	/* Room for the daemon's own files and a few dozen connections. */
 	target_start_ex(&t, nvmfd_path, args, errfd, 48);
@@ -200,6 +239,22 @@ static void case_emfile(void)
 	int fds[FLOOD];
 	for (int i = 0; i < FLOOD; i++)
 		fds[i] = tcp_connect(t.port);
+	/* An RPC client too, once nvmfd is out of descriptors: it waits in the RPC socket's
+	 * backlog, which must not make the RPC thread spin either; it is answered once
+	 * descriptors are free again. */
+	char seen[4096] = "";
+	for (int i = 0; i < 500 && !strstr(seen, "Too many open files"); i++) {
+		sleep_ms(10);
+		ssize_t got = pread(errfd, seen, sizeof(seen) - 1, 0);
+		seen[got > 0 ? got : 0] = '\0';
+	}
+	CHECK(strstr(seen, "Too many open files"));
+	long long rpc_ticks0 = thread_ticks(t.pid, "rpc");
+	CHECK(rpc_ticks0 >= 0);
+	int rpc = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(rpc >= 0 && connect(rpc, (struct sockaddr *)&rpc_sa, sizeof(rpc_sa)) == 0);
+	static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"spdk_get_version\"}";
+	CHECK(write(rpc, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
 	/* Out of descriptors nvmfd must wait, not spin.  Spinning costs a core in every window
 	 * (about 100 ticks a second here); an idle nvmfd costs next to nothing once it has shed
 	 * the flood, which a loaded run (sanitizers, other tests) can stretch over seconds.  So:
@@ -240,6 +295,17 @@ static void case_emfile(void)
 	CHECK(rc == 0);
 	host_close(&h);
 	good_host(t.port, 10);
+	struct pollfd pfd = {.fd = rpc, .events = POLLIN};
+	CHECK(poll(&pfd, 1, 10000) == 1);
+	char resp[512] = "";
+	CHECK(read(rpc, resp, sizeof(resp) - 1) > 0);
+	CHECK(strstr(resp, "\"id\":7") || strstr(resp, "\"id\": 7"));
+	CHECK(strstr(resp, "nvmfd"));
+	/* Waiting costs the RPC thread nothing: a spin on the backlog took a whole CPU while it lasted. */
+	long long rpc_ticks = thread_ticks(t.pid, "rpc") - rpc_ticks0;
+	fprintf(stderr, "emfile: the RPC thread used %lld ticks of CPU while its client waited\n", rpc_ticks);
+	CHECK(rpc_ticks <= 10);
+	close(rpc);
 	target_stop(&t);
 	close(errfd);
 }
