@@ -5,8 +5,8 @@
  * finish; the guard then sees the fault, marks the guest region lost (no
  * later access reaches it) and runs the caller's error path.
  *
- * No jump: a guard is two counter updates, not a sigsetjmp, which cost a
- * tenth of the reactor at millions of commands a second (every command
+ * No jump: a guard is two counter updates, not a sigsetjmp, which cost up
+ * to a tenth of the reactor at millions of commands a second (every command
  * fetched, every data walk and every completion runs guarded).
  */
 #ifndef NVMF_VU_GUARD_H

@@ -20,6 +20,7 @@
 
 #include "rpc.h"
 #include "util/clock.h"
+#include "util/ratelimit.h"
 
 #define RPC_MAX_CLIENTS 64 /* as SPDK */
 #define RPC_MAX_PENDING_OUT (64u << 20) /* a client that never reads is dropped */
@@ -44,7 +45,7 @@ struct rpc_server {
 	json_tokener *tok;
 	/* Out of descriptors: the listener is left out of poll() until then (0: not paused). */
 	uint64_t listen_paused_until_ms;
-	uint64_t out_of_fds_logged_ms;
+	struct nvmf_ratelimit accept_log;
 };
 
 /* How long the listener rests after accept() ran out of descriptors or memory. */
@@ -382,12 +383,9 @@ static bool accept_clients(struct rpc_server *s)
 			int e = errno;
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				/* The connection stays in the backlog until there is room; meanwhile, no spin. */
-				uint64_t now = nvmf_clock_ms();
-				s->listen_paused_until_ms = now + RPC_ACCEPT_PAUSE_MS;
-				if (!s->out_of_fds_logged_ms || now - s->out_of_fds_logged_ms >= 10000) {
-					s->out_of_fds_logged_ms = now;
+				s->listen_paused_until_ms = nvmf_clock_ms() + RPC_ACCEPT_PAUSE_MS;
+				if (nvmf_ratelimit_allow(&s->accept_log, 1))
 					fprintf(stderr, "nvmfd: rpc accept: %s: RPC clients wait\n", strerror(e));
-				}
 			}
 			return true;
 		}

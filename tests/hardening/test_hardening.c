@@ -12,7 +12,6 @@
  *   config    the limits from the config file's "limits" object and flags (flags win); bad values refused
  * Every assertion is a count or a size; waits only bound how long the test may take.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -89,28 +88,15 @@ static long long cpu_ticks(pid_t pid)
 /* The same for its thread named comm (the first found); -1 if none. */
 static long long thread_ticks(pid_t pid, const char *comm)
 {
-	char path[320], name[32];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	CHECK(d);
-	long long ticks = -1;
-	for (struct dirent *e; ticks < 0 && (e = readdir(d));) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		bool match = fgets(name, sizeof(name), f) && strcspn(name, "\n") == strlen(comm) &&
-			     strncmp(name, comm, strlen(comm)) == 0;
-		fclose(f);
-		if (match) {
-			snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
-			ticks = stat_ticks(path);
+	struct target_thread th[64];
+	int n = target_threads(pid, th, 64);
+	for (int i = 0; i < n; i++)
+		if (strcmp(th[i].comm, comm) == 0) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)th[i].tid);
+			return stat_ticks(path);
 		}
-	}
-	closedir(d);
-	return ticks;
+	return -1;
 }
 
 /* Read system calls (read, readv, ...) made so far, successful or not. */

@@ -4,6 +4,7 @@
 #include <nvmf/tcp_spec.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -121,6 +122,34 @@ void target_check_refused(const char *nvmfd, const char *const *args)
 	int status = 0;
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+}
+
+int target_threads(pid_t pid, struct target_thread *out, int max)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	CHECK(d);
+	int n = 0;
+	for (struct dirent *e; n < max && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384];
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread has just ended */
+		struct target_thread *t = &out[n];
+		bool named = fgets(t->comm, sizeof(t->comm), f) != NULL;
+		fclose(f);
+		if (!named)
+			continue;
+		t->comm[strcspn(t->comm, "\n")] = '\0';
+		t->tid = (pid_t)atoi(e->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 const char *tcp_source_addr;

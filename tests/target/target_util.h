@@ -57,6 +57,14 @@ void target_stop(struct target *t);
 /* nvmfd (path) with args (at most 12) plus --listen 127.0.0.1:0 must refuse to start: exit status 2. */
 void target_check_refused(const char *nvmfd, const char *const *args);
 
+/* A thread of a process, as /proc shows it. */
+struct target_thread {
+	pid_t tid;
+	char comm[16]; /* its name, without the newline */
+};
+/* The threads of process pid, at most max of them into out: how many were written. */
+int target_threads(pid_t pid, struct target_thread *out, int max);
+
 /* Connect to 127.0.0.1:port from tcp_source_addr (NULL: the kernel's choice); hosts use it too. */
 int tcp_connect(const char *port);
 extern const char *tcp_source_addr;

@@ -2,7 +2,6 @@
  * nvmfd over real sockets on 127.0.0.1: usage: test_target NVMFD CASE.
  * Each case starts its own nvmfd on an ephemeral port.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1069,24 +1068,13 @@ static void case_reactor_cpus(const char *nvmfd)
 	struct target t;
 	target_start(&t, nvmfd, args);
 
-	char dir[64];
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)t.pid);
-	DIR *d = opendir(dir);
-	CHECK(d);
+	struct target_thread th[64];
+	int nth = target_threads(t.pid, th, 64);
 	int reactors = 0, others = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[384], comm[32] = "";
-		snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
-		FILE *f = fopen(path, "r");
-		CHECK(f);
-		CHECK(fgets(comm, sizeof(comm), f));
-		fclose(f);
-		cpu_set_t got = thread_cpus((pid_t)atoi(e->d_name));
+	for (int i = 0; i < nth; i++) {
+		cpu_set_t got = thread_cpus(th[i].tid);
 		unsigned index;
-		if (sscanf(comm, "reactor%u", &index) == 1) {
+		if (sscanf(th[i].comm, "reactor%u", &index) == 1) {
 			CHECK(index < (unsigned)n);
 			CHECK(CPU_COUNT(&got) == 1 && CPU_ISSET(want[index], &got));
 			reactors++;
@@ -1095,7 +1083,6 @@ static void case_reactor_cpus(const char *nvmfd)
 			others++;
 		}
 	}
-	closedir(d);
 	CHECK(reactors == n && others >= 1);
 	/* Connections land on each reactor in turn: two hosts cover both. */
 	struct host h[2];
