@@ -287,10 +287,11 @@ static void case_emfile(void)
 	CHECK(read(rpc, resp, sizeof(resp) - 1) > 0);
 	CHECK(strstr(resp, "\"id\":7") || strstr(resp, "\"id\": 7"));
 	CHECK(strstr(resp, "nvmfd"));
-	/* Waiting costs the RPC thread nothing: a spin on the backlog took a whole CPU while it lasted. */
+	/* Waiting costs the RPC thread next to nothing (ten short wake-ups a second): a spin on the
+	 * backlog took a whole CPU while it lasted, 8-15 ticks even when nvmfd shed the flood fast. */
 	long long rpc_ticks = thread_ticks(t.pid, "rpc") - rpc_ticks0;
 	fprintf(stderr, "emfile: the RPC thread used %lld ticks of CPU while its client waited\n", rpc_ticks);
-	CHECK(rpc_ticks <= 10);
+	CHECK(rpc_ticks <= 3);
 	close(rpc);
 	target_stop(&t);
 	close(errfd);
