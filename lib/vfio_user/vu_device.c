@@ -23,7 +23,9 @@
 /* Largest data in one REGION_READ/WRITE we accept (our max_data_xfer_size). */
 #define VU_MAX_DATA_XFER (1u << 20)
 #define VU_MAX_MSG (sizeof(struct vfio_user_header) + sizeof(struct vfio_user_region_access) + VU_MAX_DATA_XFER)
-#define VU_MAX_DMA_MAPS 65535
+/* DMA regions per device, as libvfio-user allows (a VM maps a handful): each is one of the
+ * process's mappings, which vm.max_map_count bounds for every device together. */
+#define VU_MAX_DMA_MAPS 64
 /* Messages handled per process call: a chatty client cannot starve the queues. */
 #define VU_MSG_BUDGET 32
 /* Busy-poll the doorbells this long after the last work; then the device is idle (nvmf_vu_dev_idle_poll_ms). */

@@ -310,6 +310,21 @@ static void test_dma(void)
 	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == ENOTSUP, "dirty page tracking: ENOTSUP");
 	u = (struct vfio_user_dma_unmap){.argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL};
 	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == 0, "unmap all");
+	/* A client cannot spend the process's mappings: 64 regions per device. */
+	int mapped = 0;
+	for (int i = 0; i < 64; i++) {
+		m = (struct vfio_user_dma_map){.argsz = sizeof(m), .flags = 3, .offset = 0, .addr = 0x100000 + 0x2000ull * i, .size = 0x1000};
+		mapped += call(fd, VFIO_USER_DMA_MAP, &m, sizeof(m), &mfd, 1) == 0;
+	}
+	CHECK(mapped == 64, "64 regions mapped");
+	m.addr += 0x2000;
+	CHECK(call(fd, VFIO_USER_DMA_MAP, &m, sizeof(m), &mfd, 1) == ENOSPC, "the 65th region: ENOSPC");
+	u = (struct vfio_user_dma_unmap){.argsz = sizeof(u), .addr = 0x100000, .size = 0x1000};
+	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == 0 &&
+		      call(fd, VFIO_USER_DMA_MAP, &m, sizeof(m), &mfd, 1) == 0,
+	      "after one is unmapped, a region can be mapped again");
+	u = (struct vfio_user_dma_unmap){.argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL};
+	CHECK(call(fd, VFIO_USER_DMA_UNMAP, &u, sizeof(u), NULL, 0) == 0, "unmap all 64");
 	close(mfd);
 	close(fd);
 }
