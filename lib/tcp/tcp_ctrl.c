@@ -53,14 +53,13 @@ int tcp_ctrl_cmd_hdr(struct tcp_qpair *tq, const uint8_t *hdr)
 			      "command beyond the submission queue's size");
 		return -1;
 	}
-	struct nvmf_capsule *nc = nvmf_capsule_alloc_received(&tq->qp);
+	struct nvmf_capsule *nc = nvmf_capsule_alloc_received(&tq->qp, &c->sqe);
 
 	if (nc == NULL) {
 		tcp_fail(tq, -ENOMEM, "out of memory");
 		return -1;
 	}
 	struct tcp_capsule *tc = TC(nc);
-	nc->sqe = c->sqe;
 	tc->icd_len = tq->rx_left;
 	if (tc->icd_len > tc->icd_cap) {
 		/* Page-aligned: a write's backend takes the data from here, O_DIRECT included. */

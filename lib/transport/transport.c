@@ -428,14 +428,24 @@ struct nvmf_capsule *nvmf_capsule_alloc_command(struct nvmf_qpair *qp, const str
 	return nc;
 }
 
-struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp)
+struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp, const struct nvme_command *sqe)
 {
 	struct nvmf_capsule *nc = qp->ops->capsule_alloc(qp);
 
 	if (nc == NULL)
 		return NULL;
-	memset(nc, 0, sizeof(*nc));
+	/* Field by field, not memset: GCC makes that a rep stos, slow to start on AMD's cores
+	 * (half of a 136-byte reset's cost here), and this runs for every command. */
 	nc->qp = qp;
+	nc->sqe = *sqe;
+	nc->data = NULL;
+	nc->data_len = 0;
+	nc->send = false;
+	nc->transferred = 0;
+	nc->done = NULL;
+	nc->done_arg = NULL;
+	nc->pending = false;
+	nc->rxq_next = NULL;
 	qp->refs++;
 	return nc;
 }

@@ -110,6 +110,7 @@ struct nvmf_qpair {
 	bool free_deferred; /* ... from inside a callback: drop the reference on leaving */
 };
 
+/* nvmf_capsule_alloc_received() sets each field by name: a new field needs its line there. */
 struct nvmf_capsule {
 	struct nvmf_qpair *qp;
 	struct nvme_command sqe;
@@ -136,8 +137,9 @@ const struct nvmf_transport_ops *nvmf_transport_lookup(enum nvmf_trtype trtype);
  */
 int nvmf_qpair_setup(struct nvmf_qpair *qp, struct nvmf_association *na, const struct nvmf_qpair_params *params);
 
-/* Called by a transport: a capsule for a command just received (holds a queue pair reference). */
-struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp);
+/* Called by a transport: a capsule for the command sqe just received (holds a queue pair
+ * reference), or NULL when the transport has none to give. */
+struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp, const struct nvme_command *sqe);
 /*
  * Called by a controller-side transport for each command capsule received
  * whole (digest_ok false: its data digest failed).  Advances the SQ head,
