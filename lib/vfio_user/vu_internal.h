@@ -70,6 +70,17 @@ struct vu_cq {
 	struct nvme_completion *ring;
 	unsigned sqs;	  /* SQs that post here */
 	unsigned inflight; /* commands fetched whose entry is still to be posted */
+	/*
+	 * While an SQ's fetch pass runs, entries are written a cache line at a
+	 * time: the host polls the ring from another CPU, and each entry written
+	 * on its own took the line back from it (up to four transfers a line).
+	 * held[] waits for the rest of its line or the pass's end; its slots
+	 * start at held_slot and are already taken (tail is past them).
+	 */
+	bool by_line;
+	uint8_t nheld;
+	uint16_t held_slot;
+	struct nvme_completion held[4];
 };
 
 /* An interrupt vector's entries not yet signalled, for interrupt coalescing. */

@@ -92,6 +92,32 @@ void vu_ctrl_init(struct vu_ctrl *vc)
 	vc->msi_fd = vc->intx_fd = -1;
 }
 
+/* One entry into the ring: false when the ring's memory is gone. */
+static bool write_cqe(struct vu_ctrl *vc, struct nvme_completion *slot, const struct nvme_completion *c)
+{
+	bool fault = false;
+	VU_GUARDED(
+		&vc->dma,
+		{
+			memcpy(slot, c, 12);
+			/* The status word (with the phase tag) last: the guest sees a whole entry. */
+			atomic_thread_fence(memory_order_release);
+			__atomic_store_n(&slot->cid, c->cid, __ATOMIC_RELAXED);
+			__atomic_store_n(&slot->status, c->status, __ATOMIC_RELEASE);
+		},
+		fault = true);
+	return !fault;
+}
+
+/* Write the entries cq holds (see vu_cq.by_line). */
+static void write_held(struct vu_ctrl *vc, struct vu_cq *cq)
+{
+	for (unsigned i = 0; i < cq->nheld && cq->live && cq->ring && !vc->fatal; i++)
+		if (!write_cqe(vc, &cq->ring[cq->held_slot + i], &cq->held[i]))
+			vc->fatal = true; /* the queue's memory went away under its mapping */
+	cq->nheld = 0;
+}
+
 void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion *cqe)
 {
 	struct vu_cq *cq = &vc->cq[cqid];
@@ -99,23 +125,18 @@ void vu_post_cqe(struct vu_ctrl *vc, uint16_t cqid, const struct nvme_completion
 		cq->inflight--;
 	if (!cq->live || !cq->ring)
 		return;
-	struct nvme_completion *slot = &cq->ring[cq->tail];
+	uint16_t slot = cq->tail;
 	struct nvme_completion c = *cqe;
 	c.status = (uint16_t)((c.status & ~1u) | (cq->phase ? 1u : 0u));
-	bool fault = false;
-	VU_GUARDED(
-		&vc->dma,
-		{
-			memcpy(slot, &c, 12);
-			/* The status word (with the phase tag) last: the guest sees a whole entry. */
-			atomic_thread_fence(memory_order_release);
-			__atomic_store_n(&slot->cid, c.cid, __ATOMIC_RELAXED);
-			__atomic_store_n(&slot->status, c.status, __ATOMIC_RELEASE);
-		},
-		fault = true);
-	if (fault) {
-		/* The queue's memory went away under its mapping: the controller cannot go on. */
-		vc->fatal = true;
+	if (cq->by_line) {
+		if (!cq->nheld)
+			cq->held_slot = slot;
+		cq->held[cq->nheld++] = c;
+		/* Queues are page-aligned: four entries to a line; the ring's end ends one too. */
+		if ((slot & 3) == 3 || slot + 1 == cq->size)
+			write_held(vc, cq);
+	} else if (!write_cqe(vc, &cq->ring[slot], &c)) {
+		vc->fatal = true; /* the queue's memory went away under its mapping */
 		return;
 	}
 	if (++cq->tail == cq->size) {
@@ -408,6 +429,7 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 	for (unsigned i = 0, h = sq->head; i < ahead; i++, h = h + 1 == sq->size ? 0 : h + 1)
 		__builtin_prefetch(&sq->ring[h], 0, 3);
 	q->fetching = true;
+	cq->by_line = true;
 	while (sq->head != tail && n < VU_FETCH_BUDGET) {
 		unsigned used = (unsigned)((cq->tail + cq->size - cq->head) % cq->size);
 		if (used + cq->inflight + 1 >= cq->size)
@@ -442,6 +464,9 @@ int vu_qpair_poll(struct nvmf_qpair *qp)
 	}
 	q->fetching = false;
 	flush_copies(q);
+	/* Before any interrupt for them (a reset in the pass left nothing held). */
+	cq->by_line = false;
+	write_held(vc, cq);
 	return n;
 }
 

@@ -34,6 +34,7 @@ struct ring {
 	struct nvme_completion *cq;
 	uint64_t sq_iova, cq_iova;
 	uint16_t tail, head;
+	uint16_t size; /* entries of both queues (QS, or less) */
 	bool phase;
 };
 
@@ -88,6 +89,7 @@ static void reset_ring(struct ring *r)
 {
 	memset(r->cq, 0, QS * 16);
 	r->tail = r->head = 0;
+	r->size = QS;
 	r->phase = true;
 }
 
@@ -142,7 +144,7 @@ static uint16_t drv_submit(struct drv *d, uint16_t qid, struct nvme_command *sqe
 	sqe->cid = ++d->cid;
 	r->sq[r->tail] = *sqe;
 	uint16_t old = r->tail;
-	r->tail = (uint16_t)((r->tail + 1) % QS);
+	r->tail = (uint16_t)((r->tail + 1) % r->size);
 	drv_ring(d, 2u * qid, old, r->tail);
 	return sqe->cid;
 }
@@ -159,7 +161,7 @@ static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion 
 				*out = *e;
 			int st = e->status & 0xfffe;
 			uint16_t old = r->head;
-			if (++r->head == QS) {
+			if (++r->head == r->size) {
 				r->head = 0;
 				r->phase = !r->phase;
 			}
@@ -185,7 +187,7 @@ static void drv_batch(struct drv *d, uint16_t qid, struct nvme_command *cmds, in
 	for (int i = 0; i < n; i++) {
 		cmds[i].cid = ++d->cid;
 		r->sq[r->tail] = cmds[i];
-		r->tail = (uint16_t)((r->tail + 1) % QS);
+		r->tail = (uint16_t)((r->tail + 1) % r->size);
 		status[i] = -1;
 	}
 	drv_ring(d, 2u * qid, old, r->tail);
@@ -554,6 +556,46 @@ static void test_null_namespace(struct drv *d)
 	c.dptr.prp.prp1 = d->buf_iova;
 	c.dptr.prp.prp2 = 0x7000000000ull;
 	CHECK(NODNR(drv_cmd(d, 1, c)) == ST(0, NVME_SC_DATA_TRANSFER_ERROR), "a PRP list outside guest memory: Data Transfer Error");
+}
+
+/*
+ * In a fetch pass the device writes completion entries a cache line (four) at
+ * a time, and at the pass's end.  Queues of 7 entries (lines end at slots 3
+ * and 6, the ring's end) and batches of 5 that mix RAM reads (answered after
+ * the pass's copies) and null ones (answered at once) wrap the ring 28 times.
+ */
+static void test_completion_lines(struct drv *d)
+{
+	struct ring *r = &d->q[4];
+	reset_ring(r);
+	r->size = 7;
+	CHECK(create_cq(d, 4, 7, 4, false, r->cq_iova) == 0 && create_sq(d, 4, 7, 4, r->sq_iova) == 0,
+	      "queue pair 4 of 7 entries");
+	fill(d->buf, 4096, 21);
+	CHECK(io_prp(d, 1, NVME_OPC_WRITE, 4000, 8) == 0, "a pattern written to the RAM namespace");
+	bool ok = true;
+	int rounds = 0;
+	for (; rounds < 40 && ok; rounds++) {
+		struct nvme_command b[5];
+		memset(d->buf + 4096, 0, 5 * 4096);
+		for (int i = 0; i < 5; i++) {
+			b[i] = rw(NVME_OPC_READ, 4000, 8);
+			b[i].nsid = (rounds + i) % 2 ? 2 : 1;
+			b[i].dptr.prp.prp1 = d->buf_iova + 4096 * (uint64_t)(i + 1);
+		}
+		int st[5];
+		drv_batch(d, 4, b, 5, st);
+		for (int i = 0; i < 5; i++)
+			ok = ok && st[i] == 0 && (b[i].nsid == 2 || filled(d->buf + 4096 * (i + 1), 4096, 21));
+		if (!ok)
+			fprintf(stderr, "# round %d: statuses %d %d %d %d %d\n", rounds, st[0], st[1], st[2], st[3], st[4]);
+	}
+	CHECK(ok, "200 reads in batches of 5 through a 7-entry queue: each completed once, with its data");
+	d->hold_cq_head = true;
+	CHECK(drv_reap(d, 4, 100, NULL) == -1, "no entry beyond them");
+	d->hold_cq_head = false;
+	CHECK(delete_q(d, NVME_OPC_DELETE_IO_SQ, 4) == 0 && delete_q(d, NVME_OPC_DELETE_IO_CQ, 4) == 0,
+	      "queue pair 4 deleted");
 }
 
 /* An idle device still looks at its doorbells (every 1 ms, then every 5 ms once idle for a second). */
@@ -1072,6 +1114,7 @@ int main(int argc, char **argv)
 	test_queue_checks(&d);
 	test_io(&d);
 	test_null_namespace(&d);
+	test_completion_lines(&d);
 	test_idle_wake(&d);
 	test_interrupts(&d);
 	test_interrupt_coalescing(&d);
