@@ -406,36 +406,12 @@ unsigned nvmf_qpair_outstanding(const struct nvmf_qpair *qp)
 
 /* ---- Capsules ---- */
 
-struct nvmf_capsule *nvmf_capsule_alloc_command(struct nvmf_qpair *qp, const struct nvme_command *sqe)
+/* A capsule the transport gave, set for sqe field by field: a memset would be a rep stos,
+ * slow to start on AMD's cores, and this runs for every command. */
+static struct nvmf_capsule *capsule_init(struct nvmf_qpair *qp, struct nvmf_capsule *nc, const struct nvme_command *sqe)
 {
-	if (qp->na->controller) {
-		errno = EINVAL;
-		return NULL;
-	}
-	struct nvmf_capsule *nc = qp->ops->capsule_alloc(qp);
 	if (nc == NULL)
 		return NULL;
-	nc->qp = qp;
-	nc->sqe = *sqe;
-	nc->data = NULL;
-	nc->data_len = 0;
-	nc->send = false;
-	nc->transferred = 0;
-	nc->done = NULL;
-	nc->done_arg = NULL;
-	nc->rxq_next = NULL;
-	qp->refs++;
-	return nc;
-}
-
-struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp, const struct nvme_command *sqe)
-{
-	struct nvmf_capsule *nc = qp->ops->capsule_alloc(qp);
-
-	if (nc == NULL)
-		return NULL;
-	/* Field by field, not memset: GCC makes that a rep stos, slow to start on AMD's cores
-	 * (half of a 136-byte reset's cost here), and this runs for every command. */
 	nc->qp = qp;
 	nc->sqe = *sqe;
 	nc->data = NULL;
@@ -448,6 +424,20 @@ struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp, const st
 	nc->rxq_next = NULL;
 	qp->refs++;
 	return nc;
+}
+
+struct nvmf_capsule *nvmf_capsule_alloc_command(struct nvmf_qpair *qp, const struct nvme_command *sqe)
+{
+	if (qp->na->controller) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return capsule_init(qp, qp->ops->capsule_alloc(qp), sqe);
+}
+
+struct nvmf_capsule *nvmf_capsule_alloc_received(struct nvmf_qpair *qp, const struct nvme_command *sqe)
+{
+	return capsule_init(qp, qp->ops->capsule_alloc(qp), sqe);
 }
 
 int nvmf_capsule_append_data(struct nvmf_capsule *nc, void *buf, size_t len, bool send)

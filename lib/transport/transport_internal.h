@@ -110,7 +110,7 @@ struct nvmf_qpair {
 	bool free_deferred; /* ... from inside a callback: drop the reference on leaving */
 };
 
-/* nvmf_capsule_alloc_received() sets each field by name: a new field needs its line there. */
+/* capsule_init() in transport.c sets each field by name: a new field needs its line there. */
 struct nvmf_capsule {
 	struct nvmf_qpair *qp;
 	struct nvme_command sqe;
