@@ -4,7 +4,7 @@
 # SPDK's vfio-user target driven by the same client, when SPDK_DIR is set.
 #
 #   [SPDK_DIR=DIR] bash bench/vfio-user-bench.sh [-t SECONDS] [-r REPS] [--modes LIST] [--client nvmf|spdk]
-#                                                 [--build-dir DIR] [--json]
+#                                                 [--ns ram,null] [--build-dir DIR] [--base-build DIR] [--json]
 #
 # Each target has one core (nvmfd --reactors 1, nvmf_tgt -m 0x1)
 # pinned to CPU 0, nvmf perf pinned to CPU 1, on a RAM namespace (SPDK: a
@@ -15,7 +15,9 @@
 # client sleeps on the interrupt eventfd; polled = I/O queues without
 # interrupts.  --client spdk drives both targets with SPDK's spdk_nvme_perf
 # over vfio-user instead (SPDK_DIR; its own queue settings, mode "spdk"),
-# the client of SPDK's reference figures in bench/README.md.
+# the client of SPDK's reference figures in bench/README.md.  --base-build
+# DIR compares with the nvmfd of another build (an earlier commit) in SPDK's
+# place: an A/B of a change, same turns, same table.
 #
 # The machine is shared and its speed changes within minutes (by up to 2x,
 # for every process alike), so the targets take turns case by case: both
@@ -31,7 +33,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$(cd "$HERE/.." && pwd)/build
-SECS=5 REPS=1 MODES=irq,wait,polled JSON=0 CLIENT=nvmf
+SECS=5 REPS=1 MODES=irq,wait,polled JSON=0 CLIENT=nvmf NSES=ram,null BASE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-t) SECS=$2; shift ;;
@@ -39,8 +41,10 @@ while [ $# -gt 0 ]; do
 	--modes) MODES=$2; shift ;;
 	--client) CLIENT=$2; shift ;;
 	--build-dir) BUILD=$2; shift ;;
+	--base-build) BASE=$2; shift ;;
+	--ns) NSES=$2; shift ;;
 	--json) JSON=1 ;;
-	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -50,9 +54,15 @@ NVMF=$BUILD/src/nvmf/nvmf
 [ -x "$NVMFD" ] && [ -x "$NVMF" ] || { echo "build first: meson setup $BUILD && ninja -C $BUILD" >&2; exit 1; }
 TARGETS=(nvmfd)
 if [ -n "${SPDK_DIR:-}" ]; then
+	export LD_LIBRARY_PATH="$SPDK_DIR/build/lib:$SPDK_DIR/build/libvfio-user/usr/local/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if [ -n "$BASE" ]; then
+	BASE_NVMFD=$BASE/src/nvmfd/nvmfd
+	[ -x "$BASE_NVMFD" ] || { echo "--base-build: no $BASE_NVMFD" >&2; exit 1; }
+	TARGETS+=(base)
+elif [ -n "${SPDK_DIR:-}" ]; then
 	if [ -x "$SPDK_DIR/build/bin/nvmf_tgt" ] && [ -f "$SPDK_DIR/scripts/rpc.py" ]; then
 		TARGETS+=(spdk)
-		export LD_LIBRARY_PATH="$SPDK_DIR/build/lib:$SPDK_DIR/build/libvfio-user/usr/local/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 	else
 		echo "SPDK_DIR lacks build/bin/nvmf_tgt or scripts/rpc.py: nvmfd only" >&2
 	fi
@@ -83,7 +93,7 @@ pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
 
 # Both targets serve $tmp/NAME/{ram,null}/cntrl (the socket name SPDK's initiator looks for).
-nqn_of() { if [ "$1" = nvmfd ]; then echo "nqn.2024-01.io.nvmf:bench-$2"; else echo "nqn.2019-07.io.spdk:$2"; fi; }
+nqn_of() { if [ "$1" != spdk ]; then echo "nqn.2024-01.io.nvmf:bench-$2"; else echo "nqn.2019-07.io.spdk:$2"; fi; }
 
 # start_target NAME: the target up, with its two sockets; false when it failed.
 start_target() {
@@ -91,8 +101,10 @@ start_target() {
 	rm -rf "$d"
 	mkdir -p "$d/ram" "$d/null"
 	: >"$d/log" # truncated here, not by the background job: no stale "ready" is read
-	if [ "$t" = nvmfd ]; then
-		$pin0 "$NVMFD" --reactors 1 --listen "vfio-user:$d/ram/cntrl" --subsystem nqn.2024-01.io.nvmf:bench-ram \
+	if [ "$t" != spdk ]; then
+		local bin=$NVMFD
+		[ "$t" = base ] && bin=$BASE_NVMFD
+		$pin0 "$bin" --reactors 1 --listen "vfio-user:$d/ram/cntrl" --subsystem nqn.2024-01.io.nvmf:bench-ram \
 			--namespace ram:1G --rpc-socket "$d/rpc.sock" >"$d/log" 2>&1 &
 		pids[$t]=$!
 		for _ in $(seq 100); do grep -q ready "$d/log" && break; sleep 0.1; done
@@ -146,7 +158,7 @@ for ((rep = 0; rep < REPS; rep++)); do
 		if start_target "$t"; then up+=("$t"); else echo "$t did not start" >&2; stop_target "$t"; fi
 	done
 	turn=$rep
-	for ns in ram null; do
+	for ns in ${NSES//,/ }; do
 		for c in "${CASES[@]}"; do
 			name=${c%%|*}
 			read -r -a args <<<"${c#*|}"
@@ -190,9 +202,10 @@ def fig(ds):
     mean = statistics.median(x["latency_us"]["mean"] for x in ds)
     mbs = statistics.median(x["mib_per_s"] * 1.048576 for x in ds)
     return iops, mbs, mean
-spdk = any("spdk" in v for v in rows.values())
+other = next((t for t in ("spdk", "base") if any(t in v for v in rows.values())), None)
+label = {"spdk": "SPDK", "base": "base"}.get(other)
 print("%-5s %-20s %-7s %11s %10s %8s" % ("ns", "case", "mode", "nvmfd IOPS", "MB/s", "mean us")
-      + ("  %11s %10s %8s %6s %6s" % ("SPDK IOPS", "MB/s", "mean us", "ratio", "paired") if spdk else ""))
+      + ("  %11s %10s %8s %6s %6s %6s" % (label + " IOPS", "MB/s", "mean us", "ratio", "paired", "ahead") if other else ""))
 def gain(case, a, b):
     # QD1: the ratio of latencies (SPDK/nvmfd: above 1 is nvmfd faster); else of IOPS.
     return b["latency_us"]["mean"] / a["latency_us"]["mean"] if "QD1" in case else a["iops"] / b["iops"]
@@ -200,15 +213,17 @@ for (ns, case, mode), v in sorted(rows.items(), key=lambda k: (k[0][0] != "ram",
     line = "%-5s %-20s %-7s" % (ns, case, mode)
     n = fig(v["nvmfd"]) if "nvmfd" in v else None
     line += " %11.0f %10.1f %8.2f" % n if n else " %11s %10s %8s" % ("-", "-", "-")
-    if spdk:
-        s = fig(v["spdk"]) if "spdk" in v else None
+    if other:
+        s = fig(v[other]) if other in v else None
         line += "  %11.0f %10.1f %8.2f" % s if s else "  %11s %10s %8s" % ("-", "-", "-")
         if n and s:
             line += " %6.2f" % (s[2] / n[2] if "QD1" in case else n[0] / s[0])
             # Each repetition's own ratio (the targets ran back to back), then their median.
-            pairs = [gain(case, a, b) for a in v["nvmfd"] for b in v["spdk"] if a["rep"] == b["rep"]]
+            pairs = [gain(case, a, b) for a in v["nvmfd"] for b in v[other] if a["rep"] == b["rep"]]
             line += " %6.2f" % statistics.median(pairs) if pairs else " %6s" % "-"
+            line += " %6s" % ("%d/%d" % (sum(p > 1 for p in pairs), len(pairs)) if pairs else "-")
     print(line)
 print("(medians of the repetitions; ratio > 1: nvmfd ahead. QD1 compares mean latency.")
-print(" paired: the median of each repetition's own ratio, robust to the machine's changes of speed.)")
+print(" paired: the median of each repetition's own ratio, robust to the machine's changes of speed;")
+print(" ahead: the repetitions in which nvmfd was ahead. With --base-build, nvmfd is this build, base the other.)")
 EOF
