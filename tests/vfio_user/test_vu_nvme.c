@@ -39,6 +39,7 @@ struct ring {
 };
 
 struct drv {
+	struct vu_target *tgt; /* the nvmfd it talks to: a wait ends when that process has */
 	struct vu_client *c;
 	volatile uint32_t *db; /* NULL: trapped, rung by message */
 	volatile uint32_t *shadow, *eventidx; /* after Doorbell Buffer Config */
@@ -60,11 +61,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int drv_open(struct drv *d, const char *sock)
+static int drv_open(struct drv *d, struct vu_target *t)
 {
 	memset(d, 0, sizeof(*d));
+	d->tgt = t;
 	char err[256];
-	if (vu_client_open(sock, 8u << 20, &d->c, err, sizeof(err)) < 0) {
+	if (vu_client_open(t->sock, 8u << 20, &d->c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
@@ -153,7 +155,7 @@ static uint16_t drv_submit(struct drv *d, uint16_t qid, struct nvme_command *sqe
 static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion *out)
 {
 	struct ring *r = &d->q[qid];
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t start = now_ms(), end = start + (uint64_t)ms, look = start + 50;
 	for (;;) {
 		struct nvme_completion *e = &r->cq[r->head];
 		if ((bool)(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE) & 1) == r->phase) {
@@ -169,8 +171,17 @@ static int drv_reap(struct drv *d, uint16_t qid, int ms, struct nvme_completion 
 				drv_ring(d, 2u * qid + 1, old, r->head);
 			return st;
 		}
-		if (now_ms() > end)
+		uint64_t now = now_ms();
+		if (now > end)
 			return -1;
+		if (now > look) {
+			/* A dead nvmfd answers nothing: fail now, not after every command's timeout. */
+			if (!vu_target_alive(d->tgt)) {
+				fprintf(stderr, "# nvmfd is gone\n");
+				return -1;
+			}
+			look = now + 50;
+		}
 		sched_yield();
 	}
 }
@@ -845,7 +856,10 @@ static void test_unmap_in_use(struct drv *d)
 static void test_gone_mid_command(void)
 {
 	struct drv d;
-	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a new client");
+	bool up = drv_open(&d, &tgt) == 0;
+	CHECK(up && (drv_enable(&d) & NVME_CSTS_RDY), "a new client");
+	if (!up)
+		return; /* nothing to talk to */
 	struct nvme_command nq = {.opc = NVME_OPC_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = (NQ - 1) << 16 | (NQ - 1)};
 	CHECK(drv_cmd(&d, 0, nq) == 0 && create_ioq(&d, 1) == 0, "with an I/O queue");
 	for (int i = 0; i < QS - 1; i++) {
@@ -864,7 +878,10 @@ static void test_gone_mid_command(void)
 static void test_memory_shrunk(void)
 {
 	struct drv d;
-	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	bool up = drv_open(&d, &tgt) == 0;
+	CHECK(up && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	if (!up)
+		return; /* nothing to talk to */
 	/* From here the test must not touch its own shared memory either. */
 	CHECK(ftruncate(vu_client_memfd(d.c), 0) == 0, "it truncates its memory file to nothing");
 	__atomic_store_n(&d.db[0], 1, __ATOMIC_RELEASE);
@@ -886,7 +903,10 @@ static void test_data_memory_shrunk(void)
 {
 	const uint64_t DTE = ST(0, NVME_SC_DATA_TRANSFER_ERROR), region = 64u << 10;
 	struct drv d;
-	CHECK(drv_open(&d, tgt.sock) == 0 && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	bool up = drv_open(&d, &tgt) == 0;
+	CHECK(up && (drv_enable(&d) & NVME_CSTS_RDY), "a client with its admin queue up");
+	if (!up)
+		return; /* nothing to talk to */
 	CHECK(create_ioq(&d, 1) == 0, "I/O queue 1");
 	uint64_t iova, len;
 	vu_client_memory(d.c, &iova, &len);
@@ -954,7 +974,7 @@ static void test_trapped(const char *nvmfd)
 		return;
 	}
 	struct drv d;
-	if (drv_open(&d, t2.sock) < 0) {
+	if (drv_open(&d, &t2) < 0) {
 		CHECK(false, "a client opens the trapped device");
 		vu_target_stop(&t2);
 		return;
@@ -1105,7 +1125,7 @@ int main(int argc, char **argv)
 	if (vu_target_start(argv[1], &tgt, NULL, NULL) < 0)
 		return 1;
 	struct drv d;
-	if (drv_open(&d, tgt.sock) < 0) {
+	if (drv_open(&d, &tgt) < 0) {
 		vu_target_stop(&tgt);
 		return 1;
 	}
