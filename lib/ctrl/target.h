@@ -296,6 +296,13 @@ bool nvmf_conn_want_write(const struct nvmf_conn *conn);
 bool nvmf_conn_want_read(const struct nvmf_conn *conn);
 /* Handle what arrived and retry deferred work.  Returns work done (>= 0). */
 int nvmf_conn_process(struct nvmf_conn *conn);
+/*
+ * Send what completions queued, without reading: for a connection whose
+ * input this pass has read already or whose fd did not poll readable.  Falls
+ * back to nvmf_conn_process() for work a send cannot do (deferred commands,
+ * input held back, a failed write).  Returns work done (>= 0).
+ */
+int nvmf_conn_send(struct nvmf_conn *conn);
 /* Work is waiting that no fd event will announce (deferred commands). */
 bool nvmf_conn_has_deferred(const struct nvmf_conn *conn);
 /* Timers: keep alive, Connect deadline.  Call every ~100 ms. */

@@ -429,9 +429,12 @@ static int poll_once(struct reactor *r, int timeout_ms, uint64_t now_ns)
 			}
 			continue;
 		}
+		/* Input was read when epoll said so: output alone needs no read (it would find nothing). */
 		bool new_output = !(rc->events & EPOLLOUT) && nvmf_conn_want_write(rc->conn);
-		if (new_output || nvmf_conn_has_deferred(rc->conn))
-			work += serve(rc);
+		if (new_output || nvmf_conn_has_deferred(rc->conn)) {
+			work += nvmf_conn_send(rc->conn);
+			update_interest(rc);
+		}
 	}
 	/* A sleeping wait may have lasted: read the clock again only then. */
 	uint64_t now = timeout_ms ? nvmf_now_ms() : now_ms;
