@@ -934,6 +934,39 @@ static void case_null_zeros(const char *nvmfd)
 	null_zeros_round(nvmfd, true);
 }
 
+/* ---- Completions that arrive later ---- */
+
+/*
+ * A file namespace completes through io_uring after the pass that read the
+ * command, so the reactor's output pass sends each answer (the reactor tests
+ * otherwise use RAM, answered inside that pass).  At queue depth 1 nothing
+ * else is in flight: every write, read back and flush must come back, with
+ * its data.
+ */
+static void case_file_qd1(const char *nvmfd)
+{
+	char path[] = "/tmp/nvmfd-file-ns-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, 16 << 20) == 0);
+	close(fd);
+	const char *args[] = {"--subsystem", TEST_NQN, "--namespace", path, "--reactors", "1", NULL};
+	struct target t;
+	target_start(&t, nvmfd, args);
+	struct host h;
+	host_setup(&h, t.port, TEST_NQN, TEST_HOSTNQN);
+	for (unsigned i = 0; i < 200; i++) {
+		round_trip(&h, (uint64_t)(i * 37 % 4000) * 8, 8, 100 + i);
+		if (i % 2 == 0) {
+			struct nvme_command flush = {.opc = NVME_OPC_FLUSH, .nsid = 1};
+			CHECK(exec(h.io, &flush, NULL, 0, false, NULL) == 0);
+		}
+	}
+	host_close(&h);
+	target_stop(&t);
+	unlink(path);
+}
+
 /* ---- Identifiers survive a restart ---- */
 
 static void case_stable_ids(const char *nvmfd)
@@ -1147,6 +1180,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[2], "reactor_cpus") == 0) {
 		case_reactor_cpus(argv[1]);
+		return 0;
+	}
+	if (strcmp(argv[2], "file_qd1") == 0) {
+		case_file_qd1(argv[1]);
 		return 0;
 	}
 	if (strcmp(argv[2], "null_zeros") == 0) {
