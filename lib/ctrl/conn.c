@@ -320,15 +320,18 @@ int nvmf_conn_send(struct nvmf_conn *conn)
 {
 	if (conn->closing || !conn->qp)
 		return 0;
-	int rc = conn->deferred ? -EAGAIN : nvmf_qpair_flush(conn->qp);
-	/*
-	 * The full pass (which reads the socket) only when the flush leaves
-	 * something it cannot do: deferred commands, input held back or kept
-	 * decrypted (the queue drained yet output is still wanted), a failure.
-	 */
-	if (conn->deferred || (rc < 0 && rc != -EAGAIN) || (rc == 0 && nvmf_qpair_want_write(conn->qp)))
-		return nvmf_conn_process(conn);
-	return 1;
+	if (!conn->deferred) {
+		int rc = nvmf_qpair_flush(conn->qp);
+		/*
+		 * Done, unless the flush left what only the full pass (which reads
+		 * the socket) does: a failure, input held back or kept decrypted
+		 * (output still wanted with the queue drained), or commands that
+		 * the flush's callbacks deferred.
+		 */
+		if (!conn->deferred && (rc == -EAGAIN || (rc == 0 && !nvmf_qpair_want_write(conn->qp))))
+			return 1;
+	}
+	return nvmf_conn_process(conn);
 }
 
 void nvmf_conn_timer(struct nvmf_conn *conn, uint64_t now_ms)

@@ -938,8 +938,8 @@ static void case_null_zeros(const char *nvmfd)
 
 /*
  * A file namespace completes through io_uring after the pass that read the
- * command, so the reactor's output pass sends each answer (the reactor tests
- * otherwise use RAM, answered inside that pass).  At queue depth 1 nothing
+ * command, so the reactor's output pass sends each answer (the other cases
+ * here use RAM or null namespaces, answered inside that pass).  At queue depth 1 nothing
  * else is in flight: every write, read back and flush must come back, with
  * its data.
  */
